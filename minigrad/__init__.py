@@ -1,0 +1,20 @@
+"""minigrad: a small, readable reverse-mode autodiff engine over numpy arrays.
+
+    import minigrad
+    x = minigrad.tensor([[1.0, 2.0]], requires_grad=True)
+    (x * x).sum().backward()
+    x.grad  # tensor([[2., 4.]])
+"""
+from . import autograd
+from .autograd import Function, is_grad_enabled, no_grad
+from .combine import cat, split, stack, where
+from .creation import arange, full, manual_seed, ones, rand, randn, zeros
+from .gradcheck import GradcheckError, gradcheck
+from .tensor import Tensor, tensor
+
+__all__ = [
+    "Tensor", "tensor", "Function", "no_grad", "is_grad_enabled",
+    "zeros", "ones", "full", "arange", "randn", "rand", "manual_seed",
+    "cat", "stack", "split", "where",
+    "gradcheck", "GradcheckError",
+]

@@ -1,0 +1,73 @@
+"""Tensor constructors and the random seed they share.
+
+Random constructors draw from one module-level numpy `Generator` that `manual_seed` resets,
+or from a `generator` the caller passes for an independent stream.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .tensor import Tensor
+
+_generator = np.random.default_rng()
+
+
+def manual_seed(seed: int) -> np.random.Generator:
+    """Reset the generator behind randn, rand and dropout; returns it."""
+    global _generator
+    _generator = np.random.default_rng(seed)
+    return _generator
+
+
+def default_generator() -> np.random.Generator:
+    return _generator
+
+
+def _shape(size: tuple[Any, ...]) -> tuple[int, ...]:
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    if any(int(n) < 0 for n in size):
+        raise ValueError(f"negative dimension in size {size}")
+    return tuple(int(n) for n in size)
+
+
+def _make(array: np.ndarray, requires_grad: bool) -> Tensor:
+    return Tensor(array, requires_grad=requires_grad)
+
+
+def zeros(*size: Any, dtype: Any = np.float32, requires_grad: bool = False) -> Tensor:
+    return _make(np.zeros(_shape(size), dtype=dtype), requires_grad)
+
+
+def ones(*size: Any, dtype: Any = np.float32, requires_grad: bool = False) -> Tensor:
+    return _make(np.ones(_shape(size), dtype=dtype), requires_grad)
+
+
+def full(size: Any, fill_value: float, dtype: Any = np.float32, requires_grad: bool = False) -> Tensor:
+    return _make(np.full(_shape((size,)), fill_value, dtype=dtype), requires_grad)
+
+
+def randn(*size: Any, dtype: Any = np.float32, requires_grad: bool = False,
+          generator: np.random.Generator | None = None) -> Tensor:
+    """Standard normal samples."""
+    rng = generator or _generator
+    return _make(rng.standard_normal(_shape(size)).astype(dtype, copy=False), requires_grad)
+
+
+def rand(*size: Any, dtype: Any = np.float32, requires_grad: bool = False,
+         generator: np.random.Generator | None = None) -> Tensor:
+    """Uniform samples in [0, 1)."""
+    rng = generator or _generator
+    return _make(rng.random(_shape(size)).astype(dtype, copy=False), requires_grad)
+
+
+def arange(start: float, end: float | None = None, step: float = 1, dtype: Any = None,
+           requires_grad: bool = False) -> Tensor:
+    """Like torch.arange: int64 when every argument is an int, else float32."""
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        dtype = np.int64 if all(isinstance(v, (int, np.integer)) for v in (start, end, step)) else np.float32
+    return _make(np.arange(start, end, step, dtype=dtype), requires_grad)

@@ -1,0 +1,107 @@
+"""Reductions over one, several or all dimensions.
+
+`dim` reaches these ops already normalized to a sorted tuple of non-negative axes (or None for
+all). Their backward first puts the reduced axes back as size-1 axes, then lets numpy
+broadcasting spread the gradient over them.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..autograd import Function
+
+
+def normalize_dims(dim: Any, ndim: int, op: str) -> tuple[int, ...] | None:
+    """None, an int or a tuple of ints (negative counts from the end) -> a sorted tuple of
+    axes, with an error naming the op when an axis is out of range."""
+    if dim is None:
+        return None
+    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    out = []
+    for d in dims:
+        if not -max(ndim, 1) <= d < max(ndim, 1):
+            raise IndexError(f"{op}: dim {d} is out of range for a tensor with {ndim} dimensions")
+        out.append(int(d) % max(ndim, 1))
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: dim {dim} repeats a dimension")
+    return tuple(sorted(out)) if ndim else None
+
+
+def _keep(grad: np.ndarray, in_shape: tuple[int, ...], dim: tuple[int, ...] | None, keepdim: bool) -> np.ndarray:
+    """Reinsert the reduced axes as size 1 so `grad` broadcasts against the input."""
+    if keepdim or dim is None:
+        return grad.reshape([1] * len(in_shape)) if dim is None and not keepdim else grad
+    return np.expand_dims(grad, dim)
+
+
+def _count(shape: tuple[int, ...], dim: tuple[int, ...] | None) -> int:
+    return int(np.prod(shape if dim is None else [shape[d] for d in dim]))
+
+
+class Sum(Function):
+    @staticmethod
+    def forward(ctx, x, dim, keepdim):
+        ctx.args = (x.shape, dim, keepdim)
+        return np.asarray(x.sum(axis=dim, keepdims=keepdim))
+
+    @staticmethod
+    def backward(ctx, grad):
+        shape, dim, keepdim = ctx.args
+        return np.broadcast_to(_keep(grad, shape, dim, keepdim), shape)  # d(sum x)/dx_i = 1
+
+
+class Mean(Function):
+    @staticmethod
+    def forward(ctx, x, dim, keepdim):
+        ctx.args = (x.shape, dim, keepdim)
+        return np.asarray(x.mean(axis=dim, keepdims=keepdim))
+
+    @staticmethod
+    def backward(ctx, grad):
+        shape, dim, keepdim = ctx.args
+        n = _count(shape, dim)
+        return np.broadcast_to(_keep(grad, shape, dim, keepdim) / n, shape)  # d(mean x)/dx_i = 1/n
+
+
+class Max(Function):
+    """The largest values (PyTorch's amax): tied maxima split the gradient evenly."""
+
+    @staticmethod
+    def forward(ctx, x, dim, keepdim):
+        if x.size == 0:
+            raise ValueError(f"max: cannot reduce an empty tensor of shape {x.shape}")
+        out = np.asarray(x.max(axis=dim, keepdims=True))
+        ctx.save_for_backward(x, out)
+        ctx.args = (dim, keepdim)
+        return out if keepdim else (out.reshape(()) if dim is None else out.squeeze(axis=dim))
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, out = ctx.saved_tensors
+        dim, keepdim = ctx.args
+        is_max = x == out
+        ties = is_max.sum(axis=dim, keepdims=True)
+        return is_max * (_keep(grad, x.shape, dim, keepdim) / ties)  # 1/ties at each maximum
+
+
+class Var(Function):
+    """Variance: sum((x - mean)^2) / (N - correction)."""
+
+    @staticmethod
+    def forward(ctx, x, dim, keepdim, correction):
+        n = _count(x.shape, dim)
+        if n - correction <= 0:
+            raise ValueError(f"var: {n} element(s) per reduction leave no degrees of freedom with correction={correction}")
+        centered = x - x.mean(axis=dim, keepdims=True)
+        ctx.save_for_backward(centered)
+        ctx.args = (dim, keepdim, n - correction)
+        out = (centered * centered).sum(axis=dim, keepdims=keepdim) / (n - correction)
+        return np.asarray(out, dtype=x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (centered,) = ctx.saved_tensors
+        dim, keepdim, dof = ctx.args
+        return _keep(grad, centered.shape, dim, keepdim) * centered * (2 / dof)  # 2 (x - mean) / dof

@@ -1,0 +1,387 @@
+"""Tensor: a numpy array, an optional gradient, and the graph node that produced it.
+
+Every operator and method here is one line that calls an op's `apply`; the math lives in
+`minigrad.ops`. Derived operators (`a - b`, `1 / t`, `t.mean()`...) reuse core ops, so each
+gradient formula is written exactly once.
+"""
+from __future__ import annotations
+
+import weakref
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import autograd
+from .ops import elementwise as ew
+from .ops import linalg, reduce, shape
+
+Dim = int | tuple[int, ...] | None
+
+
+def _is_float(dtype: np.dtype) -> bool:
+    return np.issubdtype(dtype, np.floating)
+
+
+def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
+    """Lists and Python scalars become float32 (bools stay bool); numpy arrays keep their
+    dtype unless `dtype` is given."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if isinstance(data, (np.ndarray, np.generic)):
+        return np.asarray(data, dtype=dtype)
+    array = np.asarray(data)
+    if dtype is None and array.dtype != np.bool_:
+        if not np.issubdtype(array.dtype, np.number):
+            raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__} data {data!r}")
+        dtype = np.float32
+    return array.astype(dtype, copy=False) if dtype is not None else array
+
+
+class Tensor:
+    """An n-dimensional array that can record the operations applied to it.
+
+    `grad_fn` is the `Function` node that computed this tensor, or None for a leaf (data the
+    user made). After `backward()`, leaves with `requires_grad` hold their gradient in `.grad`.
+    """
+
+    __slots__ = ("data", "grad", "_requires_grad", "grad_fn", "__weakref__", "__dict__")
+    __array_ufunc__ = None  # make numpy defer to our reflected operators: np.float32(2) * t
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
+        self.data = _to_array(data, dtype)
+        self.grad: Tensor | None = None
+        self.grad_fn: autograd.Function | None = None
+        self._requires_grad = False
+        self.requires_grad = requires_grad
+
+    @classmethod
+    def _wrap(cls, array: np.ndarray, grad_fn: autograd.Function | None = None) -> "Tensor":
+        """The fast constructor used by ops: no conversion, no checks."""
+        t = object.__new__(Tensor)
+        t.data = array
+        t.grad = None
+        t.grad_fn = grad_fn
+        t._requires_grad = grad_fn is not None
+        return t
+
+    # ----- attributes -------------------------------------------------------------------
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        if value and not _is_float(self.data.dtype):
+            raise TypeError(
+                f"requires_grad: only floating-point tensors can require gradients, "
+                f"this one has dtype {self.data.dtype}"
+            )
+        if not value and self.grad_fn is not None:
+            raise RuntimeError("requires_grad: cannot turn it off on a non-leaf tensor; use .detach()")
+        self._requires_grad = bool(value)
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    def size(self, dim: int | None = None) -> tuple[int, ...] | int:
+        return self.data.shape if dim is None else self.data.shape[dim]
+
+    def numel(self) -> int:
+        return self.data.size
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self.data)
+
+    def numpy(self) -> np.ndarray:
+        """The underlying array itself (no copy): changing it changes the tensor."""
+        return self.data
+
+    def item(self) -> float | int | bool:
+        if self.data.size != 1:
+            raise ValueError(f"item: only a one-element tensor converts to a Python number, got shape {self.shape}")
+        return self.data.item()
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="tensor(")
+        extra = f", dtype={self.dtype}" if self.dtype != np.float32 else ""
+        if self.grad_fn is not None:
+            extra += f", grad_fn={type(self.grad_fn).__name__}"
+        elif self.requires_grad:
+            extra += ", requires_grad=True"
+        return f"tensor({body}{extra})"
+
+    # ----- autograd ---------------------------------------------------------------------
+    def detach(self) -> "Tensor":
+        """The same data, cut from the graph (shares memory, like PyTorch)."""
+        return Tensor._wrap(self.data)
+
+    def retain_grad(self) -> None:
+        """Keep `.grad` on this non-leaf tensor after backward (leaves always keep it)."""
+        if self.grad_fn is not None:
+            self.grad_fn.retained = weakref.ref(self)
+
+    def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
+        """Compute the gradient of this tensor with respect to every leaf that requires grad.
+
+        `gradient` is d(something)/d(self); it may be omitted only for a one-element tensor.
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                "backward: this tensor does not require grad and has no grad_fn; "
+                "did you create the inputs with requires_grad=True, or run under no_grad()?"
+            )
+        if gradient is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"backward: grad can be implicitly created only for a one-element output, "
+                    f"this one has shape {self.shape}; pass gradient= of that shape"
+                )
+            grad = np.ones_like(self.data)
+        else:
+            grad = _to_array(gradient, self.dtype)
+            if grad.shape != self.shape:
+                raise ValueError(f"backward: gradient has shape {grad.shape} but the tensor has shape {self.shape}")
+        if self.grad_fn is None:
+            self._accumulate(grad)
+        else:
+            autograd.run_backward(self.grad_fn, grad, retain_graph)
+
+    def _accumulate(self, grad: np.ndarray) -> None:
+        """Add to `.grad`. The incoming array may be a read-only broadcast view or shared
+        with another input's gradient, so the first one is copied and later ones added out
+        of place."""
+        if self.grad is None:
+            self.grad = Tensor._wrap(np.array(grad, dtype=self.data.dtype))
+        else:
+            self.grad.data = self.grad.data + grad
+
+    # ----- arithmetic (numpy broadcasting) -----------------------------------------------
+    def __add__(self, other: Any) -> "Tensor":
+        return ew.Add.apply(self, other)
+
+    def __radd__(self, other: Any) -> "Tensor":
+        return ew.Add.apply(other, self)
+
+    def __sub__(self, other: Any) -> "Tensor":
+        return ew.Sub.apply(self, other)
+
+    def __rsub__(self, other: Any) -> "Tensor":
+        return ew.Sub.apply(other, self)
+
+    def __mul__(self, other: Any) -> "Tensor":
+        return ew.Mul.apply(self, other)
+
+    def __rmul__(self, other: Any) -> "Tensor":
+        return ew.Mul.apply(other, self)
+
+    def __truediv__(self, other: Any) -> "Tensor":
+        return ew.Div.apply(self, other)
+
+    def __rtruediv__(self, other: Any) -> "Tensor":
+        return ew.Div.apply(other, self)
+
+    def __pow__(self, exponent: Any) -> "Tensor":
+        if isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
+            return ew.PowScalar.apply(self, exponent=exponent)
+        return ew.Pow.apply(self, exponent)
+
+    def __rpow__(self, base: Any) -> "Tensor":
+        return ew.Pow.apply(base, self)
+
+    def __neg__(self) -> "Tensor":
+        return ew.Neg.apply(self)
+
+    def __matmul__(self, other: Any) -> "Tensor":
+        return linalg.MatMul.apply(self, other)
+
+    def __rmatmul__(self, other: Any) -> "Tensor":
+        return linalg.MatMul.apply(other, self)
+
+    # ----- comparisons: bool tensors, outside the graph ----------------------------------
+    def _compare(self, other: Any, op: Any) -> "Tensor":
+        other = other.data if isinstance(other, Tensor) else other
+        return Tensor._wrap(op(self.data, other))
+
+    def __lt__(self, other: Any) -> "Tensor":
+        return self._compare(other, np.less)
+
+    def __le__(self, other: Any) -> "Tensor":
+        return self._compare(other, np.less_equal)
+
+    def __gt__(self, other: Any) -> "Tensor":
+        return self._compare(other, np.greater)
+
+    def __ge__(self, other: Any) -> "Tensor":
+        return self._compare(other, np.greater_equal)
+
+    def __eq__(self, other: Any) -> "Tensor":  # type: ignore[override]
+        return self._compare(other, np.equal)
+
+    def __ne__(self, other: Any) -> "Tensor":  # type: ignore[override]
+        return self._compare(other, np.not_equal)
+
+    __hash__ = object.__hash__
+
+    def __bool__(self) -> bool:
+        return bool(self.item())
+
+    # ----- elementwise functions ---------------------------------------------------------
+    def exp(self) -> "Tensor":
+        return ew.Exp.apply(self)
+
+    def log(self) -> "Tensor":
+        return ew.Log.apply(self)
+
+    def sqrt(self) -> "Tensor":
+        return ew.Sqrt.apply(self)
+
+    def tanh(self) -> "Tensor":
+        return ew.Tanh.apply(self)
+
+    def sigmoid(self) -> "Tensor":
+        return ew.Sigmoid.apply(self)
+
+    def relu(self) -> "Tensor":
+        return ew.Relu.apply(self)
+
+    def abs(self) -> "Tensor":
+        return ew.Abs.apply(self)
+
+    def masked_fill(self, mask: Any, value: float) -> "Tensor":
+        """Put `value` where `mask` (bool, broadcastable to this shape) is True; those
+        positions get no gradient."""
+        return ew.MaskedFill.apply(self, mask=_bool_mask(mask, self.shape, "masked_fill"), value=value)
+
+    # ----- reductions --------------------------------------------------------------------
+    def sum(self, dim: Dim = None, keepdim: bool = False) -> "Tensor":
+        return reduce.Sum.apply(self, dim=reduce.normalize_dims(dim, self.ndim, "sum"), keepdim=keepdim)
+
+    def mean(self, dim: Dim = None, keepdim: bool = False) -> "Tensor":
+        return reduce.Mean.apply(self, dim=reduce.normalize_dims(dim, self.ndim, "mean"), keepdim=keepdim)
+
+    def max(self, dim: Dim = None, keepdim: bool = False) -> "Tensor":
+        """The largest values (PyTorch's `amax`); ties share the gradient equally."""
+        return reduce.Max.apply(self, dim=reduce.normalize_dims(dim, self.ndim, "max"), keepdim=keepdim)
+
+    def var(self, dim: Dim = None, keepdim: bool = False, correction: int = 1) -> "Tensor":
+        """Variance with Bessel's correction by default (divide by N - correction), as PyTorch."""
+        dims = reduce.normalize_dims(dim, self.ndim, "var")
+        return reduce.Var.apply(self, dim=dims, keepdim=keepdim, correction=correction)
+
+    def argmax(self, dim: int | None = None, keepdim: bool = False) -> "Tensor":
+        """Indices of the largest values (int64, not differentiable)."""
+        return Tensor._wrap(np.argmax(self.data, axis=dim, keepdims=keepdim))
+
+    # ----- shapes ------------------------------------------------------------------------
+    def reshape(self, *shape: Any) -> "Tensor":
+        return shape_op_reshape(self, shape, "reshape")
+
+    def view(self, *shape: Any) -> "Tensor":
+        return shape_op_reshape(self, shape, "view")
+
+    def transpose(self, dim0: int, dim1: int) -> "Tensor":
+        dims = list(range(self.ndim))
+        dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
+        return shape.Permute.apply(self, dims=tuple(dims))
+
+    def permute(self, *dims: Any) -> "Tensor":
+        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+            dims = tuple(dims[0])
+        return shape.Permute.apply(self, dims=shape.check_permutation(dims, self.ndim))
+
+    @property
+    def T(self) -> "Tensor":
+        """All dimensions reversed (the matrix transpose for 2-D)."""
+        return shape.Permute.apply(self, dims=tuple(reversed(range(self.ndim))))
+
+    def unsqueeze(self, dim: int) -> "Tensor":
+        dim = shape.normalize_dim(dim, self.ndim + 1, "unsqueeze")
+        return shape.Reshape.apply(self, shape=self.shape[:dim] + (1,) + self.shape[dim:])
+
+    def squeeze(self, dim: Dim = None) -> "Tensor":
+        if dim is None:
+            new = tuple(n for n in self.shape if n != 1)
+        else:
+            dims = reduce.normalize_dims(dim, self.ndim, "squeeze")
+            new = tuple(n for i, n in enumerate(self.shape) if not (i in dims and n == 1))
+        return shape.Reshape.apply(self, shape=new)
+
+    def expand(self, *sizes: Any) -> "Tensor":
+        if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+            sizes = tuple(sizes[0])
+        return shape.Expand.apply(self, shape=shape.expanded_shape(self.shape, sizes))
+
+    def __getitem__(self, index: Any) -> "Tensor":
+        return shape.GetItem.apply(self, index=_plain_index(index))
+
+    # ----- common functions as methods ---------------------------------------------------
+    def softmax(self, dim: int) -> "Tensor":
+        from . import functional
+
+        return functional.softmax(self, dim)
+
+    def log_softmax(self, dim: int) -> "Tensor":
+        from . import functional
+
+        return functional.log_softmax(self, dim)
+
+
+def shape_op_reshape(t: Tensor, sizes: Sequence[Any], op: str) -> Tensor:
+    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+        sizes = tuple(sizes[0])
+    return shape.Reshape.apply(t, shape=shape.resolve_shape(t.shape, tuple(sizes), op))
+
+
+def _plain_index(index: Any) -> Any:
+    """Tensors and lists inside an index become arrays; numpy understands the rest as is."""
+    if isinstance(index, tuple):
+        return tuple(_plain_index(i) for i in index)
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, list):
+        return np.asarray(index)
+    return index
+
+
+def _bool_mask(mask: Any, target: tuple[int, ...], op: str) -> np.ndarray:
+    mask = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    if mask.dtype != np.bool_:
+        raise TypeError(f"{op}: mask must be a bool array, got dtype {mask.dtype}")
+    try:
+        np.broadcast_shapes(mask.shape, target)
+    except ValueError:
+        raise ValueError(f"{op}: mask of shape {mask.shape} does not broadcast to shape {target}") from None
+    return mask
+
+
+def as_tensor_like(value: Any, like: Tensor | None) -> Tensor:
+    """Wrap a number or array met as an op's operand. A Python number takes the other
+    operand's dtype (so `t * 2.0` stays float32 and `ids + 1` stays integer)."""
+    if isinstance(value, (bool, int, float)) and like is not None:
+        if _is_float(like.dtype) or (isinstance(value, int) and not isinstance(value, bool)):
+            return Tensor._wrap(np.asarray(value, dtype=like.dtype))
+    return Tensor(value)
+
+
+def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
+    """Make a leaf tensor. Lists and Python scalars become float32; numpy arrays keep their
+    dtype (float64 stays float64); integer and bool tensors cannot require grad."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
