@@ -5,16 +5,22 @@
     (x * x).sum().backward()
     x.grad  # tensor([[2., 4.]])
 """
+from . import _malloc  # noqa: F401  (tunes glibc malloc at import; MINIGRAD_NO_MALLOPT=1 opts out)
 from . import autograd
 from .autograd import Function, is_grad_enabled, no_grad
 from .combine import cat, split, stack, where
 from .creation import arange, full, manual_seed, ones, rand, randn, zeros
 from .gradcheck import GradcheckError, gradcheck
 from .tensor import Tensor, tensor
+from . import functional
+from . import nn, optim
+from .serialize import load, save
 
 __all__ = [
     "Tensor", "tensor", "Function", "no_grad", "is_grad_enabled",
     "zeros", "ones", "full", "arange", "randn", "rand", "manual_seed",
     "cat", "stack", "split", "where",
     "gradcheck", "GradcheckError",
+    "functional",
+    "nn", "optim", "save", "load",
 ]

@@ -29,15 +29,18 @@ class no_grad(contextlib.ContextDecorator):
     """Record no graph inside the block (or the decorated function): for evaluation and
     for updating parameters in place."""
 
+    def __init__(self) -> None:
+        self._previous: list[bool] = []  # a stack: a decorated function may call itself
+
     def __enter__(self) -> "no_grad":
         global _grad_enabled
-        self._previous = _grad_enabled
+        self._previous.append(_grad_enabled)
         _grad_enabled = False
         return self
 
     def __exit__(self, *exc: object) -> None:
         global _grad_enabled
-        _grad_enabled = self._previous
+        _grad_enabled = self._previous.pop()
 
 
 @contextlib.contextmanager
@@ -98,7 +101,7 @@ class Function:
     # Set on the node by `apply`; read by backward, the renderer and gradcheck.
     parents: tuple[Any, ...]  # per input: its grad_fn node, the leaf Tensor itself, or None
     input_shapes: tuple[tuple[int, ...], ...]
-    needs_input_grad: tuple[bool, ...]
+    needs_input_grad: tuple[bool, ...]  # set before `forward` runs, so it can save less
     scope: str
     out_shape: tuple[int, ...]
     out_dtype: np.dtype
@@ -134,14 +137,21 @@ class Function:
                 like = next((t for t in inputs if isinstance(t, Tensor)), None)
                 tensors = [t if isinstance(t, Tensor) else _tensor_module.as_tensor_like(t, like) for t in inputs]
                 break
+        # List comprehensions and the `_requires_grad` slot: this runs once per op, and a
+        # generator or a property call here is a measurable share of a small op's cost.
+        needs = tuple([t._requires_grad for t in tensors])
+        record = _grad_enabled and True in needs
         ctx = cls()
+        # Known before forward (as in PyTorch), so that an op saves only the arrays that the
+        # gradients it will compute need; all False when no graph is recorded.
+        ctx.needs_input_grad = needs if record else (False,) * len(needs)
         out = cls.forward(ctx, *[t.data for t in tensors], **kwargs)
-        needs = tuple(t.requires_grad for t in tensors)
-        if not (_grad_enabled and any(needs)):
+        if type(out) is not np.ndarray:  # numpy turns 0-d results into scalars
+            out = np.asarray(out)
+        if not record:
             return Tensor._wrap(out)
-        ctx.needs_input_grad = needs
-        ctx.parents = tuple(t.grad_fn if t.grad_fn is not None else t for t in tensors)
-        ctx.input_shapes = tuple(t.data.shape for t in tensors)
+        ctx.parents = tuple([t if t.grad_fn is None else t.grad_fn for t in tensors])
+        ctx.input_shapes = tuple([t.data.shape for t in tensors])
         ctx.scope = _scope_stack[-1] if _scope_stack else ""
         ctx.out_shape = out.shape
         ctx.out_dtype = out.dtype
@@ -202,7 +212,10 @@ def run_backward(root: Function, grad: np.ndarray, retain_graph: bool) -> None:
         for parent, needs, shape, pg in zip(node.parents, node.needs_input_grad, node.input_shapes, grads):
             if not needs or pg is None:
                 continue
-            pg = unbroadcast(np.asarray(pg), shape)
+            if type(pg) is not np.ndarray:  # a numpy scalar from a full reduction
+                pg = np.asarray(pg)
+            if pg.shape != shape:
+                pg = unbroadcast(pg, shape)
             if isinstance(parent, Tensor):
                 parent._accumulate(pg)
             else:

@@ -19,7 +19,7 @@ Dim = int | tuple[int, ...] | None
 
 
 def _is_float(dtype: np.dtype) -> bool:
-    return np.issubdtype(dtype, np.floating)
+    return dtype.kind == "f"  # as np.issubdtype(dtype, np.floating), ten times faster
 
 
 def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
@@ -171,7 +171,7 @@ class Tensor:
         if self.grad is None:
             self.grad = Tensor._wrap(np.array(grad, dtype=self.data.dtype))
         else:
-            self.grad.data = self.grad.data + grad
+            self.grad.data = np.asarray(self.grad.data + grad)  # asarray: 0-d sums are scalars
 
     # ----- arithmetic (numpy broadcasting) -----------------------------------------------
     def __add__(self, other: Any) -> "Tensor":
@@ -199,6 +199,8 @@ class Tensor:
         return ew.Div.apply(other, self)
 
     def __pow__(self, exponent: Any) -> "Tensor":
+        if isinstance(exponent, (np.integer, np.floating)):
+            exponent = exponent.item()  # a Python number: a numpy float64 would promote float32
         if isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
             return ew.PowScalar.apply(self, exponent=exponent)
         return ew.Pow.apply(self, exponent)
@@ -298,6 +300,7 @@ class Tensor:
         return shape_op_reshape(self, shape, "view")
 
     def transpose(self, dim0: int, dim1: int) -> "Tensor":
+        dim0, dim1 = (shape.normalize_dim(d, self.ndim, "transpose") for d in (dim0, dim1))
         dims = list(range(self.ndim))
         dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
         return shape.Permute.apply(self, dims=tuple(dims))
@@ -374,9 +377,10 @@ def _bool_mask(mask: Any, target: tuple[int, ...], op: str) -> np.ndarray:
 
 def as_tensor_like(value: Any, like: Tensor | None) -> Tensor:
     """Wrap a number or array met as an op's operand. A Python number takes the other
-    operand's dtype (so `t * 2.0` stays float32 and `ids + 1` stays integer)."""
-    if isinstance(value, (bool, int, float)) and like is not None:
-        if _is_float(like.dtype) or (isinstance(value, int) and not isinstance(value, bool)):
+    operand's dtype (so `t * 2.0` stays float32 and `ids + 1` stays integer); numpy scalars
+    count as numbers, as in PyTorch (`t / np.prod(shape)` stays float32)."""
+    if isinstance(value, (bool, int, float, np.number)) and like is not None:
+        if _is_float(like.dtype) or (isinstance(value, (int, np.integer)) and not isinstance(value, bool)):
             return Tensor._wrap(np.asarray(value, dtype=like.dtype))
     return Tensor(value)
 

@@ -33,7 +33,8 @@ class Sub(Function):
 class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        # each gradient needs only the other operand: `q * scale` keeps no copy of q alive
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b if ctx.needs_input_grad[0] else None)
         return a * b
 
     @staticmethod
@@ -99,11 +100,13 @@ class PowScalar(Function):
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
         p = ctx.exponent
+        if p == 0:  # x^0 is constant; p x^(p-1) would be 0 * inf = nan at x = 0
+            return np.zeros_like(grad)
         return grad * (p * _power(x, p - 1))  # d(x^p)/dx = p x^(p-1)
 
 
 class Pow(Function):
-    """a ** b with both sides differentiable (b's gradient needs a > 0)."""
+    """a ** b with both sides differentiable (b's gradient needs a >= 0)."""
 
     @staticmethod
     def forward(ctx, a, b):
@@ -119,6 +122,7 @@ class Pow(Function):
         if ctx.needs_input_grad[1]:
             with np.errstate(divide="ignore", invalid="ignore"):
                 db = grad * out * np.log(a)  # d(a^b)/db = a^b ln a
+            db = np.where(out == 0, 0, db)  # a^b ln a -> 0 as a -> 0+ (b > 0); 0 * -inf gave nan
         return da, db
 
 

@@ -82,7 +82,7 @@ class Max(Function):
         x, out = ctx.saved_tensors
         dim, keepdim = ctx.args
         is_max = x == out
-        ties = is_max.sum(axis=dim, keepdims=True)
+        ties = is_max.sum(axis=dim, keepdims=True, dtype=grad.dtype)  # a float count: int64 would promote float32
         return is_max * (_keep(grad, x.shape, dim, keepdim) / ties)  # 1/ties at each maximum
 
 

@@ -1,0 +1,93 @@
+"""What both benchmarks share: timing on a noisy machine, and a header saying what was measured.
+
+Run the scripts from the repository root (`python benchmarks/bench_ops.py`); this module puts
+the root on `sys.path` so a checkout works without `pip install -e .`.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+# Set on some machines so that old OpenBLAS builds pick a safe kernel; they slow a current
+# numpy down, so the README's commands unset them for the benchmark only.
+OPENBLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def median_time(fn: Callable[[], object], repeats: int = 7, min_time: float = 0.05) -> float:
+    """Seconds per call of `fn`: the median over `repeats` samples, each sample a loop long
+    enough (>= `min_time`) that the timer's resolution does not matter. One untimed warm-up
+    call first (caches, lazy imports, the allocator's first faults)."""
+    fn()
+    start = time.perf_counter()
+    fn()
+    once = time.perf_counter() - start
+    loops = max(1, int(min_time / max(once, 1e-7)))
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(loops):
+            fn()
+        samples.append((time.perf_counter() - start) / loops)
+    return statistics.median(samples)
+
+
+def blas_description() -> str:
+    """numpy's BLAS library, the kernel it chose and its thread count (threadpoolctl when
+    installed, else only what numpy reports about itself)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "BLAS: unknown (pip install threadpoolctl to see the kernel and threads)"
+    import numpy  # noqa: F401  (threadpoolctl only sees libraries already loaded)
+
+    pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
+    if not pools:
+        return "BLAS: none found"
+    p = pools[0]
+    return f"BLAS: {p.get('internal_api')} {p.get('version')}, kernel {p.get('architecture')}, {p.get('num_threads')} threads"
+
+
+def numpy_blas_threads() -> int:
+    """Threads numpy's BLAS uses, to give PyTorch the same number."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return os.cpu_count() or 1
+    import numpy  # noqa: F401
+
+    pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
+    return pools[0]["num_threads"] if pools else (os.cpu_count() or 1)
+
+
+def header(title: str) -> str:
+    import numpy
+
+    overrides = ", ".join(f"{k}={os.environ[k]}" for k in OPENBLAS_OVERRIDES if k in os.environ)
+    lines = [
+        f"# {title}",
+        f"# python {platform.python_version()}, numpy {numpy.__version__}, {os.cpu_count()} cores, "
+        f"{platform.processor() or platform.machine()}",
+        f"# {blas_description()}",
+    ]
+    if overrides:
+        lines.append(f"# WARNING: {overrides} is set and slows numpy; unset both for this command")
+    return "\n".join(lines)
+
+
+def table(rows: list[list[str]], head: list[str]) -> str:
+    """A plain text table, columns right-aligned except the first."""
+    widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+    return "\n".join([line(head), line(["-" * w for w in widths])] + [line(r) for r in rows])

@@ -1,0 +1,313 @@
+"""Forward + backward of each op family in minigrad and, where installed, PyTorch eager.
+
+    python benchmarks/bench_ops.py                 # both frameworks, a table with ratios
+    python benchmarks/bench_ops.py --malloc off    # minigrad without its glibc malloc tuning
+
+Each framework runs in its own child process that imports only that framework, so neither one's
+allocator settings or thread pools touch the other; the parent alternates the children for
+`--rounds` rounds and reports the median. One timed call is: clear the leaves' `.grad`, run the
+op, then `backward` with a fixed gradient of ones (a scalar loss: plain `backward()`).
+
+Sizes: S is a 64 x 64 operand (per-call overhead dominates), L a 2048 x 512 float32 one (4 MB,
+the size of the `small` LM's feed-forward activations: memory traffic dominates). The chains of
+small ops on 16-element tensors give the per-op cost of the graph machinery in microseconds.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from types import SimpleNamespace
+from typing import Any, Callable
+
+import numpy as np
+
+from _common import header, median_time, numpy_blas_threads, table
+
+S, L = (64, 64), (2048, 512)
+CHAIN_LENGTH = 100
+
+
+def _arrays(seed: int, *shapes: tuple[int, ...]) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(s).astype(np.float32) for s in shapes]
+
+
+# A case: (family, name, size, inputs, fn). `inputs` builds the numpy operands (True = needs grad,
+# False = a constant such as ids or a mask); `fn(lib, *tensors)` is the op, written once for both
+# frameworks (lib.F is minigrad.functional or torch.nn.functional, lib.fw the package).
+Case = tuple[str, str, str, Callable[[], list[tuple[np.ndarray, bool]]], Callable[..., Any]]
+
+
+def _cases() -> list[Case]:
+    cases: list[Case] = []
+
+    def grads(*arrays: np.ndarray) -> list[tuple[np.ndarray, bool]]:
+        return [(a, True) for a in arrays]
+
+    for label, (n, d) in (("S", S), ("L", L)):
+        x, y, w = _arrays(0, (n, d), (n, d), (d,))
+        pos = np.abs(y) + 0.5
+        mask = x > 1.0
+        # elementwise
+        cases += [
+            ("elementwise", "a + b", label, lambda x=x, y=y: grads(x, y), lambda lib, a, b: a + b),
+            ("elementwise", "a + bias (broadcast)", label, lambda x=x, w=w: grads(x, w), lambda lib, a, b: a + b),
+            ("elementwise", "a * b", label, lambda x=x, y=y: grads(x, y), lambda lib, a, b: a * b),
+            ("elementwise", "a / b", label, lambda x=x, p=pos: grads(x, p), lambda lib, a, b: a / b),
+            ("elementwise", "a ** 3", label, lambda x=x: grads(x), lambda lib, a: a**3),
+            ("elementwise", "exp", label, lambda x=x: grads(x), lambda lib, a: a.exp()),
+            ("elementwise", "tanh", label, lambda x=x: grads(x), lambda lib, a: a.tanh()),
+            ("elementwise", "sigmoid", label, lambda x=x: grads(x), lambda lib, a: a.sigmoid()),
+            ("elementwise", "relu", label, lambda x=x: grads(x), lambda lib, a: a.relu()),
+            (
+                "elementwise",
+                "masked_fill",
+                label,
+                lambda x=x, m=mask: [(x, True), (m, False)],
+                lambda lib, a, m: a.masked_fill(m, -1e9),
+            ),
+        ]
+        # reductions over the last dimension
+        cases += [
+            ("reduce", "sum(dim=-1)", label, lambda x=x: grads(x), lambda lib, a: a.sum(-1)),
+            ("reduce", "mean(dim=-1)", label, lambda x=x: grads(x), lambda lib, a: a.mean(-1)),
+            ("reduce", "max(dim=-1)", label, lambda x=x: grads(x), lambda lib, a: lib.amax(a, -1)),
+            ("reduce", "var(dim=-1)", label, lambda x=x: grads(x), lambda lib, a: a.var(-1)),
+        ]
+        # shape ops
+        half = n // 2
+        rows = np.random.default_rng(1).integers(0, n, size=n)
+        cases += [
+            ("shape", "transpose", label, lambda x=x: grads(x), lambda lib, a: a.transpose(0, 1)),
+            (
+                "shape",
+                "reshape + permute",
+                label,
+                lambda x=x: grads(x),
+                lambda lib, a: a.reshape(a.shape[0], 4, -1).permute(1, 0, 2),
+            ),
+            ("shape", "getitem slice", label, lambda x=x: grads(x), lambda lib, a, h=half: a[:h, 1:]),
+            (
+                "shape",
+                "getitem rows (gather)",
+                label,
+                lambda x=x, r=rows: [(x, True), (r, False)],
+                lambda lib, a, r: a[r],
+            ),
+            ("shape", "cat(dim=0)", label, lambda x=x, y=y: grads(x, y), lambda lib, a, b: lib.fw.cat([a, b], 0)),
+            ("shape", "stack(dim=0)", label, lambda x=x, y=y: grads(x, y), lambda lib, a, b: lib.fw.stack([a, b], 0)),
+        ]
+        # fused nn functions (minigrad.functional)
+        gamma, beta = _arrays(2, (d,), (d,))
+        n_classes = 64 if label == "L" else d
+        logits = _arrays(3, (n, n_classes))[0]
+        target = np.random.default_rng(4).integers(0, n_classes, size=n)
+        table_ = _arrays(5, (256, d))[0]
+        ids = np.random.default_rng(6).integers(0, 256, size=n)
+        cases += [
+            ("nn", "softmax(dim=-1)", label, lambda x=x: grads(x), lambda lib, a: lib.F.softmax(a, -1)),
+            ("nn", "log_softmax(dim=-1)", label, lambda x=x: grads(x), lambda lib, a: lib.F.log_softmax(a, -1)),
+            (
+                "nn",
+                "layer_norm",
+                label,
+                lambda x=x, g=gamma, b=beta: grads(x, g, b),
+                lambda lib, a, g, b: lib.F.layer_norm(a, (a.shape[-1],), g, b),
+            ),
+            ("nn", "gelu (erf)", label, lambda x=x: grads(x), lambda lib, a: lib.F.gelu(a)),
+            ("nn", "gelu (tanh)", label, lambda x=x: grads(x), lambda lib, a: lib.F.gelu(a, approximate="tanh")),
+            (
+                "nn",
+                "cross_entropy",
+                label,
+                lambda z=logits, t=target: [(z, True), (t, False)],
+                lambda lib, z, t: lib.F.cross_entropy(z, t),
+            ),
+            (
+                "nn",
+                "embedding",
+                label,
+                lambda i=ids, e=table_: [(i, False), (e, True)],
+                lambda lib, i, e: lib.F.embedding(i, e),
+            ),
+        ]
+        # matrix products
+        k = 128 if label == "L" else d
+        a2, b2, wl, bl = _arrays(7, (n, k), (k, d), (d, k), (d,))
+        qa, kb = _arrays(8, (8, 4, n // 8, 32), (8, 4, 32, n // 8))
+        cases += [
+            ("linalg", f"matmul ({n}x{k} @ {k}x{d})", label, lambda a=a2, b=b2: grads(a, b), lambda lib, a, b: a @ b),
+            (
+                "linalg",
+                f"batched matmul (8x4x{n // 8}x32 @ ..x32x{n // 8})",
+                label,
+                lambda a=qa, b=kb: grads(a, b),
+                lambda lib, a, b: a @ b,
+            ),
+            (
+                "linalg",
+                f"linear ({n}x{k}, W {d}x{k})",
+                label,
+                lambda x=a2, w=wl, b=bl: grads(x, w, b),
+                lambda lib, x, w, b: lib.F.linear(x, w, b),
+            ),
+        ]
+    return cases
+
+
+def _chains() -> list[tuple[str, int, Callable[..., Any]]]:
+    """(name, ops recorded, fn(lib, x, a, b)) on 16-element tensors: the per-op overhead."""
+
+    def tensor_operands(lib, x, a, b):
+        for _ in range(CHAIN_LENGTH):
+            x = (x * a + b).tanh()
+        return x.sum()
+
+    def number_operands(lib, x, a, b):
+        for _ in range(CHAIN_LENGTH):
+            x = (x * 0.5 + 0.25).tanh()
+        return x.sum()
+
+    return [
+        ("chain: x = tanh(x * a + b)", 3 * CHAIN_LENGTH + 1, tensor_operands),
+        ("chain: x = tanh(x * 0.5 + 0.25)", 3 * CHAIN_LENGTH + 1, number_operands),
+    ]
+
+
+# ----- one framework, in a child process ----------------------------------------------------------
+def _load(framework: str, threads: int) -> SimpleNamespace:
+    if framework == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+        return SimpleNamespace(
+            fw=torch,
+            F=torch.nn.functional,
+            amax=lambda a, d: a.amax(d),
+            tensor=lambda arr, g: torch.from_numpy(arr).requires_grad_(g),
+            ones_like=torch.ones_like,
+            no_grad=torch.no_grad,
+        )
+    import minigrad
+
+    try:
+        from minigrad import functional as F
+    except ImportError:
+        F = None
+    return SimpleNamespace(
+        fw=minigrad,
+        F=F,
+        amax=lambda a, d: a.max(d),
+        tensor=lambda arr, g: minigrad.tensor(arr, requires_grad=g),
+        ones_like=lambda t: np.ones(t.shape, dtype=t.data.dtype),
+        no_grad=minigrad.no_grad,
+    )
+
+
+def _time_case(lib: SimpleNamespace, inputs: list[tuple[np.ndarray, bool]], fn: Callable[..., Any]) -> float:
+    tensors = [lib.tensor(arr, g) for arr, g in inputs]
+    leaves = [t for t, (_, g) in zip(tensors, inputs) if g]
+    probe = fn(lib, *tensors)
+    seed = None if probe.ndim == 0 else lib.ones_like(probe)
+
+    def step() -> None:
+        for t in leaves:
+            t.grad = None
+        out = fn(lib, *tensors)
+        out.backward() if seed is None else out.backward(seed)
+
+    return median_time(step)
+
+
+def worker(framework: str, threads: int) -> dict[str, float | None]:
+    lib = _load(framework, threads)
+    results: dict[str, float | None] = {}
+    for family, name, size, inputs, fn in _cases():
+        key = f"{family}|{name}|{size}"
+        try:
+            results[key] = _time_case(lib, inputs(), fn)
+        except (AttributeError, NotImplementedError, TypeError) as e:  # op missing in this build
+            print(f"{framework}: {name} ({size}) skipped: {e}", file=sys.stderr)
+            results[key] = None
+    x, a, b = (np.full(16, v, dtype=np.float32) for v in (0.1, 0.9, 0.05))
+    for name, n_ops, fn in _chains():
+        tensors = [lib.tensor(arr, True) for arr in (x, a, b)]
+
+        def fwd_bwd(tensors=tensors, fn=fn) -> None:
+            fn(lib, *tensors).backward()
+
+        def fwd_only(tensors=tensors, fn=fn) -> None:
+            with lib.no_grad():
+                fn(lib, *tensors)
+
+        results[f"overhead|{name} fwd+bwd|µs/op"] = median_time(fwd_bwd) / n_ops
+        results[f"overhead|{name} no_grad fwd|µs/op"] = median_time(fwd_only) / n_ops
+    return results
+
+
+# ----- the parent: run the children, print the table ----------------------------------------------
+def _run_child(framework: str, threads: int, malloc: str) -> dict[str, float | None]:
+    env = dict(os.environ)
+    if malloc == "off":
+        env["MINIGRAD_NO_MALLOPT"] = "1"
+    cmd = [sys.executable, __file__, "--worker", framework, "--threads", str(threads)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    sys.stderr.write(done.stderr)
+    return json.loads(done.stdout)
+
+
+def _torch_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3, help="child runs per framework; the median is reported")
+    parser.add_argument("--threads", type=int, default=None, help="PyTorch threads (default: numpy's BLAS threads)")
+    parser.add_argument("--malloc", choices=("on", "off"), default="on", help="minigrad's glibc malloc tuning")
+    parser.add_argument("--no-torch", action="store_true", help="time minigrad only")
+    parser.add_argument("--worker", choices=("minigrad", "torch"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    threads = args.threads or numpy_blas_threads()
+    if args.worker:
+        print(json.dumps(worker(args.worker, threads)))
+        return
+
+    frameworks = ["minigrad"] + (["torch"] if _torch_available() and not args.no_torch else [])
+    runs: dict[str, list[dict[str, float | None]]] = {f: [] for f in frameworks}
+    for _ in range(args.rounds):
+        for f in frameworks:
+            runs[f].append(_run_child(f, threads, args.malloc))
+
+    def median(f: str, key: str) -> float | None:
+        values = [r[key] for r in runs[f] if r.get(key) is not None]
+        return statistics.median(values) if values else None
+
+    print(header("minigrad op benchmark: forward + backward, median of medians"))
+    torch_note = f"PyTorch eager with torch.set_num_threads({threads})" if "torch" in frameworks else "PyTorch: not run"
+    print(f"# {torch_note}; minigrad malloc tuning {args.malloc}; {args.rounds} rounds; sizes S={S}, L={L}")
+    rows = []
+    for key in runs["minigrad"][0]:
+        family, name, size = key.split("|")
+        mg = median("minigrad", key)
+        th = median("torch", key) if "torch" in frameworks else None
+        scale = 1e6 if size == "µs/op" else 1e3
+
+        def fmt(v: float | None) -> str:
+            return "n/a" if v is None else f"{v * scale:.3g}"
+
+        ratio = f"{mg / th:.2f}" if mg and th else "-"
+        rows.append([family, name, size, fmt(mg), fmt(th), ratio])
+    print(table(rows, ["family", "op", "size", "minigrad", "torch", "ratio"]))
+    print("# times in ms per forward+backward call, except the overhead rows (µs per recorded op);")
+    print("# ratio = minigrad / torch (below 1: minigrad is faster)")
+
+
+if __name__ == "__main__":
+    main()

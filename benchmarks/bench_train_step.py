@@ -1,0 +1,260 @@
+"""One training step (forward, backward, AdamW step) of a post-LN causal TransformerLM, in
+minigrad and, where installed, in PyTorch eager: ms/step, GFLOP/s, ratio and peak memory.
+
+    python benchmarks/bench_train_step.py                  # all sizes, both frameworks
+    python benchmarks/bench_train_step.py --malloc both    # minigrad with and without mallopt
+    python benchmarks/bench_train_step.py --breakdown small  # where minigrad's step spends time
+
+Every (framework, size) runs in a child process that imports only that framework, so each one's
+peak memory is its own (`ru_maxrss` of the child) and neither one's allocator settings or thread
+pools affect the other. The parent alternates the children for `--rounds` rounds and reports
+medians. PyTorch's model is built from torch.nn pieces with the same shapes and parameter count:
+token and position `Embedding`s, `TransformerEncoderLayer(batch_first=True, activation="gelu",
+norm_first=False, dropout=0)` with a causal mask, and a `Linear` head; `torch.optim.AdamW`.
+
+FLOPs count the matrix products only, exactly: per layer forward 2*N*(4*d^2 + 2*d*d_ff) for the
+projections and the feed-forward network plus 4*B*T^2*d for the scores and the weighted sum
+(the full T x T square: neither framework skips masked entries), plus 2*N*d*V for the head, with
+N = B*T tokens; a training step is 3x the forward (backward needs the gradient of both operands
+of every product).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from _common import header, numpy_blas_threads, table
+
+# name: (vocab, d_model, heads, layers, T, batch), as in issue 4
+SIZES = {
+    "tiny": (16, 32, 4, 2, 16, 32),
+    "small": (64, 128, 4, 2, 64, 32),
+    "medium": (256, 256, 8, 4, 128, 16),
+}
+
+
+def step_flops(vocab: int, d: int, heads: int, layers: int, T: int, B: int) -> int:
+    """Matmul FLOPs of one training step (see the module docstring)."""
+    n, d_ff = B * T, 4 * d
+    per_layer = 2 * n * (4 * d * d + 2 * d * d_ff) + 4 * B * T * T * d
+    return 3 * (layers * per_layer + 2 * n * d * vocab)
+
+
+def _batch(vocab: int, T: int, B: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, vocab, size=(B, T + 1))
+    return ids[:, :-1], ids[:, 1:]
+
+
+def _maxrss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+# ----- one framework and size, in a child process -------------------------------------------------
+def _minigrad_step(size: tuple[int, ...]) -> tuple[Any, int]:
+    import minigrad
+    from transformer import TransformerConfig, TransformerLM
+
+    vocab, d, heads, layers, T, B = size
+    minigrad.manual_seed(0)
+    config = TransformerConfig(vocab_size=vocab, max_len=T, d_model=d, n_heads=heads, n_layers=layers)
+    model = TransformerLM(config)
+    optimizer = minigrad.optim.AdamW(model.parameters(), lr=1e-3)
+    ids, targets = _batch(vocab, T, B)
+
+    def step() -> None:
+        optimizer.zero_grad()
+        _, loss = model(ids, targets)
+        loss.backward()
+        optimizer.step()
+
+    return step, sum(p.data.size for p in model.parameters())
+
+
+def _torch_step(size: tuple[int, ...], threads: int) -> tuple[Any, int]:
+    import torch
+    from torch import nn
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    vocab, d, heads, layers, T, B = size
+
+    class TorchLM(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tok_emb = nn.Embedding(vocab, d)
+            self.pos_emb = nn.Embedding(T, d)
+            self.blocks = nn.ModuleList(
+                nn.TransformerEncoderLayer(d, heads, 4 * d, dropout=0.0, activation="gelu", batch_first=True)
+                for _ in range(layers)
+            )
+            self.head = nn.Linear(d, vocab)
+            self.register_buffer("mask", nn.Transformer.generate_square_subsequent_mask(T))
+
+        def forward(self, ids: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+            x = self.tok_emb(ids) + self.pos_emb(torch.arange(ids.shape[1]))
+            for block in self.blocks:
+                x = block(x, src_mask=self.mask, is_causal=True)
+            logits = self.head(x)
+            return nn.functional.cross_entropy(logits.reshape(-1, vocab), targets.reshape(-1))
+
+    model = TorchLM()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    ids, targets = (torch.from_numpy(a) for a in _batch(vocab, T, B))
+
+    def step() -> None:
+        optimizer.zero_grad()
+        model(ids, targets).backward()
+        optimizer.step()
+
+    return step, sum(p.numel() for p in model.parameters())
+
+
+def worker(framework: str, size_name: str, steps: int, threads: int) -> dict[str, Any]:
+    if framework == "torch":
+        import torch  # noqa: F401  (counted in the baseline, like minigrad's imports below)
+    else:
+        import minigrad  # noqa: F401
+        import transformer  # noqa: F401
+    baseline = _maxrss_mb()
+    size = SIZES[size_name]
+    step, n_params = _torch_step(size, threads) if framework == "torch" else _minigrad_step(size)
+    for _ in range(2):  # warm-up: optimizer state, caches, the allocator's first faults
+        step()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return {"ms": 1e3 * statistics.median(times), "baseline_mb": baseline, "peak_mb": _maxrss_mb(), "params": n_params}
+
+
+# ----- where minigrad's time goes -----------------------------------------------------------------
+def breakdown(size_name: str, steps: int) -> None:
+    """Time every op's forward and backward (by Function class), the optimizer step, and the
+    rest (graph bookkeeping, module calls, Python) over `steps` steps of minigrad."""
+    import minigrad
+    from minigrad.autograd import Function
+
+    step, _ = _minigrad_step(SIZES[size_name])
+    step()
+    totals: dict[tuple[str, str], float] = {}
+
+    def timed(key: tuple[str, str], fn: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                totals[key] = totals.get(key, 0.0) + time.perf_counter() - start
+
+        return wrapper
+
+    classes, todo = [], list(Function.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        classes.append(cls)
+        todo.extend(cls.__subclasses__())
+    for cls in classes:
+        for kind in ("forward", "backward"):
+            if kind in vars(cls):
+                setattr(cls, kind, staticmethod(timed((cls.__name__, kind), vars(cls)[kind].__func__)))
+    minigrad.optim.AdamW.step = timed(("AdamW", "step"), minigrad.optim.AdamW.step)
+
+    per_step: list[dict[tuple[str, str], float]] = []
+    step_times = []
+    for _ in range(steps):
+        totals.clear()
+        start = time.perf_counter()
+        step()
+        step_times.append(time.perf_counter() - start)
+        per_step.append(dict(totals))
+    # medians over the steps, so that one step slowed by another process does not skew a row
+    medians = {k: statistics.median(t.get(k, 0.0) for t in per_step) for k in per_step[0]}
+    total = statistics.median(step_times) * 1e3
+    rows = sorted(((v * 1e3, k) for k, v in medians.items()), reverse=True)
+    accounted = sum(ms for ms, _ in rows)
+    print(f"# minigrad step, size {size_name}: {total:.1f} ms per step (with timing wrappers), medians of {steps} steps")
+    out = [[f"{name}.{kind}", f"{ms:.2f}", f"{100 * ms / total:.1f}%"] for ms, (name, kind) in rows if ms >= 0.05]
+    out.append(["rest: graph bookkeeping, modules, Python", f"{total - accounted:.2f}", f"{100 * (total - accounted) / total:.1f}%"])
+    print(table(out, ["op", "ms/step", "share"]))
+    fwd = sum(ms for ms, (_, kind) in rows if kind == "forward")
+    bwd = sum(ms for ms, (_, kind) in rows if kind == "backward")
+    print(f"# op forwards {fwd:.1f} ms, op backwards {bwd:.1f} ms, optimizer {medians.get(('AdamW', 'step'), 0) * 1e3:.1f} ms")
+
+
+# ----- the parent: run the children, print the table ----------------------------------------------
+def _run_child(framework: str, size: str, steps: int, threads: int, mallopt: bool) -> dict[str, Any]:
+    env = dict(os.environ)
+    if not mallopt:
+        env["MINIGRAD_NO_MALLOPT"] = "1"
+    cmd = [sys.executable, __file__, "--worker", framework, "--sizes", size, "--steps", str(steps), "--threads", str(threads)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"{framework} {size} failed:\n{done.stderr}")
+    return json.loads(done.stdout)
+
+
+def _torch_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="tiny,small,medium", help="comma-separated, from " + ", ".join(SIZES))
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per child (after 2 warm-up steps)")
+    parser.add_argument("--rounds", type=int, default=3, help="children per framework and size; medians reported")
+    parser.add_argument("--threads", type=int, default=None, help="PyTorch threads (default: numpy's BLAS threads)")
+    parser.add_argument("--malloc", choices=("on", "off", "both"), default="on", help="minigrad's glibc malloc tuning")
+    parser.add_argument("--no-torch", action="store_true", help="time minigrad only")
+    parser.add_argument("--breakdown", metavar="SIZE", choices=tuple(SIZES), help="time minigrad's ops at one size instead")
+    parser.add_argument("--worker", choices=("minigrad", "torch"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    threads = args.threads or numpy_blas_threads()
+    sizes = args.sizes.split(",")
+    if args.worker:
+        print(json.dumps(worker(args.worker, sizes[0], args.steps, threads)))
+        return
+    if args.breakdown:
+        print(header("where a minigrad training step spends its time"))
+        breakdown(args.breakdown, args.steps)
+        return
+
+    variants = [("minigrad", True)] if args.malloc == "on" else [("minigrad", False)] if args.malloc == "off" else [
+        ("minigrad", True), ("minigrad", False)]
+    if _torch_available() and not args.no_torch:
+        variants.append(("torch", True))
+    print(header("one training step of a post-LN causal TransformerLM (forward, backward, AdamW)"))
+    print(f"# PyTorch eager with torch.set_num_threads({threads}); {args.steps} timed steps per child, "
+          f"median; {args.rounds} rounds, median of the children's medians")
+    print("# peak = ru_maxrss of the child; +step = peak minus the child's ru_maxrss right after its imports")
+    rows = []
+    for size in sizes:
+        results: dict[tuple[str, bool], list[dict[str, Any]]] = {v: [] for v in variants}
+        for _ in range(args.rounds):
+            for v in variants:
+                results[v].append(_run_child(v[0], size, args.steps, threads, v[1]))
+        med = {v: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for v, rs in results.items()}
+        torch_ms = med[("torch", True)]["ms"] if ("torch", True) in med else None
+        flops = step_flops(*SIZES[size])
+        for (framework, mallopt), m in med.items():
+            name = framework if framework == "torch" else f"minigrad (mallopt {'on' if mallopt else 'off'})"
+            ratio = f"{m['ms'] / torch_ms:.2f}" if torch_ms else "-"
+            rows.append([size, name, f"{m['ms']:.2f}", f"{flops / m['ms'] / 1e6:.2f}", ratio,
+                         f"{m['peak_mb']:.0f}", f"{m['peak_mb'] - m['baseline_mb']:.0f}", f"{m['params']:,}"])
+    print(table(rows, ["size", "framework", "ms/step", "GFLOP/s", "vs torch", "peak MB", "+step MB", "params"]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""The layers: thin Modules that own parameters and call `minigrad.functional`.
+
+Initial values are drawn from `minigrad.creation.default_generator()` (in float64, then cast),
+so `minigrad.manual_seed(n)` makes a model reproducible, and the same seed gives the same
+weights up to rounding in float32 and float64.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .. import functional as F
+from ..creation import default_generator
+from ..tensor import Tensor
+from .module import Module
+from .parameter import Parameter
+
+
+def _check_size(layer: str, name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{layer}: {name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+class Linear(Module):
+    """y = x @ weight.T + bias, for x of shape (..., in_features).
+
+    weight (out_features, in_features) and bias (out_features,) start uniform in
+    [-1/sqrt(in_features), 1/sqrt(in_features)], PyTorch's default (kaiming-uniform with a=sqrt(5)).
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype: Any = np.float32) -> None:
+        super().__init__()
+        self.in_features = _check_size("Linear", "in_features", in_features)
+        self.out_features = _check_size("Linear", "out_features", out_features)
+        bound = 1.0 / math.sqrt(self.in_features)
+        rng = default_generator()
+        self.weight = Parameter(rng.uniform(-bound, bound, (self.out_features, self.in_features)).astype(dtype))
+        self.bias = Parameter(rng.uniform(-bound, bound, self.out_features).astype(dtype)) if bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.linear(x, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Embedding(Module):
+    """A lookup table: ids of any shape (...) -> rows of weight, shape (..., embedding_dim).
+    weight (num_embeddings, embedding_dim) starts N(0, 1), as in PyTorch."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, dtype: Any = np.float32) -> None:
+        super().__init__()
+        self.num_embeddings = _check_size("Embedding", "num_embeddings", num_embeddings)
+        self.embedding_dim = _check_size("Embedding", "embedding_dim", embedding_dim)
+        shape = (self.num_embeddings, self.embedding_dim)
+        self.weight = Parameter(default_generator().standard_normal(shape).astype(dtype))
+
+    def forward(self, ids: Any) -> Tensor:
+        return F.embedding(ids, self.weight)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_embeddings}, {self.embedding_dim}"
+
+
+class LayerNorm(Module):
+    """Normalize over the last len(normalized_shape) dimensions to mean 0 and variance 1
+    (biased variance, eps inside the square root), then scale by weight (ones) and shift by
+    bias (zeros), both of shape normalized_shape."""
+
+    def __init__(self, normalized_shape: int | tuple[int, ...], eps: float = 1e-5, dtype: Any = np.float32) -> None:
+        super().__init__()
+        if isinstance(normalized_shape, (int, np.integer)):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = tuple(_check_size("LayerNorm", "normalized_shape", n) for n in normalized_shape)
+        self.eps = float(eps)
+        self.weight = Parameter(np.ones(self.normalized_shape, dtype=dtype))
+        self.bias = Parameter(np.zeros(self.normalized_shape, dtype=dtype))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.normalized_shape}, eps={self.eps}"
+
+
+class Dropout(Module):
+    """Zero each element with probability p and scale the rest by 1/(1-p) while training;
+    the identity in eval mode."""
+
+    def __init__(self, p: float = 0.5) -> None:
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
+        self.p = float(p)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout(x, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class GELU(Module):
+    """x * Phi(x) with Phi the standard normal CDF ("none"), or its tanh approximation ("tanh")."""
+
+    def __init__(self, approximate: str = "none") -> None:
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.gelu(x, approximate=self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
+
+class ReLU(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return x.relu()

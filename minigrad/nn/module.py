@@ -1,0 +1,226 @@
+"""Module: the base class of layers and models, holding parameters and child modules.
+
+Assigning a `Parameter` or a `Module` to an attribute registers it (in `_parameters` or
+`_modules`, in assignment order); everything else is a plain attribute. Names are the attribute
+paths joined by dots, as in PyTorch: "blocks.0.attn.q_proj.weight".
+
+Calling a module runs its `forward` inside `autograd.module_scope(qualified name)`, so every op it
+records carries the name of the module that ran it (the graph renderer draws these as nested
+clusters). Names are relative to the outermost module called: when no module is running, the
+called module names itself "" and every submodule and parameter below it.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator, Mapping, NamedTuple
+
+import numpy as np
+
+from .. import autograd
+from ..tensor import Tensor
+from .parameter import Parameter
+
+
+class IncompatibleKeys(NamedTuple):
+    """What `load_state_dict(strict=False)` skipped."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+
+class Module:
+    """Subclasses call `super().__init__()` first, assign their parameters and submodules as
+    attributes, and write `forward`; call the module itself (`model(x)`), not `forward`."""
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_modules", {})
+        self.training = True
+        # Set by the outermost call; None means "never named": run in the caller's scope.
+        self._qualname: str | None = None
+
+    # ----- registration ------------------------------------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(
+                f"{type(self).__name__}: call super().__init__() before assigning attribute {name!r}"
+            )
+        params, modules = self._parameters, self._modules
+        if isinstance(value, Parameter):
+            self._forget(name)
+            params[name] = value
+        elif isinstance(value, Module):
+            self._forget(name)
+            modules[name] = value
+        elif name in params:
+            if isinstance(value, Tensor):
+                raise TypeError(
+                    f"{type(self).__name__}: cannot assign a plain Tensor to parameter {name!r}; "
+                    "wrap it in nn.Parameter (or assign None)"
+                )
+            params.pop(name)
+            object.__setattr__(self, name, value)
+        else:
+            modules.pop(name, None)
+            object.__setattr__(self, name, value)
+
+    def _forget(self, name: str) -> None:
+        self.__dict__.pop(name, None)
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when normal lookup fails, i.e. for registered parameters and modules.
+        d = self.__dict__
+        if "_parameters" in d and name in d["_parameters"]:
+            return d["_parameters"][name]
+        if "_modules" in d and name in d["_modules"]:
+            return d["_modules"][name]
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        if name in self._parameters:
+            del self._parameters[name]
+        elif name in self._modules:
+            del self._modules[name]
+        else:
+            object.__delattr__(self, name)
+
+    # ----- traversal ---------------------------------------------------------------------
+    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+        yield from self._modules.items()
+
+    def children(self) -> Iterator["Module"]:
+        yield from self._modules.values()
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+        """This module and every module below it, depth first, each once (a module shared
+        by two parents keeps its first name)."""
+        seen: set[int] = set()
+        stack = [(prefix, self)]
+        while stack:
+            name, module = stack.pop()
+            if id(module) in seen:
+                continue
+            seen.add(id(module))
+            yield name, module
+            children = [(f"{name}.{child}" if name else child, m) for child, m in module._modules.items()]
+            stack.extend(reversed(children))
+
+    def modules(self) -> Iterator["Module"]:
+        for _, module in self.named_modules():
+            yield module
+
+    def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
+        """Every parameter once, in registration order (a tied parameter keeps its first name)."""
+        seen: set[int] = set()
+        for prefix, module in self.named_modules():
+            for name, p in module._parameters.items():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    yield (f"{prefix}.{name}" if prefix else name), p
+
+    def parameters(self) -> Iterator[Parameter]:
+        for _, p in self.named_parameters():
+            yield p
+
+    def _all_named_parameters(self) -> Iterator[tuple[str, Parameter]]:
+        """Like named_parameters, but a tied parameter appears under each of its names."""
+        for prefix, module in self.named_modules():
+            for name, p in module._parameters.items():
+                yield (f"{prefix}.{name}" if prefix else name), p
+
+    # ----- calling -----------------------------------------------------------------------
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} has no forward()")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not autograd._scope_stack:
+            self._name_submodules()
+        scope = self._qualname if self._qualname is not None else autograd.current_scope()
+        with autograd.module_scope(scope):
+            return self.forward(*args, **kwargs)
+
+    def _name_submodules(self) -> None:
+        """Give every module below (and including) this one its qualified name relative to
+        this one, and every parameter its qualified parameter name."""
+        for prefix, module in self.named_modules():
+            object.__setattr__(module, "_qualname", prefix)
+        for name, p in self.named_parameters():
+            p.name = name
+
+    # ----- modes and dtypes --------------------------------------------------------------
+    def train(self, mode: bool = True) -> "Module":
+        """Set `.training` on this module and every module below it (Dropout reads it)."""
+        for module in self.modules():
+            module.training = mode
+        return self
+
+    def eval(self) -> "Module":
+        return self.train(False)
+
+    def zero_grad(self) -> None:
+        """Drop every parameter's gradient (set it to None, PyTorch's default)."""
+        for p in self.parameters():
+            p.grad = None
+
+    def to(self, dtype: Any) -> "Module":
+        """Cast every parameter (and its gradient) to a floating dtype, in place: the
+        Parameter objects stay the same, so optimizers built before keep working."""
+        dtype = np.dtype(dtype)
+        if not np.issubdtype(dtype, np.floating):
+            raise TypeError(f"Module.to: dtype must be floating point, got {dtype}")
+        for p in self.parameters():
+            p.data = p.data.astype(dtype, copy=False)
+            if p.grad is not None:
+                p.grad.data = p.grad.data.astype(dtype, copy=False)
+        return self
+
+    # ----- state -------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Qualified name -> a copy of the parameter's array (a tied parameter under each name)."""
+        return {name: p.data.copy() for name, p in self._all_named_parameters()}
+
+    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
+        """Copy arrays (or Tensors) into the parameters, cast to each parameter's dtype.
+
+        A shape mismatch is always an error; missing and unexpected keys are errors when
+        `strict`, and are returned otherwise. The error lists every problem at once.
+        """
+        own = dict(self._all_named_parameters())
+        arrays = {k: (v.data if isinstance(v, Tensor) else np.asarray(v)) for k, v in state.items()}
+        missing = [k for k in own if k not in arrays]
+        unexpected = [k for k in arrays if k not in own]
+        misshaped = [
+            f"{k}: expected shape {own[k].shape}, got {arrays[k].shape}"
+            for k in own if k in arrays and arrays[k].shape != own[k].shape
+        ]
+        problems = []
+        if strict and missing:
+            problems.append("missing keys: " + ", ".join(missing))
+        if strict and unexpected:
+            problems.append("unexpected keys: " + ", ".join(unexpected))
+        if misshaped:
+            problems.append("shape mismatches: " + "; ".join(misshaped))
+        if problems:
+            raise RuntimeError(
+                f"load_state_dict: the state does not fit {type(self).__name__}:\n  " + "\n  ".join(problems)
+            )
+        for name, p in own.items():
+            if name in arrays:
+                p.data[...] = arrays[name]
+        return IncompatibleKeys(missing, unexpected)
+
+    # ----- printing ----------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        """The sizes and options shown between the parentheses, e.g. "in_features=2, ..."."""
+        return ""
+
+    def __repr__(self) -> str:
+        extra = self.extra_repr()
+        lines = extra.split("\n") if extra else []
+        for name, module in self._modules.items():
+            child = repr(module).replace("\n", "\n  ")
+            lines.append(f"({name}): {child}")
+        if not self._modules:
+            return f"{type(self).__name__}({extra})"
+        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"

@@ -1,0 +1,260 @@
+"""Fused neural-network ops: each forward computes the whole function on arrays and each
+backward is one closed-form derivative, instead of a chain of small recorded ops. That saves
+graph nodes, saved arrays and passes over memory, and keeps softmax and log-softmax stable.
+
+The arguments reach these ops already checked by `minigrad.functional`, which is where users
+call them. `dim` is a non-negative axis. Temporaries an op made itself are reused in place;
+arrays that were saved or that came in (`grad` may be a read-only broadcast view, shared with
+another input's gradient) are never written.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..autograd import Function
+from .erf import erf
+
+_INV_SQRT2 = 1 / math.sqrt(2)
+_INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+_GELU_CUBIC = 0.044715  # the cubic coefficient of the tanh approximation of GELU
+
+
+class Softmax(Function):
+    """y = exp(x - max x) / sum exp(x - max x) along `dim`; subtracting the max avoids overflow."""
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        y = x - x.max(axis=dim, keepdims=True)
+        np.exp(y, out=y)
+        y /= y.sum(axis=dim, keepdims=True)
+        ctx.save_for_backward(y)
+        ctx.dim = dim
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        dx = grad * y
+        np.subtract(grad, dx.sum(axis=ctx.dim, keepdims=True), out=dx)
+        dx *= y
+        return dx  # dx = y * (g - sum(g * y))
+
+
+class LogSoftmax(Function):
+    """y = x - max x - log(sum exp(x - max x)) along `dim`."""
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        y = x - x.max(axis=dim, keepdims=True)
+        y -= np.log(np.exp(y).sum(axis=dim, keepdims=True))
+        ctx.save_for_backward(y)
+        ctx.dim = dim
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        dx = np.exp(y)
+        dx *= grad.sum(axis=ctx.dim, keepdims=True)
+        np.subtract(grad, dx, out=dx)
+        return dx  # dx = g - exp(y) * sum(g)
+
+
+class LayerNorm(Function):
+    """Normalize over the last `ndim` dimensions, then scale and shift:
+
+        xhat = (x - mean) * rstd,  rstd = 1 / sqrt(var + eps)  (biased variance, as PyTorch)
+        y = xhat * weight + bias
+
+    Inputs: x, then optionally weight, then optionally bias (both of the normalized shape).
+    Rows are the leading dimensions flattened: the math runs on a (rows, D) view.
+    """
+
+    @staticmethod
+    def forward(ctx, x, *affine, ndim, eps):
+        d = math.prod(x.shape[x.ndim - ndim:])
+        x2 = x.reshape(-1, d)  # (rows, D)
+        xhat = x2 - x2.mean(axis=1, keepdims=True)
+        var = np.einsum("ij,ij->i", xhat, xhat)[:, None]
+        var /= d
+        var += eps
+        rstd = np.sqrt(var, out=var)
+        np.divide(1, rstd, out=rstd)  # (rows, 1)
+        xhat *= rstd
+        weight = affine[0].reshape(d) if affine else None
+        ctx.save_for_backward(xhat, rstd, weight)
+        if weight is None:
+            return xhat.reshape(x.shape)
+        y = xhat * weight
+        if len(affine) == 2:
+            y += affine[1].reshape(d)
+        return y.reshape(x.shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        xhat, rstd, weight = ctx.saved_tensors
+        d = xhat.shape[1]
+        g = grad.reshape(-1, d)
+        gxhat = g * weight if weight is not None else g  # dL/dxhat
+        dx = None
+        if ctx.needs_input_grad[0]:
+            # dx = rstd * (gxhat - mean(gxhat) - xhat * mean(gxhat * xhat)), means over the row
+            dx = xhat * (np.einsum("ij,ij->i", gxhat, xhat)[:, None] / d)
+            np.subtract(gxhat, dx, out=dx)
+            dx -= gxhat.mean(axis=1, keepdims=True)
+            dx *= rstd
+            dx = dx.reshape(grad.shape)
+        grads = [dx]
+        if weight is not None:
+            shape = ctx.input_shapes[1]
+            needs = ctx.needs_input_grad[1]
+            grads.append(np.einsum("ij,ij->j", g, xhat).reshape(shape) if needs else None)  # dw = sum g * xhat
+        if len(ctx.needs_input_grad) == 3:
+            grads.append(g.sum(axis=0).reshape(ctx.input_shapes[2]) if ctx.needs_input_grad[2] else None)  # db = sum g
+        return tuple(grads)
+
+
+class Gelu(Function):
+    """GELU(x) = x Phi(x), Phi the standard normal CDF.
+
+    approximate="none": Phi(x) = (1 + erf(x / sqrt 2)) / 2, exact.
+    approximate="tanh": Phi(x) ~ (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2.
+    """
+
+    @staticmethod
+    def forward(ctx, x, approximate):
+        if approximate == "tanh":
+            t = x * x
+            t *= _GELU_CUBIC
+            t += 1
+            t *= x
+            t *= _SQRT_2_OVER_PI
+            np.tanh(t, out=t)
+            ctx.save_for_backward(x, t)
+            y = t + 1
+            y *= x
+            y *= 0.5
+        else:
+            cdf = erf(x * _INV_SQRT2)
+            cdf += 1
+            cdf *= 0.5
+            ctx.save_for_backward(x, cdf)
+            y = x * cdf
+        ctx.approximate = approximate
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, saved = ctx.saved_tensors
+        dx = x * x
+        if ctx.approximate == "tanh":
+            # d/dx = (1 + t) / 2 + x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2) / 2,  t = tanh(...)
+            t = saved
+            dx *= 3 * _GELU_CUBIC * _SQRT_2_OVER_PI
+            dx += _SQRT_2_OVER_PI
+            dx *= x
+            one_minus_t2 = t * t
+            np.subtract(1, one_minus_t2, out=one_minus_t2)
+            dx *= one_minus_t2
+            dx += t
+            dx += 1
+            dx *= 0.5
+        else:
+            # d/dx = Phi(x) + x phi(x),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
+            dx *= -0.5
+            np.exp(dx, out=dx)
+            dx *= _INV_SQRT_2PI
+            dx *= x
+            dx += saved
+        dx *= grad
+        return dx
+
+
+class CrossEntropy(Function):
+    """Negative log-likelihood of integer targets under softmax(logits), fused with the softmax.
+
+    logits (N, C); `target` (N,) integers, passed as a keyword (it has no gradient). Rows whose
+    target is `ignore_index` contribute nothing, and "mean" divides by the number of other rows
+    (as PyTorch; nan when every row is ignored). "none" returns the (N,) losses.
+    """
+
+    @staticmethod
+    def forward(ctx, logits, target, ignore_index, reduction):
+        valid = target != ignore_index
+        safe = np.where(valid, target, 0)  # ignored rows point at class 0, then get weight 0
+        probs = logits - logits.max(axis=1, keepdims=True)
+        picked = probs[np.arange(len(safe)), safe]  # (N,) shifted logit of each target
+        np.exp(probs, out=probs)
+        total = probs.sum(axis=1)  # (N,)
+        probs /= total[:, None]  # softmax
+        losses = np.log(total)
+        losses -= picked  # -log softmax at the target
+        losses *= valid
+        count = int(valid.sum())
+        ctx.save_for_backward(probs, safe, valid)
+        ctx.reduction, ctx.count = reduction, count
+        if reduction == "none":
+            return losses
+        if reduction == "sum":
+            return np.asarray(losses.sum())
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.asarray(losses.sum() / count)
+
+    @staticmethod
+    def backward(ctx, grad):
+        probs, safe, valid = ctx.saved_tensors
+        if ctx.reduction == "mean":
+            weight = valid * (grad / max(ctx.count, 1))  # (N,) each row's share of the gradient
+        else:
+            weight = valid * grad
+        dx = probs * weight[:, None]
+        dx[np.arange(len(safe)), safe] -= weight
+        return dx  # dL/dlogits = (softmax - onehot(target)) * weight, weight = g / N for "mean"
+
+
+class Embedding(Function):
+    """weight[ids]: the row of `weight` (num, dim) for each id; `ids`, integers of any shape,
+    is a keyword (it has no gradient). The result has shape ids.shape + (dim,)."""
+
+    @staticmethod
+    def forward(ctx, weight, ids):
+        ctx.save_for_backward(ids)
+        return np.take(weight, ids, axis=0)  # a copy, even for a single id
+
+    @staticmethod
+    def backward(ctx, grad):
+        # dW[k] = sum of the gradient rows whose id is k. Sorting the ids and summing each run
+        # with reduceat is ~5x faster here than the obvious np.add.at.
+        (ids,) = ctx.saved_tensors
+        ids = ids.reshape(-1)
+        dw = np.zeros(ctx.input_shapes[0], dtype=grad.dtype)
+        if ids.size:
+            order = np.argsort(ids, kind="stable")
+            sorted_ids = ids[order]
+            starts = np.flatnonzero(np.diff(sorted_ids, prepend=-1))  # where each run of equal ids begins
+            rows = grad.reshape(-1, grad.shape[-1])[order]
+            dw[sorted_ids[starts]] = np.add.reduceat(rows, starts, axis=0)
+        return dw
+
+
+class Dropout(Function):
+    """Inverted dropout: zero each element with probability p and scale the others by 1/(1-p),
+    so the expected output equals the input and evaluation needs no rescaling. The mask is
+    drawn (in float32, whatever x's dtype) from the numpy Generator passed in."""
+
+    @staticmethod
+    def forward(ctx, x, p, generator):
+        mask = generator.random(x.shape, dtype=np.float32)
+        np.greater_equal(mask, p, out=mask)  # 1.0 where the element is kept
+        mask = mask.astype(x.dtype, copy=False)
+        mask *= 1 / (1 - p)
+        ctx.save_for_backward(mask)
+        return x * mask
+
+    @staticmethod
+    def backward(ctx, grad):
+        (mask,) = ctx.saved_tensors
+        return grad * mask  # d(x * mask)/dx = mask

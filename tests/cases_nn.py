@@ -1,0 +1,117 @@
+"""Gradient-check cases for the fused ops of minigrad/ops/nn.py, in the format of cases_core:
+
+    op        the Function class the case exercises (read by the registry test)
+    fn        fn(*tensors) -> Tensor, the computation to check (through minigrad.functional)
+    inputs    inputs() -> list of fresh float64 leaf tensors that require grad
+    torch_fn  the same computation in PyTorch, or None (dropout: PyTorch draws another mask)
+    id        a readable test id
+Integer arguments (ids, targets) and the dropout generator live inside `fn`.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+import minigrad as mg
+import minigrad.functional as F
+from minigrad.ops import nn as ops
+
+CASES: list[dict[str, Any]] = []
+
+
+def leaf(*dims: int, seed: int = 0, scale: float = 1.0) -> mg.Tensor:
+    data = scale * np.random.default_rng(seed).standard_normal(dims)
+    return mg.tensor(np.asarray(data, dtype=np.float64), requires_grad=True)
+
+
+def fixed(values: list[float]) -> Callable[[], list[mg.Tensor]]:
+    return lambda: [mg.tensor(np.array(values, dtype=np.float64), requires_grad=True)]
+
+
+def case(op: type, id: str, fn: Callable[..., Any], inputs: Callable[[], list[mg.Tensor]],
+         torch_fn: Callable[..., Any] | None) -> None:
+    CASES.append({"op": op, "fn": fn, "inputs": inputs, "torch_fn": torch_fn, "id": f"{op.__name__}-{id}"})
+
+
+def _tf() -> Any:
+    import torch.nn.functional  # only called from torch_fn, which only the PyTorch tests run
+
+    return torch.nn.functional
+
+
+def _long(array: np.ndarray) -> Any:
+    import torch
+
+    return torch.from_numpy(np.asarray(array, dtype=np.int64))
+
+
+# ----- softmax and log_softmax, along every kind of dim -------------------------------------------
+for dims, dim in [((3, 4), -1), ((3, 4), 0), ((2, 3, 4), 1), ((5,), 0)]:
+    tag = f"{dims}dim={dim}"
+    make = lambda dims=dims: [leaf(*dims)]
+    case(ops.Softmax, tag, lambda x, dim=dim: F.softmax(x, dim), make, lambda x, dim=dim: _tf().softmax(x, dim))
+    case(ops.LogSoftmax, tag, lambda x, dim=dim: F.log_softmax(x, dim), make,
+         lambda x, dim=dim: _tf().log_softmax(x, dim))
+# logits of a few hundred: a softmax without the max shift would overflow exp
+case(ops.Softmax, "large", lambda x: F.softmax(x, -1), lambda: [leaf(2, 5, scale=300)],
+     lambda x: _tf().softmax(x, -1))
+case(ops.LogSoftmax, "large", lambda x: F.log_softmax(x, -1), lambda: [leaf(2, 5, scale=300)],
+     lambda x: _tf().log_softmax(x, -1))
+
+# ----- layer_norm: with and without weight and bias, one or two normalized dims ---------------------
+case(ops.LayerNorm, "(3,5)plain", lambda x: F.layer_norm(x, 5), lambda: [leaf(3, 5)],
+     lambda x: _tf().layer_norm(x, (5,)))
+case(ops.LayerNorm, "(3,5)affine", lambda x, w, b: F.layer_norm(x, (5,), w, b),
+     lambda: [leaf(3, 5), leaf(5, seed=1), leaf(5, seed=2)],
+     lambda x, w, b: _tf().layer_norm(x, (5,), w, b))
+case(ops.LayerNorm, "(2,3,4)over(3,4)affine", lambda x, w, b: F.layer_norm(x, (3, 4), w, b),
+     lambda: [leaf(2, 3, 4), leaf(3, 4, seed=1), leaf(3, 4, seed=2)],
+     lambda x, w, b: _tf().layer_norm(x, (3, 4), w, b))
+case(ops.LayerNorm, "(2,3,4)over(3,4)plain", lambda x: F.layer_norm(x, (3, 4)), lambda: [leaf(2, 3, 4)],
+     lambda x: _tf().layer_norm(x, (3, 4)))
+case(ops.LayerNorm, "(4,3)weight-only,eps=0.1", lambda x, w: F.layer_norm(x, 3, w, eps=0.1),
+     lambda: [leaf(4, 3), leaf(3, seed=1)], lambda x, w: _tf().layer_norm(x, (3,), w, eps=0.1))
+case(ops.LayerNorm, "(2,4)bias-only", lambda x, b: F.layer_norm(x, 4, bias=b),
+     lambda: [leaf(2, 4), leaf(4, seed=2)], lambda x, b: _tf().layer_norm(x, (4,), bias=b))
+case(ops.LayerNorm, "(2,2,6)over(6)", lambda x, w, b: F.layer_norm(x, 6, w, b),
+     lambda: [leaf(2, 2, 6), leaf(6, seed=1), leaf(6, seed=2)],
+     lambda x, w, b: _tf().layer_norm(x, (6,), w, b))
+
+# ----- gelu: both forms, on every interval of the erf approximation and far into the tails -------
+GELU_POINTS = [-12.0, -7.0, -5.0, -2.5, -1.0, -0.5, -0.1, 0.05, 0.3, 0.66, 0.7, 1.3, 3.0, 5.9, 8.0, 15.0]
+for approximate in ["none", "tanh"]:
+    tag = f"approximate={approximate}"
+    torch_gelu = lambda x, a=approximate: _tf().gelu(x, approximate=a)
+    ours = lambda x, a=approximate: F.gelu(x, approximate=a)
+    case(ops.Gelu, f"{tag},(3,4)", ours, lambda: [leaf(3, 4)], torch_gelu)
+    case(ops.Gelu, f"{tag},(2,3,2)", ours, lambda: [leaf(2, 3, 2, scale=3)], torch_gelu)
+    case(ops.Gelu, f"{tag},tails", ours, fixed(GELU_POINTS), torch_gelu)
+
+# ----- cross_entropy: every reduction, ignored rows ---------------------------------------------------
+TARGET = np.array([1, 0, 3, 3, 2])
+TARGET_IGNORED = np.array([1, -100, 3, -100, 2])
+TARGET_IGNORE_2 = np.array([2, 0, 2, 3, 1])
+for reduction in ["mean", "sum", "none"]:
+    for name, target, ignore in [("", TARGET, -100), ("ignore-100", TARGET_IGNORED, -100),
+                                 ("ignore=2", TARGET_IGNORE_2, 2)]:
+        case(ops.CrossEntropy, f"{reduction},{name or 'all'}",
+             lambda x, t=target, i=ignore, r=reduction: F.cross_entropy(x, t, ignore_index=i, reduction=r),
+             lambda: [leaf(5, 4, scale=2)],
+             lambda x, t=target, i=ignore, r=reduction: _tf().cross_entropy(x, _long(t), ignore_index=i, reduction=r))
+case(ops.CrossEntropy, "large-logits", lambda x: F.cross_entropy(x, TARGET), lambda: [leaf(5, 4, scale=200)],
+     lambda x: _tf().cross_entropy(x, _long(TARGET)))
+
+# ----- embedding: repeated ids (their gradients add up), ids of several shapes --------------------------
+IDS = np.array([[0, 2, 2], [4, 2, 0]])
+case(ops.Embedding, "ids(2,3)repeated", lambda w: F.embedding(IDS, w), lambda: [leaf(5, 3)],
+     lambda w: _tf().embedding(_long(IDS), w))
+case(ops.Embedding, "ids(7,)", lambda w: F.embedding(np.array([3, 3, 3, 1, 0, 3, 1]), w), lambda: [leaf(4, 2)],
+     lambda w: _tf().embedding(_long([3, 3, 3, 1, 0, 3, 1]), w))
+case(ops.Embedding, "id()", lambda w: F.embedding(np.array(2), w), lambda: [leaf(3, 4)],
+     lambda w: _tf().embedding(_long(2), w))
+
+# ----- dropout: a fresh generator with a fixed seed per call, so every evaluation drops the same ----
+for dims, p in [((4, 5), 0.5), ((2, 3, 4), 0.2)]:
+    case(ops.Dropout, f"{dims}p={p}", lambda x, p=p: F.dropout(x, p, generator=np.random.default_rng(3)),
+         lambda dims=dims: [leaf(*dims)], None)

@@ -1,0 +1,31 @@
+"""Shared test plumbing: every op case (core and nn) as the parameter `op_case`, and the cases
+with a PyTorch twin as `torch_case`, so each test file states only what it checks."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+
+def op_cases() -> list[dict[str, Any]]:
+    """The core cases, plus the nn cases when tests/cases_nn.py imports (the registry test
+    reports it when it does not). Imported here, not at the top, so that a broken case file
+    fails only the tests that use it."""
+    import cases_core
+
+    try:
+        import cases_nn
+    except Exception:  # noqa: BLE001  a broken or missing cases_nn must not hide the core cases
+        return list(cases_core.CASES)
+    return list(cases_core.CASES) + list(cases_nn.CASES)
+
+
+def case_id(case: dict[str, Any]) -> str:
+    return case.get("id") or case["op"].__name__
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    for name, keep in (("op_case", lambda c: True), ("torch_case", lambda c: c.get("torch_fn") is not None)):
+        if name in metafunc.fixturenames:
+            cases = [c for c in op_cases() if keep(c)]
+            metafunc.parametrize(name, cases, ids=[case_id(c) for c in cases])

@@ -1,0 +1,142 @@
+"""transformer.faq: each experiment runs in quick mode and its key claim holds on its own output.
+
+Quick runs train for a few dozen steps only, so the training-based claims asserted here are the
+ones that already hold that early; docs/faq.md records the full runs.
+"""
+import math
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+import minigrad
+from transformer import TransformerConfig, TransformerLM
+from transformer.cli import main
+from transformer.faq import EXPERIMENTS, svg_chart
+from transformer.faq.pattern_tasks import PatternTask
+from transformer.faq.q5_head_dim import attention_flops
+from transformer.tasks import IGNORE
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    """Every experiment once, in quick mode, with its figures in a temporary directory."""
+    out = tmp_path_factory.mktemp("faq")
+    return {name: run(quick=True, out_dir=out, seed=0) for name, run in EXPERIMENTS.items()}
+
+
+def test_registry_names_the_five_questions():
+    assert sorted(EXPERIMENTS) == ["q1", "q2", "q3", "q4", "q5"]
+
+
+@pytest.mark.parametrize("name", ["q1", "q2", "q3", "q4", "q5"])
+def test_each_experiment_prints_tables_and_writes_svg_figures(results, name):
+    result = results[name]
+    assert result.tables and all(t.rows for t in result.tables)
+    assert result.figures
+    for path in result.figures:
+        root = ET.parse(path).getroot()  # well-formed XML
+        assert root.tag.endswith("svg") and len(root) > 3
+
+
+def test_q1_head_counts_have_equal_parameters_and_heads_split_their_attention(results):
+    facts = results["q1"].facts
+    assert facts["parameters_1"] == facts["parameters_2"] == facts["parameters_4"]
+    for h in (1, 4):
+        split = np.array(facts[f"split_{h}"])  # (h, 3): first, previous, elsewhere
+        assert split.shape == (h, 3)
+        np.testing.assert_allclose(split.sum(axis=1), 1.0, atol=1e-5)
+    for h in (1, 2, 4):  # every head count learns something within the quick run: below chance
+        assert facts[f"final_train_loss_{h}"] < math.log(36)
+
+
+def test_q2_shared_qk_scores_are_symmetric_and_diagonal_heavy(results):
+    facts = results["q2"].facts
+    assert facts["init_asymmetry_shared"] < 1e-5 < 0.1 < facts["init_asymmetry_separate"]
+    assert facts["init_diagonal_shared"] > 0.9 > 0.3 > facts["init_diagonal_separate"]
+    for heads in (1, 4):
+        assert facts[f"asymmetry_{heads}_shared"] < 1e-5  # still symmetric after training
+        assert facts[f"asymmetry_{heads}_separate"] > 0.1
+    # One head must attend to the previous token; separate Q and K already do, shared do not.
+    assert facts["on_previous_1_separate"] > 2 * facts["on_previous_1_shared"]
+    assert facts["accuracy_1_separate"] > facts["accuracy_1_shared"] + 0.2
+
+
+def test_q3_additive_scores_allocate_more_memory_than_dot(results):
+    for key, (t_dot, t_add, mem_dot, mem_add) in results["q3"].facts["cost"].items():
+        assert mem_add > 2 * mem_dot, key
+        assert t_dot > 0 and t_add > 0
+
+
+def test_q4_unscaled_softmax_saturates_and_its_gradient_vanishes(results):
+    f = results["q4"].facts
+    assert f["d_k"][0] == 4 and f["d_k"][-1] == 1024
+    unscaled, scaled = f["entropy_unscaled"], f["entropy_scaled"]
+    assert all(b < a for a, b in zip(unscaled, unscaled[1:]))  # falls at every doubling of d_k
+    assert unscaled[-1] < 0.1 * unscaled[0]
+    assert max(scaled) - min(scaled) < 0.25 and min(scaled) > 0.8 * f["log_n_keys"]  # level, near uniform
+    assert f["grad_norm_unscaled"][-1] < 1e-3 * f["grad_norm_scaled"][-1]  # collapses
+    assert max(f["grad_norm_scaled"]) < 1.5 * min(f["grad_norm_scaled"])
+    assert f["one_hot_unscaled"][-1] > 0.5 and max(f["one_hot_scaled"]) == 0.0
+    std = np.array(f["score_std_unscaled"]) / np.sqrt(f["d_k"])
+    np.testing.assert_allclose(std, 1.0, atol=0.15)  # std(q.k) = sqrt(d_k)
+    np.testing.assert_allclose(f["score_std_scaled"], 1.0, atol=0.15)
+
+
+def test_q5_reduced_heads_cost_what_one_head_costs(results):
+    f = results["q5"].facts
+    single = f["params_1_d_model / h"]
+    for h in (2, 4):
+        assert f[f"params_{h}_d_model / h"] == single
+        assert f[f"flops_{h}_d_model / h"] == f["flops_1_d_model / h"]
+        assert f[f"params_{h}_d_model"] > f[f"params_{h}_d_model / h"]
+        assert f[f"flops_{h}_d_model"] == h * f[f"flops_{h}_d_model / h"]
+
+
+def test_attention_flops_formula():
+    # h = 2, d_k = 3, d = 4, T = 5: 4 projections of 2*T*d*(h d_k), scores and weights@v 2*h*T^2*d_k each
+    assert attention_flops(4, 2, 3, 5) == 4 * 2 * 5 * 4 * 6 + 2 * 2 * 2 * 25 * 3
+
+
+def test_pattern_task_targets():
+    task = PatternTask("first_and_previous", length=5, base=3, n_eval=4)
+    ids, targets = task.frame(np.array([[2, 0, 1, 1, 2]]))
+    assert targets.tolist() == [[IGNORE, 3 * 2 + 2, 3 * 2 + 0, 3 * 2 + 1, 3 * 2 + 1]]
+    _, targets = PatternTask("previous", length=5, base=3).frame(ids)
+    assert targets.tolist() == [[IGNORE, 2, 0, 1, 1]]
+    assert task.vocab.size == 9
+    with pytest.raises(ValueError, match="unknown rule 'next'"):
+        PatternTask("next")
+
+
+@pytest.mark.parametrize("options", [
+    {"scale": False, "head_dim": 6},              # Q4 at a large d_k
+    {"shared_qk": True, "causal": False},         # Q2
+    {"score": "additive", "head_dim": 5},         # Q3
+    {"score": "additive", "scale": False},        # Q3
+    {"n_heads": 1, "head_dim": 4},                # Q5: d_k = d_model
+])
+def test_the_trained_variants_pass_gradcheck(options):
+    minigrad.manual_seed(0)
+    config = dict(vocab_size=5, max_len=4, d_model=4, n_heads=2, n_layers=1, d_ff=8)
+    model = TransformerLM(TransformerConfig(**{**config, **options})).to(np.float64)
+    rng = np.random.default_rng(0)
+    ids, targets = rng.integers(0, 5, (2, 4)), rng.integers(0, 5, (2, 4))
+    assert minigrad.gradcheck(lambda *_: model(ids, targets)[1], list(model.parameters()))
+
+
+def test_svg_line_chart_handles_log_axes_and_skips_bad_points():
+    chart = svg_chart.line_chart([svg_chart.Series("a", [4, 16, 64], [1.0, float("nan"), 1e-4])],
+                                 title="t <&>", xlabel="x", ylabel="y", log_x=2, log_y=10)
+    root = ET.fromstring(chart)
+    assert root.tag.endswith("svg")
+    assert "t &lt;&amp;&gt;" in chart
+    with pytest.raises(ValueError, match="no finite points"):
+        svg_chart.line_chart([svg_chart.Series("a", [1], [float("nan")])], title="t", xlabel="x", ylabel="y")
+
+
+def test_cli_runs_a_question(tmp_path, capsys):
+    assert main(["faq", "q5", "--quick", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "## q5" in out and "| heads |" in out
+    assert (tmp_path / "q5_params.svg").exists()

@@ -1,0 +1,361 @@
+"""minigrad.viz: the drawn graph is the recorded graph (checked on the DOT source, not on a
+picture), modules become nested clusters, depth collapses them, labels are escaped, and
+render writes valid files or explains how to get Graphviz."""
+from __future__ import annotations
+
+import re
+import shutil
+import xml.etree.ElementTree as ET
+from collections import Counter
+
+import numpy as np
+import pytest
+
+import minigrad
+from minigrad import nn
+from minigrad.autograd import module_scope, topological_order
+from minigrad.viz import (GRAD_COLOURS, GRAD_NONFINITE, GraphvizNotFoundError, draw_graph, grad_colour,
+                          render)
+
+NODE = re.compile(r"^\s*(\w+) \[(.*)\]$")
+EDGE = re.compile(r"^\s*(\w+) -> (\w+)")
+
+
+def parse(source: str) -> tuple[dict[str, str], list[tuple[str, str]], dict[str, str], dict[str, str | None]]:
+    """The graph's own nodes (id -> label text, legend left out), its edges, the cluster each
+    node sits in (id -> module name, "" at top level) and each cluster's parent cluster."""
+    nodes, edges, home, parent = {}, [], {}, {}
+    stack: list[str] = [""]
+    for line in source.splitlines():
+        if line.strip().startswith("subgraph cluster_"):
+            stack.append("?")
+            continue
+        if line.strip() == "{":  # an anonymous subgraph (rank=same) stays in its cluster
+            stack.append(stack[-1])
+            continue
+        if line.strip() == "}" and len(stack) > 1:
+            stack.pop()
+            continue
+        if stack[-1] == "?" and "label=<<b>" in line:
+            name = re.search(r"label=<<b>(.*?)</b>", line).group(1)
+            stack[-1] = name
+            if name != "legend":
+                parent[name] = stack[-2]
+            continue
+        edge = EDGE.match(line)
+        if edge and "invis" not in line:
+            edges.append(edge.groups())
+            continue
+        node = NODE.match(line)
+        if node and node.group(1) not in ("node", "edge", "graph") and stack[-1] != "legend":
+            label = re.search(r"label=(<.*?>)(?: \w+=|\]|$)", line + "]")
+            text = re.sub(r"<[^>]*>", " ", label.group(1)[1:-1]) if label else ""
+            nodes[node.group(1)] = " ".join(text.split())
+            home[node.group(1)] = stack[-1]
+    return nodes, edges, home, parent
+
+
+def ops(nodes: dict[str, str]) -> Counter:
+    return Counter(label for node, label in nodes.items() if node.startswith("op"))
+
+
+def flow(source: str) -> Counter:
+    """Edges between ops, modules and named tensors, with each unnamed tensor node between two
+    of them removed (op -> tensor -> op becomes op -> op); each end is its label's first word."""
+    nodes, edges, _, _ = parse(source)
+    word = {n: label.split()[0] for n, label in nodes.items() if label}
+    unnamed = {n for n, label in nodes.items() if n.startswith("t") and label.startswith("(")}
+    producer = {head: tail for tail, head in edges if head in unnamed}
+    out = Counter()
+    for tail, head in edges:
+        if head not in unnamed:
+            out[(word[producer.get(tail, tail)], word[head])] += 1
+    return out
+
+
+def test_one_op_node_per_recorded_op_and_the_right_edges():
+    x = minigrad.tensor([1.0, 2.0], requires_grad=True)
+    y = minigrad.tensor([3.0, 4.0], requires_grad=True)
+    loss = ((x * y + x).exp()).sum()
+    source = draw_graph(loss, {"x": x, "y": y}).source
+    nodes, _, _, _ = parse(source)
+    recorded = Counter(type(n).__name__ for n in topological_order(loss.grad_fn))
+    assert ops(nodes) == recorded == Counter(Mul=1, Add=1, Exp=1, Sum=1)
+    assert flow(source) == Counter({("x", "Mul"): 1, ("y", "Mul"): 1, ("Mul", "Add"): 1, ("x", "Add"): 1,
+                                    ("Add", "Exp"): 1, ("Exp", "Sum"): 1, ("Sum", "output"): 1})
+
+
+def test_an_input_used_twice_by_one_op_has_two_edges_and_constants_show_their_value():
+    x = minigrad.tensor([1.0, 2.0], requires_grad=True)
+    source = draw_graph((x * x * 3.0).sum(), {"x": x}).source
+    assert flow(source)[("x", "Mul")] == 2
+    assert "= 3" in source
+
+
+def fill(source: str, node: str) -> str:
+    line = next(line for line in source.splitlines() if re.match(rf"\s*{node} \[", line))
+    return re.search(r'fillcolor="(#\w+)"', line).group(1)
+
+
+def test_tensor_nodes_carry_shape_and_dtype_and_the_kinds_differ():
+    w = minigrad.randn(3, 4, requires_grad=True)
+    x = minigrad.randn(2, 3)  # data: an input
+    leaf = minigrad.randn(2, 4, requires_grad=True)  # requires grad but is not a parameter
+    out = (x @ w + leaf).sum()
+    source = draw_graph(out, {"w": w}).source
+    nodes, _, _, _ = parse(source)
+    by_label = {label: node for node, label in nodes.items()}
+    assert {"w (3, 4) float32", "(2, 3) float32", "(2, 4) float32"} <= set(by_label)
+    kinds = ["w (3, 4) float32", "(2, 3) float32", "(2, 4) float32", f"output () float32 = {out.item():.4g}"]
+    assert len({fill(source, by_label[k]) for k in kinds}) == 4  # parameter, input, leaf, output
+
+
+def test_legend_names_every_kind():
+    x = minigrad.tensor([1.0], requires_grad=True)
+    source = draw_graph(x.exp().sum()).source
+    legend = next(line for line in source.splitlines() if "<i>legend</i>" in line)  # the graph's label
+    for kind in ("op", "tensor", "input (no grad)", "leaf (requires grad)", "parameter", "output"):
+        assert f"<td>{kind}</td>" in legend
+    assert "(collapsed)" not in source
+    with module_scope("m"):
+        y = x.exp()
+    assert "<b>module</b> (collapsed)" in draw_graph(y.sum(), depth=1).source
+
+
+def test_clusters_nest_by_qualified_name():
+    w = minigrad.ones(2, requires_grad=True)
+    w.name = "blocks.0.attn.w"
+    x = minigrad.ones(2)
+    with module_scope("blocks.0.attn"):
+        y = x * w
+    with module_scope("blocks.0"):
+        y = y + 1.0
+    with module_scope("blocks.1"):
+        y = y.tanh()
+    source = draw_graph(y.sum()).source
+    nodes, _, home, parent = parse(source)
+    assert parent == {"blocks": "", "blocks.0": "blocks", "blocks.0.attn": "blocks.0", "blocks.1": "blocks"}
+    where = {nodes[n].split()[0]: home[n] for n in nodes if nodes[n]}
+    assert where["Mul"] == "blocks.0.attn" and where["blocks.0.attn.w"] == "blocks.0.attn"
+    assert where["Add"] == "blocks.0" and where["Tanh"] == "blocks.1" and where["Sum"] == ""
+
+
+class Attn(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.q = nn.Linear(4, 4)
+        self.k = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return (self.q(x) @ self.k(x).transpose(-2, -1)).softmax(-1) @ x
+
+
+class Block(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.attn = Attn()
+        self.ff = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return x + self.ff(self.attn(x))
+
+
+class Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Linear(3, 4)
+        self.blocks = nn.ModuleList([Block(), Block()])
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x):
+        x = self.embed(x)
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x)
+
+
+@pytest.fixture
+def net_loss():
+    minigrad.manual_seed(0)
+    net = Net()
+    loss = (net(minigrad.randn(2, 5, 3)) ** 2).mean()
+    return net, loss
+
+
+def test_module_clusters_match_the_module_tree(net_loss):
+    net, loss = net_loss
+    nodes, _, home, parent = parse(draw_graph(loss, net).source)
+    for name, _ in net.named_modules():
+        if name:
+            assert parent[name] == name.rpartition(".")[0]
+    for node, label in nodes.items():
+        if label.split()[0] in dict(net.named_parameters()):  # each parameter sits in its module
+            assert home[node] == label.split()[0].rpartition(".")[0]
+    assert ops(nodes)["Linear"] == 2 * 3 + 2
+    source = draw_graph(loss, net).source  # given the Module, clusters show classes
+    assert "<b>Net</b>" in source and "<b>blocks.0.attn</b> <i>Attn</i>" in source
+
+
+def test_parameters_are_named_without_params_through_their_name_attribute(net_loss):
+    _, loss = net_loss
+    nodes, _, _, _ = parse(draw_graph(loss).source)
+    assert "blocks.1.attn.q.weight (4, 4) float32" in nodes.values()
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_depth_draws_one_box_per_module_at_that_depth(net_loss, depth):
+    net, loss = net_loss
+    nodes, edges, home, parent = parse(draw_graph(loss, net, depth=depth).source)
+    modules = dict(net.named_modules())
+    expected = {name for name in modules if name and name.count(".") == depth - 1}
+    boxes = {label.split()[0]: node for node, label in nodes.items() if node.startswith("mod")}
+    assert set(boxes) == expected
+    for name, node in boxes.items():
+        count = sum(p.data.size for p_name, p in net.named_parameters() if p_name.startswith(name + "."))
+        assert f"{count:,} parameters" in nodes[node]
+        assert home[node] == name.rpartition(".")[0]
+    assert all(not _inside_any(home[n], boxes) for n in nodes if n.startswith("op"))
+    if depth == 1:  # embed -> blocks -> head, each an (2, 5, 4) or (2, 5, 2) tensor between
+        assert "in: (2, 5, 3) out: (2, 5, 4)" in nodes[boxes["embed"]]
+        assert "in: (2, 5, 4) out: (2, 5, 4)" in nodes[boxes["blocks"]]
+        assert flow(draw_graph(loss, net, depth=1).source) == Counter(
+            {("(2,", "embed"): 1, ("embed", "blocks"): 1, ("blocks", "head"): 1, ("head", "PowScalar"): 1,
+             ("PowScalar", "Mean"): 1, ("Mean", "output"): 1})
+
+
+def _inside_any(scope: str, groups) -> bool:
+    return any(scope == g or scope.startswith(g + ".") for g in groups)
+
+
+def test_depth_must_be_positive_and_rankdir_known():
+    x = minigrad.tensor([1.0], requires_grad=True)
+    with pytest.raises(ValueError, match="depth must be a positive int"):
+        draw_graph(x.exp(), depth=0)
+    with pytest.raises(ValueError, match="rankdir must be one of"):
+        draw_graph(x.exp(), rankdir="UP")
+    with pytest.raises(TypeError, match="expected the Tensor"):
+        draw_graph(x.data)
+
+
+def test_a_leaf_alone_is_one_output_node():
+    x = minigrad.tensor([1.0, 2.0])
+    nodes, edges, _, _ = parse(draw_graph(x).source)
+    assert list(nodes.values()) == ["output (2,) float32"] and edges == []
+
+
+def test_without_shapes_ops_connect_directly():
+    x = minigrad.tensor([1.0], requires_grad=True)
+    source = draw_graph(x.exp().log().sum(), show_shapes=False).source
+    nodes, edges, _, _ = parse(source)
+    assert "float32" not in " ".join(nodes.values())
+    assert ("op2", "op1") in edges  # Exp -> Log with no tensor node between
+    assert "output" in source
+
+
+def test_labels_are_escaped():
+    a = minigrad.tensor([1.0], requires_grad=True)
+    b = minigrad.tensor([2.0], requires_grad=True)
+    with module_scope('m<&>"q"'):
+        out = (a * b).sum()
+    source = draw_graph(out, {"a<b>": a, '"x"': b}).source
+    assert "a&lt;b&gt;" in source and "&quot;x&quot;" in source and "m&lt;&amp;&gt;&quot;q&quot;" in source
+    assert "<b>a<b></b>" not in source and '<b>"x"</b>' not in source
+    if shutil.which("dot"):  # and Graphviz reads them back as the original text
+        svg = draw_graph(out, {"a<b>": a, '"x"': b}).pipe(format="svg").decode()
+        texts = {t.text for t in ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}text")}
+        assert {"a<b>", '"x"', 'm<&>"q"'} <= texts
+
+
+def test_show_grads_labels_and_colours_by_norm():
+    small = minigrad.tensor([1e-9, 0.0], requires_grad=True)
+    big = minigrad.tensor([300.0, 400.0], requires_grad=True)
+    zero = minigrad.tensor([5.0], requires_grad=True)
+    out = (small * 1.0).sum() + (big * big).sum() * 1.0 + (zero * 0.0).sum()
+    out.backward()
+    source = draw_graph(out, {"small": small, "big": big, "zero": zero}, show_grads=True).source
+    line = {name: next(l for l in source.splitlines() if f"<b>{name}</b>" in l) for name in ("small", "big", "zero")}
+    assert "|grad| 1.41e+00" in line["small"]  # d/dsmall of sum(small) = ones(2)
+    assert "|grad| 1.00e+03" in line["big"]  # 2 * [300, 400]
+    assert f'fillcolor="{GRAD_COLOURS[7]}"' in line["small"] and f'fillcolor="{GRAD_COLOURS[-1]}"' in line["big"]
+    assert f'fillcolor="{GRAD_COLOURS[0]}"' in line["zero"]  # a zero gradient counts as vanishing
+    assert "fill = |grad|" in source and all(c in source for c in GRAD_COLOURS)  # the legend explains them
+
+
+def test_grad_colour_is_one_colour_per_decade():
+    assert grad_colour(0.0) == grad_colour(1e-12) == GRAD_COLOURS[0]
+    assert [grad_colour(10.0 ** e) for e in range(-6, 3)] == list(GRAD_COLOURS[1:])
+    assert grad_colour(5e7) == GRAD_COLOURS[-1]
+    assert grad_colour(float("nan")) == grad_colour(float("inf")) == GRAD_NONFINITE
+
+
+def test_retained_intermediate_gradients_are_shown():
+    x = minigrad.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 2.0
+    h.retain_grad()
+    out = h.sum()
+    out.backward()
+    source = draw_graph(out, show_grads=True).source
+    assert source.count("|grad|") == 2 + 1  # x, h, and the legend's heading
+
+
+def test_ten_thousand_ops_walk_iteratively():
+    w = minigrad.ones(2, requires_grad=True)
+    y = minigrad.ones(2)
+    for _ in range(5000):
+        y = (y * w).tanh()
+    nodes, edges, _, _ = parse(draw_graph(y.sum(), show_shapes=False).source)
+    assert sum(ops(nodes).values()) == 10_001
+    assert len(edges) == 2 * 5000 + 5000 + 1 + 1  # Mul(y, w), Tanh(y), Sum(y), Sum -> output
+
+
+# ----- rendering to files --------------------------------------------------------------------
+def small_graph():
+    x = minigrad.tensor([1.0], requires_grad=True)
+    return draw_graph((x * 2.0).sum(), {"x<1>": x})
+
+
+def test_dot_format_writes_the_source_without_graphviz(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    graph = small_graph()
+    path = render(graph, tmp_path / "g", format="dot")
+    assert path == tmp_path / "g.dot" and path.read_text() == graph.source
+
+
+def test_missing_dot_says_how_to_install_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(GraphvizNotFoundError) as error:
+        render(small_graph(), tmp_path / "g.svg")
+    message = str(error.value)
+    assert "apt-get install graphviz" in message and "brew install graphviz" in message
+    assert 'format="dot"' in message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_format_is_rejected(tmp_path):
+    with pytest.raises(ValueError, match="format must be one of"):
+        render(small_graph(), tmp_path / "g.jpg", format="jpg")
+
+
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot program is not installed")
+
+
+@needs_dot
+def test_svg_png_and_pdf_are_valid_files(tmp_path):
+    graph = small_graph()
+    svg = render(graph, tmp_path / "g.svg")
+    root = ET.parse(svg).getroot()
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    assert "x<1>" in {t.text for t in root.iter("{http://www.w3.org/2000/svg}text")}
+    assert render(graph, tmp_path / "g.png", "png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert render(graph, tmp_path / "g.pdf", "pdf").read_bytes()[:5] == b"%PDF-"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.pdf", "g.png", "g.svg"]  # no temporaries left
+
+
+@needs_dot
+def test_a_failed_render_leaves_no_file(tmp_path):
+    import graphviz
+
+    broken = graphviz.Source("digraph { a -> }")
+    with pytest.raises(RuntimeError, match="dot failed on this graph"):
+        render(broken, tmp_path / "g.svg")
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,15 @@
+"""transformer: the Transformer of the seed notes, built on minigrad.
+
+    from transformer import TransformerConfig, TransformerLM
+    model = TransformerLM(TransformerConfig(vocab_size=10, max_len=16))
+    logits, loss = model(ids, targets)          # ids, targets: (B, T) integer arrays
+
+`transformer.interop` (weights to and from PyTorch) is imported on demand, and imports torch
+only when called: importing `transformer` never imports torch.
+"""
+from .attention import MultiHeadAttention
+from .block import FeedForward, TransformerBlock
+from .config import TransformerConfig
+from .model import TransformerLM
+
+__all__ = ["TransformerConfig", "MultiHeadAttention", "FeedForward", "TransformerBlock", "TransformerLM"]

@@ -1,0 +1,4 @@
+"""`python -m transformer ...` runs the console command (see transformer/cli.py)."""
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,179 @@
+"""Multi-head self-attention, all heads at once on whole (B, h, T, T) arrays.
+
+    q, k, v = x W_q^T, x W_k^T, x W_v^T      (B, T, h * d_k) each, split into heads (B, h, T, d_k)
+    scores  = score(q, k)                    (B, h, T, T); by default q . k / sqrt(d_k)
+    weights = softmax(masked scores)         (B, h, T, T); each query's distribution over the keys
+    out     = merge_heads(weights @ v) W_o^T (B, h, T, d_k) -> (B, T, h * d_k) -> (B, T, d_model)
+
+Splitting the heads is a reshape and a transpose: views of the projection's output, never a
+copy per head. The experiment variants of the seed notes' questions (no scaling, one matrix for
+Q and K, additive scores, a head size of your choice) are all decided in
+`MultiHeadAttention.__init__`: the scoring is a small module (`DotScore` or `AdditiveScore`)
+picked there, so `forward` reads the same for every variant.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+import minigrad
+from minigrad import Tensor
+from minigrad import functional as F
+from minigrad import nn
+
+from .config import SCORES
+
+
+class DotScore(nn.Module):
+    """scores[b, h, i, j] = scale * q_i . k_j: (B, h, T, d) and (B, h, T, d) -> (B, h, T, T).
+
+    Scaling q before the product costs B*h*T*d multiplies instead of B*h*T*T. Time and memory
+    are O(B h T^2 d) and O(B h T^2): one batched matrix product.
+    """
+
+    def __init__(self, scale: float) -> None:
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, q: Tensor, k: Tensor) -> Tensor:
+        return (q * self.scale) @ k.transpose(-2, -1)  # (B, h, T, d) @ (B, h, d, T) -> (B, h, T, T)
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale:.4g}"
+
+
+class AdditiveScore(nn.Module):
+    """Bahdanau's scores[b, h, i, j] = scale * v_h . tanh(q_i + k_j), per head.
+
+    The attention's q_proj and k_proj are Bahdanau's W_q and W_k, so this module only adds v,
+    one vector of d_k weights per head, drawn from N(0, 1) so that with the 1/sqrt(d_k) scale the
+    scores start at the same size as scaled dot products.
+
+    Cost: tanh(q_i + k_j) is a (B, h, T, T, d_k) array, d_k times the (B, h, T, T) of dot scores,
+    in memory (backward keeps it) and in time (O(B h T^2 d_k) elementwise work, against a single
+    BLAS product for dot scores). At B=16, h=8, T=128, d_k=32 in float32 that is 32 MiB per layer.
+    """
+
+    def __init__(self, n_heads: int, head_dim: int, scale: float) -> None:
+        super().__init__()
+        self.v = nn.Parameter(minigrad.randn(n_heads, head_dim))
+        self.scale = scale
+
+    def forward(self, q: Tensor, k: Tensor) -> Tensor:
+        B, h, T, d = q.shape
+        e = (q.unsqueeze(3) + k.unsqueeze(2)).tanh()  # (B, h, T, 1, d) + (B, h, 1, T, d) -> (B, h, T, T, d)
+        v = (self.v * self.scale).reshape(h, d, 1)  # (h, d, 1), one column per head
+        return (e.reshape(B, h, T * T, d) @ v).reshape(B, h, T, T)  # (B, h, T*T, 1) -> (B, h, T, T)
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale:.4g}"
+
+
+def attention_mask(batch: int, time: int, causal: bool, key_padding_mask: Any) -> np.ndarray | None:
+    """The positions a query may not look at, True = hidden: (B or 1, 1, T, T) bool, or None.
+
+    Causal hides every key after the query (j > i); key_padding_mask (B, T) hides padded keys
+    from every query.
+    """
+    mask = None
+    if causal:
+        mask = np.triu(np.ones((time, time), dtype=bool), k=1)[None, None]  # (1, 1, T, T)
+    if key_padding_mask is not None:
+        padding = key_padding_mask.data if isinstance(key_padding_mask, Tensor) else np.asarray(key_padding_mask)
+        if padding.dtype != np.bool_ or padding.shape != (batch, time):
+            raise ValueError(
+                f"MultiHeadAttention: key_padding_mask must be a bool array of shape (B, T) = {(batch, time)} "
+                f"(True = padding), got {padding.dtype} of shape {padding.shape}"
+            )
+        padding = padding[:, None, None, :]  # (B, 1, 1, T): the same keys hidden from every query
+        mask = padding if mask is None else mask | padding
+    return mask
+
+
+class MultiHeadAttention(nn.Module):
+    """Self-attention with `n_heads` heads of size `head_dim` (d_k, default d_model // n_heads).
+
+    Options for the experiments: `scale=False` drops the 1/sqrt(d_k); `shared_qk=True` uses
+    q_proj for the keys too (then `k_proj` is None and the score matrix is symmetric);
+    `score="additive"` scores with v^T tanh(q + k) instead of q . k; `head_dim` sets d_k apart
+    from d_model / n_heads (the projections map d_model to n_heads * head_dim and back).
+
+    After each forward, `attn_weights` (B, h, T, T) holds the softmax weights and
+    `attn_scores` (B, h, T, T) the scores before masking and softmax, as numpy arrays.
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        bias: bool = True,
+        dropout: float = 0.0,
+        *,
+        scale: bool = True,
+        shared_qk: bool = False,
+        score: str = "dot",
+        head_dim: int | None = None,
+    ) -> None:
+        super().__init__()
+        if d_model <= 0 or n_heads <= 0 or (head_dim is not None and head_dim <= 0):
+            raise ValueError(
+                f"MultiHeadAttention: sizes must be positive, got d_model={d_model}, n_heads={n_heads}, head_dim={head_dim}"
+            )
+        if head_dim is None and d_model % n_heads:
+            raise ValueError(f"MultiHeadAttention: d_model={d_model} is not divisible by n_heads={n_heads}")
+        if score not in SCORES:
+            raise ValueError(f"MultiHeadAttention: score={score!r} must be one of {SCORES}")
+        self.d_model = d_model
+        self.n_heads = n_heads
+        self.head_dim = head_dim if head_dim is not None else d_model // n_heads
+        inner = n_heads * self.head_dim
+        self.q_proj = nn.Linear(d_model, inner, bias=bias)
+        self.k_proj = None if shared_qk else nn.Linear(d_model, inner, bias=bias)
+        self.v_proj = nn.Linear(d_model, inner, bias=bias)
+        self.out_proj = nn.Linear(inner, d_model, bias=bias)
+        # The one place where the scoring variant is chosen. The scale is a Python float: a
+        # numpy float64 would promote float32 scores to float64.
+        factor = 1.0 / math.sqrt(self.head_dim) if scale else 1.0
+        self.score = DotScore(factor) if score == "dot" else AdditiveScore(n_heads, self.head_dim, factor)
+        self.dropout = nn.Dropout(dropout)
+        self.attn_weights: np.ndarray | None = None
+        self.attn_scores: np.ndarray | None = None
+
+    def split_heads(self, x: Tensor) -> Tensor:
+        """(B, T, h * d_k) -> (B, h, T, d_k), a view."""
+        B, T, _ = x.shape
+        return x.reshape(B, T, self.n_heads, self.head_dim).transpose(1, 2)  # (B, T, h, d_k) -> (B, h, T, d_k)
+
+    def forward(self, x: Tensor, causal: bool = False, key_padding_mask: Any = None) -> Tensor:
+        """x (B, T, d_model) -> (B, T, d_model). `key_padding_mask` is bool (B, T), True = a
+        padding key no query attends to. A query that can see no key at all (every key it may
+        look at is padding) gets all-zero weights, as in PyTorch's scaled_dot_product_attention."""
+        if x.ndim != 3 or x.shape[-1] != self.d_model:
+            raise ValueError(f"MultiHeadAttention: expected input (B, T, {self.d_model}), got shape {x.shape}")
+        B, T, _ = x.shape
+        q = self.split_heads(self.q_proj(x))  # (B, h, T, d_k)
+        k = q if self.k_proj is None else self.split_heads(self.k_proj(x))  # (B, h, T, d_k)
+        v = self.split_heads(self.v_proj(x))  # (B, h, T, d_k)
+
+        scores = self.score(q, k)  # (B, h, T, T)
+        self.attn_scores = scores.data
+        mask = attention_mask(B, T, causal, key_padding_mask)  # (B or 1, 1, T, T) or None
+        if mask is not None:
+            # The most negative finite number, not -inf: a row with every key hidden then
+            # gives uniform weights instead of 0/0 = NaN, and is zeroed below.
+            scores = scores.masked_fill(mask, float(np.finfo(scores.dtype).min))
+        weights = F.softmax(scores, dim=-1)  # (B, h, T, T)
+        if key_padding_mask is not None:
+            blind = mask.all(axis=-1, keepdims=True)  # (B, 1, T, 1): queries with no key to see
+            if blind.any():
+                weights = weights.masked_fill(blind, 0.0)
+        self.attn_weights = weights.data
+
+        y = self.dropout(weights) @ v  # (B, h, T, T) @ (B, h, T, d_k) -> (B, h, T, d_k)
+        y = y.transpose(1, 2).reshape(B, T, self.n_heads * self.head_dim)  # (B, T, h, d_k) -> (B, T, h * d_k)
+        return self.out_proj(y)
+
+    def extra_repr(self) -> str:
+        return f"d_model={self.d_model}, n_heads={self.n_heads}, head_dim={self.head_dim}"

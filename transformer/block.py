@@ -1,0 +1,71 @@
+"""The Transformer block of the seed notes: Self-Attention, Add + LN, Feed-Forward, Add + LN.
+
+    post-LN (norm_first=False, the original paper):   pre-LN (norm_first=True):
+        x = norm1(x + attn(x))                            x = x + attn(norm1(x))
+        x = norm2(x + ffn(x))                             x = x + ffn(norm2(x))
+
+Dropout sits where torch.nn.TransformerEncoderLayer puts it: on the attention weights (inside
+`attn`), after the GELU (inside `ffn`), and on each branch before it is added back (`dropout1`,
+`dropout2`). With the same weights and dropout 0 the two compute the same function
+(`transformer.interop` moves the weights across).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from minigrad import Tensor
+from minigrad import nn
+
+from .attention import MultiHeadAttention
+
+
+class FeedForward(nn.Module):
+    """The position-wise network: fc2(dropout(gelu(fc1(x)))), (B, T, d_model) -> (B, T, d_ff)
+    -> (B, T, d_model), the same two layers applied to every position."""
+
+    def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(d_model, d_ff)
+        self.act = nn.GELU()
+        self.dropout = nn.Dropout(dropout)
+        self.fc2 = nn.Linear(d_ff, d_model)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc2(self.dropout(self.act(self.fc1(x))))
+
+
+class TransformerBlock(nn.Module):
+    """One encoder layer: attention and feed-forward, each with a residual connection and a
+    LayerNorm. `attention_options` (scale, shared_qk, score, head_dim) go to
+    `MultiHeadAttention` unchanged."""
+
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        d_ff: int,
+        dropout: float = 0.0,
+        norm_first: bool = False,
+        **attention_options: Any,
+    ) -> None:
+        super().__init__()
+        self.norm_first = norm_first
+        self.attn = MultiHeadAttention(d_model, n_heads, dropout=dropout, **attention_options)
+        self.norm1 = nn.LayerNorm(d_model)
+        self.ffn = FeedForward(d_model, d_ff, dropout)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.dropout1 = nn.Dropout(dropout)
+        self.dropout2 = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, causal: bool = False, key_padding_mask: Any = None) -> Tensor:
+        """x (B, T, d_model) -> (B, T, d_model); masks as in `MultiHeadAttention.forward`."""
+        if self.norm_first:
+            x = x + self.dropout1(self.attn(self.norm1(x), causal, key_padding_mask))
+            x = x + self.dropout2(self.ffn(self.norm2(x)))
+        else:
+            x = self.norm1(x + self.dropout1(self.attn(x, causal, key_padding_mask)))
+            x = self.norm2(x + self.dropout2(self.ffn(x)))
+        return x
+
+    def extra_repr(self) -> str:
+        return f"norm_first={self.norm_first}"

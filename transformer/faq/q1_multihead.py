@@ -1,0 +1,106 @@
+"""Q1: why multi-head attention?
+
+Claim (seed notes): several heads attend to different subspaces and catch richer information
+than one head, like several filters in a CNN; at a fixed d_model, more heads make the model more
+expressive.
+
+Experiment: a task that needs two attention patterns at every position at once. The input is
+random digits 0-5; the target at position t >= 1 is the pair (first token, previous token),
+one of 36 classes, 6 * x_0 + x_{t-1} (`PatternTask("first_and_previous")`). A one-layer causal
+TransformerLM with d_model = 32 is trained with 1, 2 and 4 heads. The parameter count is the
+same for every head count: the projections are d_model x d_model whatever the split, only
+d_k = d_model / h changes. We compare the curves, and look at where each head attends.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+import minigrad
+
+from . import svg_chart as svg
+from .pattern_tasks import PatternTask
+from .report import Result, Table, experiment
+from .training import TrainSettings, VariantRun, train_variant
+
+HEADS = (1, 2, 4)
+TARGET_ACCURACY = 0.95
+
+
+def steps_to(run: VariantRun, accuracy: float) -> int | None:
+    """The first evaluation step whose held-out accuracy reaches `accuracy`, or None."""
+    return next((s for s, a in zip(run.history.eval_steps, run.history.eval_accuracies) if a >= accuracy), None)
+
+
+def attention_split(weights: np.ndarray) -> np.ndarray:
+    """(h, 3): per head, the mean weight that queries t >= 2 put on position 0, on position t-1,
+    and on every other position, for weights (B, h, T, T). (At t = 1 the first token is the
+    previous token, so those queries are left out.)"""
+    T = weights.shape[-1]
+    t = np.arange(2, T)
+    first = weights[:, :, t, 0].mean(axis=(0, 2))
+    previous = weights[:, :, t, t - 1].mean(axis=(0, 2))
+    return np.stack([first, previous, 1.0 - first - previous], axis=1)
+
+
+@experiment("q1")
+def run(quick: bool = False, out_dir: Path = Path("docs/images/faq"), seed: int = 0) -> Result:
+    result = Result("q1")
+    data = PatternTask("first_and_previous", length=12, base=6, n_eval=100 if quick else 500)
+    if quick:
+        settings = TrainSettings.quick(d_model=32, n_layers=1, steps=40, eval_interval=20)
+    else:
+        settings = TrainSettings(d_model=32, n_layers=1, steps=400, eval_interval=25)
+    seeds = (seed,) if quick else (seed, seed + 1, seed + 2)
+    runs = {(h, s): train_variant(settings, s, data=data, n_heads=h) for h in HEADS for s in seeds}
+
+    mid = next(s for s in runs[1, seed].history.eval_steps if s >= settings.steps // 4)  # an evaluation step
+    table = Table(f"{data!r}: one layer, d_model={settings.d_model}, {settings.steps} steps of "
+                  f"{settings.batch_size} sequences, seeds {', '.join(map(str, seeds))}",
+                  ["heads", "d_k", "parameters", f"token accuracy at step {mid} (per seed)",
+                   "final accuracy (mean)", "final held-out loss (mean)",
+                   f"steps to {TARGET_ACCURACY:.0%} (per seed)", "time per run (s)"])
+    for h in HEADS:
+        rs = [runs[h, s] for s in seeds]
+        at_mid = [r.history.eval_accuracies[r.history.eval_steps.index(mid)] for r in rs]
+        reach = [steps_to(r, TARGET_ACCURACY) for r in rs]
+        table.rows.append([h, settings.d_model // h, rs[0].parameters, " / ".join(f"{a:.3f}" for a in at_mid),
+                           float(np.mean([r.history.accuracy for r in rs])),
+                           float(np.mean([r.history.eval_losses[-1] for r in rs])),
+                           " / ".join(str(n) if n is not None else f">{settings.steps}" for n in reach),
+                           float(np.mean([r.history.seconds for r in rs]))])
+        result.facts[f"parameters_{h}"] = rs[0].parameters
+        result.facts[f"final_train_loss_{h}"] = float(np.mean([r.smoothed_losses[-1] for r in rs]))
+        result.facts[f"mid_accuracy_{h}"] = float(np.mean(at_mid))
+        result.facts[f"final_accuracy_{h}"] = float(np.mean([r.history.accuracy for r in rs]))
+    result.tables.append(table)
+
+    # Where do the heads look? Attention of the seed-`seed` models on held-out sequences.
+    ids = data.eval_set()[0][:100]
+    split_table = Table("Mean attention weight of queries t >= 2 (held-out sequences)",
+                        ["model", "head", "on position 0 (first)", "on position t-1 (previous)", "elsewhere"])
+    maps = []
+    for h in (1, 4):
+        attn = runs[h, seed].model.blocks[0].attn
+        with minigrad.no_grad():
+            runs[h, seed].model(ids)
+        for head, (first, previous, other) in enumerate(attention_split(attn.attn_weights)):
+            split_table.rows.append([f"{h} head{'s' if h > 1 else ''}", head, float(first), float(previous), float(other)])
+            maps.append((f"{h} head{'s' if h > 1 else ''}: head {head}", attn.attn_weights[0, head]))
+        result.facts[f"split_{h}"] = attention_split(attn.attn_weights).tolist()
+    result.tables.append(split_table)
+
+    result.figures.append(svg.save(svg.heatmap_grid(
+        maps, title="Attention weights on one held-out sequence (rows: query t, columns: key)", cols=5),
+        out_dir / "q1_attention.svg"))
+    curves = [runs[h, seed] for h in HEADS]
+    result.figures.append(svg.save(svg.line_chart(
+        [svg.Series(f"{h} head{'s' if h > 1 else ''}", r.curve_steps, r.smoothed_losses) for h, r in zip(HEADS, curves)],
+        title="Training loss, first-and-previous task", xlabel="step", ylabel="training loss (smoothed)", log_y=10),
+        out_dir / "q1_loss.svg"))
+    result.figures.append(svg.save(svg.line_chart(
+        [svg.Series(f"{h} head{'s' if h > 1 else ''}", r.history.eval_steps, r.history.eval_accuracies)
+         for h, r in zip(HEADS, curves)],
+        title="Held-out token accuracy", xlabel="step", ylabel="accuracy"), out_dir / "q1_accuracy.svg"))
+    return result

@@ -1,0 +1,72 @@
+"""What an FAQ experiment hands back: its tables, its figures and the few facts its claim rests on.
+
+Tables print as Markdown pipe tables, so what the terminal shows is exactly what docs/faq.md
+quotes. `facts` holds the numbers the tests assert on (e.g. the largest asymmetry of a shared-QK
+score matrix), so a test checks the same run a reader sees.
+"""
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+
+@dataclass
+class Table:
+    title: str
+    headers: Sequence[str]
+    rows: list[Sequence[Any]] = field(default_factory=list)
+
+    def markdown(self) -> str:
+        cells = [[str(h) for h in self.headers]] + [[_cell(v) for v in row] for row in self.rows]
+        widths = [max(len(r[i]) for r in cells) for i in range(len(self.headers))]
+        line = lambda r: "| " + " | ".join(c.rjust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
+        rule = "|" + "|".join("-" * (w + 1) + ":" for w in widths) + "|"
+        return "\n".join([f"**{self.title}**", "", line(cells[0]), rule] + [line(r) for r in cells[1:]])
+
+
+@dataclass
+class Result:
+    question: str
+    tables: list[Table] = field(default_factory=list)
+    figures: list[Path] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def markdown(self) -> str:
+        parts = [t.markdown() for t in self.tables]
+        parts.append("Figures: " + ", ".join(str(p) for p in self.figures) if self.figures else "")
+        parts.append(f"({self.question} took {self.seconds:.1f} s)")
+        return "\n\n".join(p for p in parts if p)
+
+
+def experiment(name: str) -> Callable[[Callable[..., Result]], Callable[..., Result]]:
+    """Decorate an experiment's `run(quick, out_dir, seed)`: time it, print its tables, and
+    say so if a quick run's numbers are being shown (quick runs are too short to quote)."""
+
+    def wrap(run: Callable[..., Result]) -> Callable[..., Result]:
+        @functools.wraps(run)
+        def timed(quick: bool = False, out_dir: Path = Path("docs/images/faq"), seed: int = 0) -> Result:
+            started = time.perf_counter()
+            result = run(quick=quick, out_dir=Path(out_dir), seed=seed)
+            result.seconds = time.perf_counter() - started
+            print(f"## {name}{' (quick mode: a smoke test, not the documented numbers)' if quick else ''}\n")
+            print(result.markdown(), flush=True)
+            return result
+
+        return timed
+
+    return wrap
+
+
+def _cell(v: Any) -> str:
+    """Floats to 4 significant digits (3 decimals below 1, scientific below 1e-3)."""
+    if isinstance(v, bool) or not isinstance(v, float):
+        return str(v)
+    if v != 0 and abs(v) < 1e-3:
+        return f"{v:.2e}"
+    if abs(v) < 1:
+        return f"{v:.3f}"
+    return f"{v:.4g}" if abs(v) < 1e4 else f"{v:.3g}"

@@ -1,0 +1,91 @@
+"""Train one attention variant the same way as every other: the shared recipe of Q1-Q5.
+
+Each comparison changes one attention option (n_heads, scale, shared_qk, score, head_dim) and
+keeps everything else fixed: the data stream, the initial-weight seed, the optimizer and its
+schedule. The run goes through `transformer.train.train`, the loop a user trains with.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+import minigrad
+
+from ..config import TransformerConfig
+from ..model import TransformerLM
+from ..tasks import Dataset, make_task
+from ..train import History, TrainConfig, train
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """A small model and a short run; `quick()` is the seconds-long version the tests use."""
+
+    task: str = "sort"
+    length: int = 6
+    d_model: int = 32
+    n_heads: int = 4
+    n_layers: int = 1
+    steps: int = 400
+    batch_size: int = 64
+    lr: float = 3e-3
+    warmup_steps: int = 40
+    eval_interval: int = 100
+    n_eval: int = 500
+    causal: bool = True
+
+    @classmethod
+    def quick(cls, **changes: Any) -> "TrainSettings":
+        return replace(cls(steps=20, batch_size=32, eval_interval=10, warmup_steps=5, n_eval=100), **changes)
+
+    def data(self) -> Dataset:
+        return make_task(self.task, length=self.length, n_eval=self.n_eval)
+
+
+@dataclass
+class VariantRun:
+    model: TransformerLM
+    history: History
+    initial_entropy: float       # mean attention entropy (nats) of layer 0 at initialisation
+    curve_steps: list[int]       # x of the smoothed training curve
+    smoothed_losses: list[float]  # training loss, moving average over `window` steps
+
+    @property
+    def parameters(self) -> int:
+        return sum(p.data.size for p in self.model.parameters())
+
+
+def attention_entropy(weights: np.ndarray) -> float:
+    """Mean over batch, heads and queries of -sum_j w_j log w_j, for weights (B, h, T, T)."""
+    w = weights.astype(np.float64)
+    return float(-(w * np.log(np.where(w > 0, w, 1.0))).sum(axis=-1).mean())
+
+
+def smooth(values: list[float], window: int, points: int = 100) -> tuple[list[int], list[float]]:
+    """Moving average of `values` (value i belongs to step i + 1), sampled at about `points` steps."""
+    v = np.asarray(values, dtype=np.float64)
+    window = max(1, min(window, len(v)))
+    means = np.convolve(v, np.ones(window) / window, mode="valid")  # means[i] ends at value i + window - 1
+    at = np.unique(np.linspace(0, len(means) - 1, min(points, len(means))).astype(int))
+    return [int(i + window) for i in at], [float(means[i]) for i in at]
+
+
+def train_variant(settings: TrainSettings, seed: int, data: Dataset | None = None, **attention: Any) -> VariantRun:
+    """Build a TransformerLM from `settings` plus the attention options (e.g. scale=False), seed
+    its weights with `seed`, train it on `data` (default: the settings' task) and measure it."""
+    data = data if data is not None else settings.data()
+    config = TransformerConfig(vocab_size=data.vocab.size, max_len=data.block_size, d_model=settings.d_model,
+                               n_heads=attention.pop("n_heads", settings.n_heads), n_layers=settings.n_layers,
+                               causal=settings.causal, **attention)
+    minigrad.manual_seed(seed)
+    model = TransformerLM(config)
+    with minigrad.no_grad():
+        model(data.eval_set()[0][:64])
+    initial_entropy = attention_entropy(model.blocks[0].attn.attn_weights)
+    history = train(model, data, TrainConfig(steps=settings.steps, batch_size=settings.batch_size, lr=settings.lr,
+                                             warmup_steps=settings.warmup_steps, eval_interval=settings.eval_interval,
+                                             seed=seed), log=None)
+    steps, losses = smooth(history.losses, window=max(1, settings.steps // 20))
+    return VariantRun(model, history, initial_entropy, steps, losses)
