@@ -53,7 +53,7 @@ def blas_description() -> str:
     if not pools:
         return "BLAS: none found"
     p = pools[0]
-    return f"BLAS: {p.get('internal_api')} {p.get('version')}, kernel {p.get('architecture')}, {p.get('num_threads')} threads"
+    return f"BLAS: {p.get('internal_api')} {p.get('version')}, kernel {p.get('architecture')}, {p.get('num_threads')} threads by default"
 
 
 def numpy_blas_threads() -> int:
@@ -68,6 +68,16 @@ def numpy_blas_threads() -> int:
     return pools[0]["num_threads"] if pools else (os.cpu_count() or 1)
 
 
+def child_env(threads: int, mallopt: bool = True) -> dict[str, str]:
+    """The environment of a child process: numpy's BLAS limited to `threads` (PyTorch gets the
+    same number through torch.set_num_threads), minigrad's malloc tuning on or off."""
+    env = dict(os.environ)
+    env["OPENBLAS_NUM_THREADS"] = str(threads)
+    if not mallopt:
+        env["MINIGRAD_NO_MALLOPT"] = "1"
+    return env
+
+
 def header(title: str) -> str:
     import numpy
 
@@ -77,6 +87,9 @@ def header(title: str) -> str:
         f"# python {platform.python_version()}, numpy {numpy.__version__}, {os.cpu_count()} cores, "
         f"{platform.processor() or platform.machine()}",
         f"# {blas_description()}",
+        "# load average (1, 5, 15 min) at start: {:.1f} {:.1f} {:.1f} (above the core count = a busy, noisy machine)".format(
+            *os.getloadavg()
+        ),
     ]
     if overrides:
         lines.append(f"# WARNING: {overrides} is set and slows numpy; unset both for this command")

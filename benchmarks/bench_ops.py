@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from _common import header, median_time, numpy_blas_threads, table
+from _common import child_env, header, median_time, numpy_blas_threads, table
 
 S, L = (64, 64), (2048, 512)
 CHAIN_LENGTH = 100
@@ -251,11 +251,8 @@ def worker(framework: str, threads: int) -> dict[str, float | None]:
 
 # ----- the parent: run the children, print the table ----------------------------------------------
 def _run_child(framework: str, threads: int, malloc: str) -> dict[str, float | None]:
-    env = dict(os.environ)
-    if malloc == "off":
-        env["MINIGRAD_NO_MALLOPT"] = "1"
     cmd = [sys.executable, __file__, "--worker", framework, "--threads", str(threads)]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    done = subprocess.run(cmd, env=child_env(threads, malloc == "on"), capture_output=True, text=True, check=True)
     sys.stderr.write(done.stderr)
     return json.loads(done.stdout)
 
@@ -269,7 +266,7 @@ def _torch_available() -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3, help="child runs per framework; the median is reported")
-    parser.add_argument("--threads", type=int, default=None, help="PyTorch threads (default: numpy's BLAS threads)")
+    parser.add_argument("--threads", type=int, default=None, help="threads of numpy's BLAS and of PyTorch (default: numpy's default, the core count)")
     parser.add_argument("--malloc", choices=("on", "off"), default="on", help="minigrad's glibc malloc tuning")
     parser.add_argument("--no-torch", action="store_true", help="time minigrad only")
     parser.add_argument("--worker", choices=("minigrad", "torch"), help=argparse.SUPPRESS)
@@ -290,7 +287,8 @@ def main() -> None:
         return statistics.median(values) if values else None
 
     print(header("minigrad op benchmark: forward + backward, median of medians"))
-    torch_note = f"PyTorch eager with torch.set_num_threads({threads})" if "torch" in frameworks else "PyTorch: not run"
+    torch_note = f"torch.set_num_threads({threads})" if "torch" in frameworks else "PyTorch: not run"
+    torch_note = f"{threads} threads: OPENBLAS_NUM_THREADS={threads} for minigrad, {torch_note}"
     print(f"# {torch_note}; minigrad malloc tuning {args.malloc}; {args.rounds} rounds; sizes S={S}, L={L}")
     rows = []
     for key in runs["minigrad"][0]:

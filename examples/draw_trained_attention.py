@@ -8,9 +8,9 @@ with d_model=32, 2 heads and 2 layers is trained here for each task (under a min
 a laptop CPU, 98-100% held-out exact match), so the pictures are the same on every machine;
 with --runs DIR, the checkpoints DIR/sort.npz and DIR/reverse.npz written by `train` are drawn
 instead. The prompt has 8 distinct digits, so where each answer digit comes from is
-unambiguous: in `reverse` a head looks from the answer's i-th digit back to prompt position
-7 - i (an anti-diagonal); in `sort` a head looks from each answer digit to where the next
-larger digit sits in the prompt.
+unambiguous: in `reverse` the first layer looks from the answer's i-th digit back to prompt
+position 7 - i (an anti-diagonal); in `sort` a head of the second layer looks from "=" and
+from each answer digit mostly to the next larger digit of the prompt, the one to write next.
 """
 import argparse
 import time

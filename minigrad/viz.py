@@ -13,7 +13,8 @@ Where a drawn thing lives (its *home* scope):
     op                     the scope it ran in
     op output              its producer's scope (the final output: top level)
     parameter              the module that owns it ("a.b.weight" -> "a.b")
-    any other leaf         the innermost module holding all the ops that use it
+    one-element constant   the innermost module holding all the ops that use it
+    any other leaf         the top level: data that came from outside
 Anything whose home lies inside a collapsed module is absorbed into that module's box.
 """
 from __future__ import annotations
@@ -274,8 +275,8 @@ class _Style:
         self.show_grads = show_grads
 
     def has_grad(self, node: Function) -> bool:
-        retained = node.__dict__.get("retained")
-        return self.show_grads and retained is not None and retained() is not None and retained().grad is not None
+        """Whether the output of `node` has a gradient to show (it called `retain_grad()`)."""
+        return self._grad(node) is not None
 
     def op(self, node: Function) -> dict[str, str]:
         inputs = ", ".join(shape_text(s) for s in node.input_shapes)

@@ -101,10 +101,13 @@ def test_heatmap_is_a_table_shaded_by_weight():
     source = attention_heatmap(WEIGHTS, ["<a>", "b", "c"], title="L0 & H1").source
     rows = re.findall(r"<tr>(.*?)</tr>", source)
     assert len(rows) == 1 + 1 + 3  # title, key tokens, one row per query
-    cells = re.findall(r'bgcolor="(#\w+)"[^>]*><font color="\w+" point-size="9">([.\d]+)</font>', source)
-    assert [float(v) for _, v in cells] == pytest.approx(WEIGHTS.ravel(), abs=0.005)
-    by_weight = [c for _, c in sorted(zip(WEIGHTS.ravel(), (c for c, _ in cells)))]
-    assert [darkness(c) for c in by_weight] == sorted(darkness(c) for c in by_weight)
+    cells = re.findall(r'<td (?:bgcolor="(#\w+)" )?width="30">(?:<font color="\w+" point-size="9">([.\d]+)</font>| )</td>',
+                       source)
+    shown = [float(v) if v else 0.0 for _, v in cells]
+    assert shown == pytest.approx(WEIGHTS.ravel(), abs=0.005)
+    assert [not v and not c for c, v in cells] == list(WEIGHTS.ravel() == 0)  # masked cells stay blank
+    shaded = sorted((w, c) for w, (c, _) in zip(WEIGHTS.ravel(), cells) if w > 0)
+    assert [darkness(c) for _, c in shaded] == sorted(darkness(c) for _, c in shaded)
     assert "&lt;a&gt;" in source and "L0 &amp; H1" in source
 
 
@@ -155,5 +158,21 @@ def test_model_graph_from_a_checkpoint(model, tmp_path):
     source = draw_model_graph(tmp_path / "m.npz", depth=1).source
     boxes = set(re.findall(r"mod\d+ \[.*?label=<<b>([\w.]+)</b>", source))
     assert boxes == {"tok_emb", "pos_emb", "blocks", "head"}
+    model.head.bias.grad = None
     graded = draw_model_graph(model, [[1, 2, 3]], depth=2, show_grads=True).source
-    assert "blocks.1" in graded and "|grad|" in graded
+    assert "blocks.1" in graded and "<b>head.bias</b><br/>(7,) float32<br/>|grad|" in graded
+    assert model.head.bias.grad is None  # the model's gradients are left as they were
+
+
+def test_model_graph_from_a_training_checkpoint(tmp_path):
+    from transformer.tasks import make_task
+    from transformer.train import TrainConfig, train
+
+    task = make_task("copy", length=3, base=4, n_eval=4)
+    minigrad.manual_seed(0)
+    model = TransformerLM(TransformerConfig(vocab_size=task.vocab.size, max_len=task.block_size, d_model=8,
+                                            n_heads=2, n_layers=1))
+    train(model, task, TrainConfig(steps=1, batch_size=2, eval_interval=1, eval_batch_size=4, warmup_steps=0),
+          out=tmp_path / "run.npz", log=None)
+    source = draw_model_graph(tmp_path / "run.npz", depth=2).source
+    assert "<b>blocks.0</b>" in source and "mod" in source

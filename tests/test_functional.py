@@ -50,6 +50,9 @@ def test_erf_float32_stays_float32_and_is_accurate_to_float32() -> None:
     assert out.dtype == np.float32
     expected = np.array([math.erf(v) for v in x.astype(np.float64)])
     np.testing.assert_allclose(out, expected, rtol=0, atol=3e-7)
+    tiny = np.geomspace(1e-30, 0.5, 300, dtype=np.float32)
+    expected = np.array([math.erf(v) for v in tiny.astype(np.float64)])
+    np.testing.assert_allclose(erf(-tiny), -expected, rtol=4e-7, atol=0)
 
 
 def test_erf_keeps_shape_and_reads_non_contiguous_input() -> None:

@@ -349,6 +349,15 @@ def test_save_load_gives_identical_logits(tmp_path, fields):
     assert loaded.head.weight.dtype == np.float32
 
 
+def test_load_keeps_the_saved_dtype(tmp_path):
+    model = f64(TransformerLM(TransformerConfig(vocab_size=7, max_len=5, d_model=8, n_heads=2)))
+    model.save(tmp_path / "model.npz")
+    loaded = TransformerLM.load(tmp_path / "model.npz")
+    assert all(p.dtype == np.float64 for p in loaded.parameters())
+    ids = np.array([[1, 2, 3]])
+    assert np.array_equal(loaded(ids)[0].data, model(ids)[0].data)
+
+
 def test_load_reports_missing_and_misshaped_weights(tmp_path):
     model = TransformerLM(TransformerConfig(vocab_size=7, max_len=5, d_model=8, n_heads=2))
     path = tmp_path / "model.npz"

@@ -90,12 +90,11 @@ def _columns(graph: graphviz.Digraph, weights: np.ndarray, keys: Sequence[Any], 
     if title is not None:
         graph.node(f"{prefix}title", f"<<b>{html(title)}</b>>", shape="plaintext", style="",
                    pos=f"{x + COLUMN_GAP / 2:.2f},{y + 0.45:.2f}!")
-    for side, labels, dx, one, many in (("q", queries, 0.0, "query", "queries"), ("k", keys, COLUMN_GAP, "key", "keys")):
-        graph.node(f"{prefix}{side}_title", f"<<i>{many}</i>>", shape="plaintext",
+    for side, labels, dx, heading in (("q", queries, 0.0, "queries"), ("k", keys, COLUMN_GAP, "keys")):
+        graph.node(f"{prefix}{side}_title", f"<<i>{heading}</i>>", shape="plaintext",
                    pos=f"{x + dx:.2f},{y + 0.1:.2f}!", style="")
         for i, token in enumerate(labels):
-            graph.node(f"{prefix}{side}{i}", _token_label(token, i), pos=f"{x + dx:.2f},{y - (i + 1) * ROW:.2f}!",
-                       tooltip=graphviz.escape(f"{one} {i}: {token}"))
+            graph.node(f"{prefix}{side}{i}", _token_label(token, i), pos=f"{x + dx:.2f},{y - (i + 1) * ROW:.2f}!")
     for i, j in np.argwhere(weights > threshold):
         w = float(weights[i, j])
         tip = f"{token_text(queries[i])} ({i}) -> {token_text(keys[j])} ({j}): {w:.3f}"
@@ -135,7 +134,7 @@ def attention_heatmap(weights: Any, tokens: Sequence[Any], *, query_tokens: Sequ
                       show_values: bool = True, title: str | None = None) -> graphviz.Digraph:
     """The (queries, keys) weight matrix as a table: a row per query token, a column per key
     token, each cell shaded by its weight (white 0 to dark blue 1) and, with `show_values`,
-    printed with two decimals."""
+    printed with two decimals; an exact 0 (a masked key, such as a future one) stays blank."""
     w = check_weights(weights, tokens, query_tokens, "attention_heatmap")
     queries = list(query_tokens if query_tokens is not None else tokens)
     graph = graphviz.Digraph(name="attention_heatmap")
@@ -153,13 +152,16 @@ def _heatmap_table(w: np.ndarray, keys: list[Any], queries: list[Any], show_valu
     for token, row in zip(queries, w):
         cells = []
         for value in row:
+            if value == 0:  # masked out (a future key): left blank, which also keeps the svg small
+                cells.append('<td width="30"> </td>')
+                continue
             fraction = value / top
             text = f"{value:.2f}".lstrip("0") if show_values else " "
             ink = "white" if fraction > 0.55 else "black"
             cells.append(f'<td bgcolor="{_shade(fraction)}" width="30"><font color="{ink}" point-size="9">{text}</font></td>')
         rows.append(f'<tr><td align="right"><b>{html(token_text(token))}</b></td>{"".join(cells)}</tr>')
-    caption = f'<tr><td colspan="{len(keys) + 1}" border="0"><b>{html(title)}</b></td></tr>' if title else ""
-    return f'<table border="0" cellborder="1" cellspacing="0" cellpadding="3">{caption}{"".join(rows)}</table>'
+    caption = f'<tr><td colspan="{len(keys) + 1}"><b>{html(title)}</b></td></tr>' if title else ""
+    return f'<table border="0" cellborder="0" cellspacing="0" cellpadding="3">{caption}{"".join(rows)}</table>'
 
 
 def _pick(index: int | None, count: int, what: str) -> list[int]:
@@ -182,16 +184,20 @@ def model_attention(model: minigrad.nn.Module, ids: Any) -> list[tuple[str, np.n
     modules = [(name, m) for name, m in model.named_modules() if hasattr(m, "attn_weights")]
     if not modules:
         raise ValueError(f"draw_model_attention: {type(model).__name__} has no attention module (nothing keeps attn_weights)")
-    training = model.training
-    model.eval()
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()  # no dropout
     try:
         for _, m in modules:
             m.attn_weights = None
         with minigrad.no_grad():
             model(ids[None])
     finally:
-        model.train(training)
-    return [(name or type(m).__name__, m.attn_weights[0]) for name, m in modules if m.attn_weights is not None]
+        for m, training in modes:
+            m.training = training
+    ran = [(name or type(m).__name__, m.attn_weights[0]) for name, m in modules if m.attn_weights is not None]
+    if not ran:
+        raise ValueError(f"draw_model_attention: running {type(model).__name__} used none of its attention modules")
+    return ran
 
 
 def draw_model_attention(model: minigrad.nn.Module, ids: Any, tokens: Sequence[Any] | None = None,
@@ -233,9 +239,11 @@ def _heatmap_grid(found: list[tuple[str, np.ndarray]], tokens: list[str], layers
     """Heatmaps in a table of tables: a row per layer, a column per head."""
     rows = []
     for li in layers:
-        cells = "".join(f"<td>{_heatmap_table(check_weights(found[li][1][hi], tokens, None, 'draw_model_attention'), tokens, tokens, True, f'layer {li}, head {hi}')}</td>"
-                        for hi in heads)
-        rows.append(f"<tr>{cells}</tr>")
+        cells = []
+        for hi in heads:
+            w = check_weights(found[li][1][hi], tokens, None, "draw_model_attention")
+            cells.append(f"<td>{_heatmap_table(w, tokens, tokens, True, f'layer {li}, head {hi}')}</td>")
+        rows.append(f"<tr>{''.join(cells)}</tr>")
     graph = graphviz.Digraph(name="attention_heatmaps")
     graph.node("grid", f'<<table border="0" cellspacing="12">{"".join(rows)}</table>>',
                shape="plaintext", fontname="Helvetica", fontsize="10")
@@ -255,7 +263,8 @@ def draw_model_graph(model: TransformerLM | str | PathLike, ids: Any = None, *, 
     `min(8, max_len)` fixed pseudo-random ids, the targets being the ids themselves), drawn
     by `minigrad.viz.draw_graph` at `depth` (1: embeddings, blocks, head; 2: each block; None:
     every op). `model` may be the path of a checkpoint (see `load_model`). With `show_grads`,
-    backward runs first so parameters are coloured by their gradient norm."""
+    backward runs first so parameters are coloured by the gradient of this loss alone; the
+    parameters' `.grad` are put back as they were afterwards."""
     if not isinstance(model, TransformerLM):
         model = load_model(model)
     config = model.config
@@ -264,10 +273,16 @@ def draw_model_graph(model: TransformerLM | str | PathLike, ids: Any = None, *, 
     ids = np.asarray(ids.data if isinstance(ids, minigrad.Tensor) else ids)
     ids = ids[None] if ids.ndim == 1 else ids
     _, loss = model(ids, ids)
-    if show_grads:
+    if not show_grads:
+        return draw_graph(loss, model, depth=depth, show_shapes=show_shapes, rankdir=rankdir)
+    saved = [(p, p.grad) for p in model.parameters()]
+    try:
         model.zero_grad()
         loss.backward()
-    return draw_graph(loss, model, depth=depth, show_shapes=show_shapes, show_grads=show_grads, rankdir=rankdir)
+        return draw_graph(loss, model, depth=depth, show_shapes=show_shapes, show_grads=True, rankdir=rankdir)
+    finally:
+        for p, grad in saved:
+            p.grad = grad
 
 
 __all__ = ["draw_attention", "attention_heatmap", "draw_model_attention", "draw_model_graph",

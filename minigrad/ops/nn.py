@@ -120,7 +120,7 @@ class LayerNorm(Function):
 class Gelu(Function):
     """GELU(x) = x Phi(x), Phi the standard normal CDF.
 
-    approximate="none": Phi(x) = (1 + erf(x / sqrt 2)) / 2, exact.
+    approximate="none": Phi(x) = (1 + erf(x / sqrt 2)) / 2, exact (to rounding, see erf.py).
     approximate="tanh": Phi(x) ~ (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2.
     """
 

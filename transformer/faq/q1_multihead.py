@@ -21,8 +21,8 @@ import minigrad
 
 from . import svg_chart as svg
 from .pattern_tasks import PatternTask
-from .report import Result, Table, experiment
-from .training import TrainSettings, VariantRun, train_variant
+from .report import Result, Table, experiment, per_seed
+from .training import TrainSettings, VariantRun, mean, train_seeds
 
 HEADS = (1, 2, 4)
 TARGET_ACCURACY = 0.95
@@ -53,38 +53,39 @@ def run(quick: bool = False, out_dir: Path = Path("docs/images/faq"), seed: int 
     else:
         settings = TrainSettings(d_model=32, n_layers=1, steps=400, eval_interval=25)
     seeds = (seed,) if quick else (seed, seed + 1, seed + 2)
-    runs = {(h, s): train_variant(settings, s, data=data, n_heads=h) for h in HEADS for s in seeds}
+    runs = {h: train_seeds(settings, seeds, data=data, n_heads=h) for h in HEADS}
 
-    mid = next(s for s in runs[1, seed].history.eval_steps if s >= settings.steps // 4)  # an evaluation step
+    mid = next(s for s in runs[1][0].history.eval_steps if s >= settings.steps // 4)  # an evaluation step
     table = Table(f"{data!r}: one layer, d_model={settings.d_model}, {settings.steps} steps of "
                   f"{settings.batch_size} sequences, seeds {', '.join(map(str, seeds))}",
                   ["heads", "d_k", "parameters", f"token accuracy at step {mid} (per seed)",
                    "final accuracy (mean)", "final held-out loss (mean)",
                    f"steps to {TARGET_ACCURACY:.0%} (per seed)", "time per run (s)"])
     for h in HEADS:
-        rs = [runs[h, s] for s in seeds]
+        rs = runs[h]
         at_mid = [r.history.eval_accuracies[r.history.eval_steps.index(mid)] for r in rs]
         reach = [steps_to(r, TARGET_ACCURACY) for r in rs]
-        table.rows.append([h, settings.d_model // h, rs[0].parameters, " / ".join(f"{a:.3f}" for a in at_mid),
-                           float(np.mean([r.history.accuracy for r in rs])),
-                           float(np.mean([r.history.eval_losses[-1] for r in rs])),
+        table.rows.append([h, settings.d_model // h, rs[0].parameters, per_seed(at_mid),
+                           mean(r.history.accuracy for r in rs), mean(r.history.eval_losses[-1] for r in rs),
                            " / ".join(str(n) if n is not None else f">{settings.steps}" for n in reach),
-                           float(np.mean([r.history.seconds for r in rs]))])
+                           mean(r.history.seconds for r in rs)])
         result.facts[f"parameters_{h}"] = rs[0].parameters
-        result.facts[f"final_train_loss_{h}"] = float(np.mean([r.smoothed_losses[-1] for r in rs]))
-        result.facts[f"mid_accuracy_{h}"] = float(np.mean(at_mid))
-        result.facts[f"final_accuracy_{h}"] = float(np.mean([r.history.accuracy for r in rs]))
+        result.facts[f"final_train_loss_{h}"] = mean(r.smoothed_losses[-1] for r in rs)
+        result.facts[f"mid_accuracy_{h}"] = mean(at_mid)
+        result.facts[f"final_accuracy_{h}"] = mean(r.history.accuracy for r in rs)
+        result.facts[f"steps_to_target_{h}"] = reach
     result.tables.append(table)
 
     # Where do the heads look? Attention of the seed-`seed` models on held-out sequences.
     ids = data.eval_set()[0][:100]
-    split_table = Table("Mean attention weight of queries t >= 2 (held-out sequences)",
+    split_table = Table(f"Mean attention weight of queries t >= 2 on 100 held-out sequences (seed {seed})",
                         ["model", "head", "on position 0 (first)", "on position t-1 (previous)", "elsewhere"])
     maps = []
     for h in (1, 4):
-        attn = runs[h, seed].model.blocks[0].attn
+        model = runs[h][0].model
         with minigrad.no_grad():
-            runs[h, seed].model(ids)
+            model(ids)
+        attn = model.blocks[0].attn
         for head, (first, previous, other) in enumerate(attention_split(attn.attn_weights)):
             split_table.rows.append([f"{h} head{'s' if h > 1 else ''}", head, float(first), float(previous), float(other)])
             maps.append((f"{h} head{'s' if h > 1 else ''}: head {head}", attn.attn_weights[0, head]))
@@ -92,15 +93,15 @@ def run(quick: bool = False, out_dir: Path = Path("docs/images/faq"), seed: int 
     result.tables.append(split_table)
 
     result.figures.append(svg.save(svg.heatmap_grid(
-        maps, title="Attention weights on one held-out sequence (rows: query t, columns: key)", cols=5),
+        maps, title=f"Attention weights on one held-out sequence (seed {seed}; rows: query t, columns: key)", cols=5),
         out_dir / "q1_attention.svg"))
-    curves = [runs[h, seed] for h in HEADS]
+    curves = [runs[h][0] for h in HEADS]
     result.figures.append(svg.save(svg.line_chart(
         [svg.Series(f"{h} head{'s' if h > 1 else ''}", r.curve_steps, r.smoothed_losses) for h, r in zip(HEADS, curves)],
-        title="Training loss, first-and-previous task", xlabel="step", ylabel="training loss (smoothed)", log_y=10),
+        title=f"Training loss, first-and-previous task (seed {seed})", xlabel="step", ylabel="training loss (smoothed)", log_y=10),
         out_dir / "q1_loss.svg"))
     result.figures.append(svg.save(svg.line_chart(
         [svg.Series(f"{h} head{'s' if h > 1 else ''}", r.history.eval_steps, r.history.eval_accuracies)
          for h, r in zip(HEADS, curves)],
-        title="Held-out token accuracy", xlabel="step", ylabel="accuracy"), out_dir / "q1_accuracy.svg"))
+        title=f"Held-out token accuracy (seed {seed})", xlabel="step", ylabel="accuracy"), out_dir / "q1_accuracy.svg"))
     return result

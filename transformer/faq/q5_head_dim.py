@@ -27,8 +27,8 @@ from minigrad import Tensor
 
 from ..attention import MultiHeadAttention
 from . import svg_chart as svg
-from .report import Result, Table, experiment
-from .training import TrainSettings, train_variant
+from .report import Result, Table, experiment, per_seed
+from .training import TrainSettings, mean, train_seeds
 
 
 def attention_flops(d_model: int, n_heads: int, head_dim: int, T: int) -> int:
@@ -87,21 +87,23 @@ def run(quick: bool = False, out_dir: Path = Path("docs/images/faq"), seed: int 
             log_x=2), out_dir / filename))
 
     settings = TrainSettings.quick() if quick else TrainSettings(steps=400, eval_interval=100)
+    seeds = (seed,) if quick else (seed, seed + 1)
     h = settings.n_heads
     quality = Table(f"Training on `{settings.task}` (length {settings.length}): one layer, d_model={settings.d_model}, "
-                    f"{h} heads, {settings.steps} steps",
-                    ["d_k", "parameters (whole model)", "held-out exact match", "held-out loss", "time (s)"])
+                    f"{h} heads, {settings.steps} steps, seeds {', '.join(map(str, seeds))}",
+                    ["d_k", "parameters (whole model)", "held-out exact match (per seed)", "held-out loss (mean)",
+                     "time per run (s)"])
     curves = {}
     for label, head_dim in (("d_model / h", settings.d_model // h), ("d_model", settings.d_model)):
-        r = train_variant(settings, seed, head_dim=head_dim)
-        curves[label] = r
-        quality.rows.append([f"{head_dim} ({label})", r.parameters, r.history.accuracy, r.history.eval_losses[-1],
-                             r.history.seconds])
-        result.facts[f"accuracy_{label}"] = r.history.accuracy
-        result.facts[f"train_seconds_{label}"] = r.history.seconds
+        runs = train_seeds(settings, seeds, head_dim=head_dim)
+        curves[label] = runs[0]
+        quality.rows.append([f"{head_dim} ({label})", runs[0].parameters, per_seed(r.history.accuracy for r in runs),
+                             mean(r.history.eval_losses[-1] for r in runs), mean(r.history.seconds for r in runs)])
+        result.facts[f"accuracy_{label}"] = mean(r.history.accuracy for r in runs)
+        result.facts[f"model_parameters_{label}"] = runs[0].parameters
     result.tables.append(quality)
     result.figures.append(svg.save(svg.line_chart(
         [svg.Series(f"d_k = {label}", r.curve_steps, r.smoothed_losses) for label, r in curves.items()],
-        title=f"Training loss on {settings.task}, {h} heads", xlabel="step", ylabel="training loss (smoothed)",
-        log_y=10), out_dir / "q5_training.svg"))
+        title=f"Training loss on {settings.task}, {h} heads (seed {seed})", xlabel="step",
+        ylabel="training loss (smoothed)", log_y=10), out_dir / "q5_training.svg"))
     return result

@@ -89,3 +89,13 @@ def train_variant(settings: TrainSettings, seed: int, data: Dataset | None = Non
                                              seed=seed), log=None)
     steps, losses = smooth(history.losses, window=max(1, settings.steps // 20))
     return VariantRun(model, history, initial_entropy, steps, losses)
+
+
+def train_seeds(settings: TrainSettings, seeds: tuple[int, ...], data: Dataset | None = None,
+                **attention: Any) -> list[VariantRun]:
+    """`train_variant` once per seed (a different initialisation and data stream each)."""
+    return [train_variant(settings, s, data=data, **dict(attention)) for s in seeds]
+
+
+def mean(values: Any) -> float:
+    return float(np.mean(list(values)))
