@@ -4,13 +4,15 @@
         # writes OUT_DIR/attention_{sort,reverse}.svg and attention_{sort,reverse}_heatmap.svg
 
 Each model reads 8 digits, "=", then writes the answer one digit at a time. By default a model
-with d_model=32, 2 heads and 2 layers is trained here for each task (under a minute each on
-a laptop CPU, 98-100% held-out exact match), so the pictures are the same on every machine;
-with --runs DIR, the checkpoints DIR/sort.npz and DIR/reverse.npz written by `train` are drawn
-instead. The prompt has 8 distinct digits, so where each answer digit comes from is
-unambiguous: in `reverse` the first layer looks from the answer's i-th digit back to prompt
-position 7 - i (an anti-diagonal); in `sort` a head of the second layer looks from "=" and
-from each answer digit mostly to the next larger digit of the prompt, the one to write next.
+with d_model=32, 2 heads and 2 layers is trained here for each task (sort: 500 steps, about 60
+CPU-seconds, 98% held-out exact match; reverse: 200 steps, about 25 s, 100%), so the pictures
+are the same on every machine; with --runs DIR, the checkpoints DIR/sort.npz and
+DIR/reverse.npz written by `train` are drawn instead.
+
+The prompt has 8 distinct digits, so where each answer digit comes from is unambiguous: in
+`reverse` the first layer looks from the answer's i-th digit back to prompt position 7 - i
+(an anti-diagonal); in `sort` a head of the second layer looks from "=" and from each answer
+digit mostly to the next larger digit of the prompt, the one to write next.
 """
 import argparse
 import time

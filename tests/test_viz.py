@@ -8,7 +8,6 @@ import shutil
 import xml.etree.ElementTree as ET
 from collections import Counter
 
-import numpy as np
 import pytest
 
 import minigrad

@@ -40,7 +40,7 @@ def attention_flops(d_model: int, n_heads: int, head_dim: int, T: int) -> int:
 
 
 def time_layer(attn: MultiHeadAttention, x: Tensor, repeats: int) -> float:
-    """Median seconds of forward + backward."""
+    """Best seconds of `repeats` forward + backward passes (the least disturbed by other processes)."""
     times = []
     for i in range(repeats + 1):
         attn.zero_grad()
@@ -48,7 +48,7 @@ def time_layer(attn: MultiHeadAttention, x: Tensor, repeats: int) -> float:
         attn(x).sum().backward()
         if i:  # the first run warms up
             times.append(time.perf_counter() - started)
-    return float(np.median(times))
+    return min(times)
 
 
 @experiment("q5")
@@ -58,7 +58,7 @@ def run(quick: bool = False, out_dir: Path = Path("docs/images/faq"), seed: int 
     head_counts = (1, 2, 4) if quick else (1, 2, 4, 8)
     repeats = 2 if quick else 7
     cost = Table(f"One MultiHeadAttention layer, d_model={d_model}; flops of one forward over T={T}; "
-                 f"time: median forward + backward on a ({batch}, {T}, {d_model}) input, {repeats} runs",
+                 f"time: best of {repeats} forward + backward on a ({batch}, {T}, {d_model}) input",
                  ["heads", "d_k", "attention params", "forward MFLOP", "time (ms)"])
     x = Tensor(np.random.default_rng(seed).standard_normal((batch, T, d_model)).astype(np.float32))
     xs, series = list(head_counts), {"d_model / h": [], "d_model": []}
