@@ -2,7 +2,14 @@
 with a PyTorch twin as `torch_case`, so each test file states only what it checks."""
 from __future__ import annotations
 
+import os
 from typing import Any
+
+# The tests multiply small matrices, where a second BLAS thread brings no speed, and on a busy
+# 2-core machine two OpenBLAS threads stall each other (a 10x slowdown was measured). Set before
+# numpy is first imported; a value the caller exported wins.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 import pytest
 

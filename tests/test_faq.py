@@ -107,6 +107,8 @@ def test_pattern_task_targets():
     assert task.vocab.size == 9
     with pytest.raises(ValueError, match="unknown rule 'next'"):
         PatternTask("next")
+    with pytest.raises(ValueError, match="needs 49 output tokens"):
+        PatternTask("first_and_previous", base=7)
 
 
 @pytest.mark.parametrize("options", [

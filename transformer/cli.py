@@ -25,6 +25,7 @@ import numpy as np
 import minigrad
 
 from .config import TransformerConfig
+from .faq import DEFAULT_OUT as FAQ_OUT
 from .faq import EXPERIMENTS
 from .model import TransformerLM
 from .tasks import (TASKS, CharDataset, Dataset, Task, Vocab, dataset_from_description, greedy_exact_match,
@@ -231,7 +232,7 @@ def add_faq_arguments(p: argparse.ArgumentParser) -> None:
                         "by sqrt(d_k), q5 reduced head size; several may be given, or all")
     p.add_argument("--quick", action="store_true",
                    help="a seconds-long smoke run (what the tests run); its numbers are too short to quote")
-    p.add_argument("--out", metavar="DIR", default="docs/images/faq",
+    p.add_argument("--out", metavar="DIR", default=str(FAQ_OUT),
                    help="directory for the SVG figures (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of weights and data (default: %(default)s)")
 

@@ -41,8 +41,8 @@ class TrainConfig:
     """Everything that decides what a run computes. The defaults are the main example: they
     train the default `TransformerConfig` to solve `sort` (length 8, digits 0-9)."""
 
-    steps: int = 800                  # optimizer steps; the schedule spans all of them
-    batch_size: int = 64              # sequences per step
+    steps: int = 1000                 # optimizer steps; the schedule spans all of them
+    batch_size: int = 96              # sequences per step
     lr: float = 3e-3                  # peak learning rate, reached at the end of warmup
     min_lr: float | None = None       # the cosine decay ends here, at the last step; None: lr / 10
     warmup_steps: int = 50            # linear ramp from lr / warmup_steps up to lr

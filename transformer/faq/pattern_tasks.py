@@ -4,8 +4,9 @@ Unlike the tasks of `transformer.tasks` (prompt, "=", answer), here the input is
 digits and the target at position t is a rule applied to the tokens t looks at, so the rule says
 exactly which attention pattern solves it:
 
-    previous        y_t = x_{t-1}                       one pattern: attend to t - 1
-    first_minus_previous  y_t = (x_0 - x_{t-1}) mod base  two patterns at once: 0 and t - 1
+    previous            y_t = x_{t-1}                  one pattern: attend to t - 1
+    first_and_previous  y_t = base * x_0 + x_{t-1}     two patterns at once: 0 and t - 1
+                        (the pair as one of base^2 classes)
 
 Position 0 has no previous token; its target is IGNORE. They follow the `Dataset` protocol of
 `transformer.tasks`, so `transformer.train.train` trains on them. The sequences are random
@@ -27,10 +28,6 @@ def _previous(x: np.ndarray, base: int) -> np.ndarray:
     return x[:, :-1]
 
 
-def _first_minus_previous(x: np.ndarray, base: int) -> np.ndarray:
-    return (x[:, :1] - x[:, :-1]) % base
-
-
 def _first_and_previous(x: np.ndarray, base: int) -> np.ndarray:
     return base * x[:, :1] + x[:, :-1]
 
@@ -38,7 +35,6 @@ def _first_and_previous(x: np.ndarray, base: int) -> np.ndarray:
 # rule name -> (x (N, length), base) -> targets of positions 1 .. length - 1, (N, length - 1)
 RULES: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
     "previous": _previous,
-    "first_minus_previous": _first_minus_previous,
     "first_and_previous": _first_and_previous,
 }
 
@@ -57,8 +53,12 @@ class PatternTask:
         if length < 2 or not 2 <= base <= len(SYMBOLS) or n_eval < 1:
             raise ValueError(f"PatternTask: need length >= 2, 2 <= base <= {len(SYMBOLS)}, n_eval >= 1; "
                              f"got length={length}, base={base}, n_eval={n_eval}")
+        classes = base * base if rule == "first_and_previous" else base
+        if classes > len(SYMBOLS):
+            raise ValueError(f"PatternTask: {rule!r} in base {base} needs {classes} output tokens, "
+                             f"more than the {len(SYMBOLS)} symbols there are; use base <= 6")
         self.rule, self.length, self.base, self.n_eval = rule, length, base, n_eval
-        self.vocab = Vocab(SYMBOLS[: base * base if rule == "first_and_previous" else base])
+        self.vocab = Vocab(SYMBOLS[:classes])  # inputs use the first `base` of them
         self.block_size = length
         self._eval = self.frame(np.random.default_rng(EVAL_SEED).integers(0, base, size=(n_eval, length)))
 

@@ -21,7 +21,7 @@ import minigrad
 
 from . import svg_chart as svg
 from .pattern_tasks import PatternTask
-from .report import Result, Table, experiment, per_seed
+from .report import DEFAULT_OUT, Result, Table, experiment, per_seed
 from .training import TrainSettings, VariantRun, mean, train_seeds
 
 HEADS = (1, 2, 4)
@@ -45,7 +45,7 @@ def attention_split(weights: np.ndarray) -> np.ndarray:
 
 
 @experiment("q1")
-def run(quick: bool = False, out_dir: Path = Path("docs/images/faq"), seed: int = 0) -> Result:
+def run(quick: bool = False, out_dir: Path = DEFAULT_OUT, seed: int = 0) -> Result:
     result = Result("q1")
     data = PatternTask("first_and_previous", length=12, base=6, n_eval=100 if quick else 500)
     if quick:

@@ -27,7 +27,7 @@ from minigrad import Tensor
 from ..attention import MultiHeadAttention
 from . import svg_chart as svg
 from .pattern_tasks import PatternTask
-from .report import Result, Table, experiment, per_seed
+from .report import DEFAULT_OUT, Result, Table, experiment, per_seed
 from .training import TrainSettings, mean, train_seeds
 
 
@@ -40,7 +40,7 @@ def symmetry_and_diagonal(scores: np.ndarray) -> tuple[float, float]:
 
 
 @experiment("q2")
-def run(quick: bool = False, out_dir: Path = Path("docs/images/faq"), seed: int = 0) -> Result:
+def run(quick: bool = False, out_dir: Path = DEFAULT_OUT, seed: int = 0) -> Result:
     result = Result("q2")
     d_model, T = 32, 12
     init = Table(f"Freshly initialised MultiHeadAttention(d_model={d_model}, n_heads=1), 64 random inputs "

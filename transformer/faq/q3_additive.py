@@ -34,7 +34,7 @@ from minigrad import Tensor
 
 from ..attention import MultiHeadAttention
 from . import svg_chart as svg
-from .report import Result, Table, experiment, per_seed
+from .report import DEFAULT_OUT, Result, Table, experiment, per_seed
 from .training import TrainSettings, mean, train_seeds
 
 BATCH, HEADS, D_MODEL = 8, 4, 64
@@ -76,7 +76,7 @@ def score_bytes(score: str, T: int, d_k: int) -> float:
 
 
 @experiment("q3")
-def run(quick: bool = False, out_dir: Path = Path("docs/images/faq"), seed: int = 0) -> Result:
+def run(quick: bool = False, out_dir: Path = DEFAULT_OUT, seed: int = 0) -> Result:
     result = Result("q3")
     sizes = [(16, 16), (32, 16)] if quick else \
         [(T, 32) for T in (16, 32, 64, 128)] + [(64, d) for d in (8, 16, 64, 128)]

@@ -21,13 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-import minigrad
 from minigrad import Tensor
 from minigrad import functional as F
 
-from ..config import TransformerConfig
 from . import svg_chart as svg
-from .report import Result, Table, experiment, per_seed
+from .report import DEFAULT_OUT, Result, Table, experiment, per_seed
 from .training import TrainSettings, mean, train_seeds
 
 D_KS = (4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -59,7 +57,7 @@ def softmax_statistics(d_k: int, scaled: bool, n_queries: int, n_keys: int,
 
 
 @experiment("q4")
-def run(quick: bool = False, out_dir: Path = Path("docs/images/faq"), seed: int = 0) -> Result:
+def run(quick: bool = False, out_dir: Path = DEFAULT_OUT, seed: int = 0) -> Result:
     result = Result("q4")
     n_queries, n_keys = 1000, 32  # cheap: the same in quick mode
     rng = np.random.default_rng(seed)
@@ -80,15 +78,16 @@ def run(quick: bool = False, out_dir: Path = Path("docs/images/faq"), seed: int 
     result.facts["d_k"] = list(D_KS)
     result.facts["log_n_keys"] = math.log(n_keys)
 
-    series = lambda key, log: [svg.Series(name, D_KS, [max(stats[d, sc][key], 1e-12) if log else stats[d, sc][key]  # noqa: E731
-                                                       for d in D_KS])
-                               for sc, name in ((False, "q.k"), (True, "q.k / sqrt(d_k)"))]
+    def both(key: str) -> list[svg.Series]:
+        return [svg.Series(name, D_KS, [stats[d, scaled][key] for d in D_KS])
+                for scaled, name in ((False, "q.k"), (True, "q.k / sqrt(d_k)"))]
+
     result.figures.append(svg.save(svg.line_chart(
-        series("entropy", False), title="Softmax entropy of random scores", xlabel="d_k", ylabel="entropy (nats)",
+        both("entropy"), title="Softmax entropy of random scores", xlabel="d_k", ylabel="entropy (nats)",
         log_x=2), out_dir / "q4_entropy.svg"))
     result.figures.append(svg.save(svg.line_chart(
-        series("grad_norm", True), title="Gradient through the softmax", xlabel="d_k", ylabel="median |dL/d scores| per query",
-        log_x=2, log_y=10), out_dir / "q4_gradient.svg"))
+        both("grad_norm"), title="Gradient through the softmax", xlabel="d_k",
+        ylabel="median |dL/d scores| per query", log_x=2, log_y=10), out_dir / "q4_gradient.svg"))
 
     # Part 2: training at a large d_k, with and without the scale.
     settings = TrainSettings.quick() if quick else TrainSettings(steps=400)

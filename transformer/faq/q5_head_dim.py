@@ -27,7 +27,7 @@ from minigrad import Tensor
 
 from ..attention import MultiHeadAttention
 from . import svg_chart as svg
-from .report import Result, Table, experiment, per_seed
+from .report import DEFAULT_OUT, Result, Table, experiment, per_seed
 from .training import TrainSettings, mean, train_seeds
 
 
@@ -52,7 +52,7 @@ def time_layer(attn: MultiHeadAttention, x: Tensor, repeats: int) -> float:
 
 
 @experiment("q5")
-def run(quick: bool = False, out_dir: Path = Path("docs/images/faq"), seed: int = 0) -> Result:
+def run(quick: bool = False, out_dir: Path = DEFAULT_OUT, seed: int = 0) -> Result:
     result = Result("q5")
     d_model, T, batch = (32, 16, 4) if quick else (64, 64, 16)
     head_counts = (1, 2, 4) if quick else (1, 2, 4, 8)

@@ -10,7 +10,9 @@ import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
+
+DEFAULT_OUT = Path("docs/images/faq")  # where the figures of docs/faq.md live, from the repository root
 
 
 @dataclass
@@ -22,9 +24,9 @@ class Table:
     def markdown(self) -> str:
         cells = [[str(h) for h in self.headers]] + [[_cell(v) for v in row] for row in self.rows]
         widths = [max(len(r[i]) for r in cells) for i in range(len(self.headers))]
-        line = lambda r: "| " + " | ".join(c.rjust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
-        rule = "|" + "|".join("-" * (w + 1) + ":" for w in widths) + "|"
-        return "\n".join([f"**{self.title}**", "", line(cells[0]), rule] + [line(r) for r in cells[1:]])
+        lines = ["| " + " | ".join(c.rjust(w) for c, w in zip(row, widths)) + " |" for row in cells]
+        rule = "|" + "|".join("-" * (w + 1) + ":" for w in widths) + "|"  # right-aligned columns
+        return "\n".join([f"**{self.title}**", "", lines[0], rule] + lines[1:])
 
 
 @dataclass
@@ -48,7 +50,7 @@ def experiment(name: str) -> Callable[[Callable[..., Result]], Callable[..., Res
 
     def wrap(run: Callable[..., Result]) -> Callable[..., Result]:
         @functools.wraps(run)
-        def timed(quick: bool = False, out_dir: Path = Path("docs/images/faq"), seed: int = 0) -> Result:
+        def timed(quick: bool = False, out_dir: Path | str = DEFAULT_OUT, seed: int = 0) -> Result:
             started = time.perf_counter()
             result = run(quick=quick, out_dir=Path(out_dir), seed=seed)
             result.seconds = time.perf_counter() - started
@@ -61,7 +63,7 @@ def experiment(name: str) -> Callable[[Callable[..., Result]], Callable[..., Res
     return wrap
 
 
-def per_seed(values: Sequence[float]) -> str:
+def per_seed(values: Iterable[float]) -> str:
     """One cell listing a measurement of every seed, e.g. "0.968 / 0.950"."""
     return " / ".join(_cell(float(v)) for v in values)
 

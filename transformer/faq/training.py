@@ -7,7 +7,7 @@ schedule. The run goes through `transformer.train.train`, the loop a user trains
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -50,7 +50,7 @@ class VariantRun:
     history: History
     initial_entropy: float       # mean attention entropy (nats) of layer 0 at initialisation
     curve_steps: list[int]       # x of the smoothed training curve
-    smoothed_losses: list[float]  # training loss, moving average over `window` steps
+    smoothed_losses: list[float]  # training loss, moving average over steps / 20 steps
 
     @property
     def parameters(self) -> int:
@@ -94,8 +94,8 @@ def train_variant(settings: TrainSettings, seed: int, data: Dataset | None = Non
 def train_seeds(settings: TrainSettings, seeds: tuple[int, ...], data: Dataset | None = None,
                 **attention: Any) -> list[VariantRun]:
     """`train_variant` once per seed (a different initialisation and data stream each)."""
-    return [train_variant(settings, s, data=data, **dict(attention)) for s in seeds]
+    return [train_variant(settings, s, data=data, **attention) for s in seeds]
 
 
-def mean(values: Any) -> float:
+def mean(values: Iterable[float]) -> float:
     return float(np.mean(list(values)))
