@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
 import importlib
 import inspect
@@ -97,8 +98,8 @@ def _module_public(module: Any) -> list[str]:
             and obj.__module__ == module.__name__]
 
 
-def required_names() -> dict[str, tuple[str, ...]]:
-    """Each public name -> the spellings that count as documenting it."""
+def required_names() -> dict[str, tuple[tuple[str, ...], Any]]:
+    """Each public name -> (the spellings that count as documenting it, the object)."""
     import minigrad
     import minigrad.autograd
     import minigrad.functional as F
@@ -106,33 +107,33 @@ def required_names() -> dict[str, tuple[str, ...]]:
     import minigrad.optim as optim
     import transformer
 
-    need: dict[str, tuple[str, ...]] = {}
+    need: dict[str, tuple[tuple[str, ...], Any]] = {}
     for name in minigrad.__all__:
-        need[f"minigrad.{name}"] = (f"minigrad.{name}",)
+        need[f"minigrad.{name}"] = ((f"minigrad.{name}",), getattr(minigrad, name))
     for name in minigrad.autograd.__all__:
-        need[f"minigrad.autograd.{name}"] = (f"autograd.{name}",)
+        need[f"minigrad.autograd.{name}"] = ((f"autograd.{name}",), getattr(minigrad.autograd, name))
     for name in _module_public(F):
-        need[f"minigrad.functional.{name}"] = (f"F.{name}", f"functional.{name}")
+        need[f"minigrad.functional.{name}"] = ((f"F.{name}", f"functional.{name}"), getattr(F, name))
     for name in nn.__all__:
-        need[f"minigrad.nn.{name}"] = (f"nn.{name}",)
+        need[f"minigrad.nn.{name}"] = ((f"nn.{name}",), getattr(nn, name))
     for name in _module_public(optim):
-        need[f"minigrad.optim.{name}"] = (f"optim.{name}",)
+        need[f"minigrad.optim.{name}"] = ((f"optim.{name}",), getattr(optim, name))
     for name in dir(minigrad.Tensor):
         if not name.startswith("_"):
-            need[f"Tensor.{name}"] = (f"Tensor.{name}",)
+            need[f"Tensor.{name}"] = ((f"Tensor.{name}",), getattr(minigrad.Tensor, name))
     for cls in (minigrad.Function, nn.Module, optim.Optimizer):
         for name in _own_public(cls):
-            need[f"{cls.__name__}.{name}"] = (f"{cls.__name__}.{name}",)
+            need[f"{cls.__name__}.{name}"] = ((f"{cls.__name__}.{name}",), getattr(cls, name))
 
     for name in transformer.__all__:
-        need[f"transformer.{name}"] = (f"transformer.{name}",)
         cls = getattr(transformer, name)
+        need[f"transformer.{name}"] = ((f"transformer.{name}",), cls)
         fields = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
         for member in _own_public(cls, skip=("extra_repr",)):
             spellings = (f"{name}.{member}",) + ((member,) if member in fields else ())
-            need[f"{name}.{member}"] = spellings
+            need[f"{name}.{member}"] = (spellings, None if member in fields else getattr(cls, member))
         for member in fields - set(vars(cls)):  # fields without a default
-            need[f"{name}.{member}"] = (f"{name}.{member}", member)
+            need[f"{name}.{member}"] = ((f"{name}.{member}", member), None)
 
     for full in ("transformer.interop", "transformer.viz", "minigrad.viz", "transformer.tasks", "transformer.train"):
         try:
@@ -141,7 +142,7 @@ def required_names() -> dict[str, tuple[str, ...]]:
             continue
         short = full.split(".")[-1]
         for name in _module_public(module):
-            need[f"{full}.{name}"] = (f"{full}.{name}", f"{short}.{name}")
+            need[f"{full}.{name}"] = ((f"{full}.{name}", f"{short}.{name}"), getattr(module, name))
     return need
 
 
@@ -151,13 +152,53 @@ def code_spans(markdown: str) -> list[str]:
     return re.findall(r"`([^`]+)`", text)
 
 
+def _mentions(spelling: str) -> str:
+    return r"(?<![\w])" + re.escape(spelling) + r"(?![\w])"
+
+
 def test_every_public_name_is_in_the_api_reference() -> None:
     spans = "\n".join(code_spans((DOCS / "api.md").read_text(encoding="utf-8")))
     missing = [
-        name for name, spellings in required_names().items()
-        if not any(re.search(r"(?<![\w])" + re.escape(s) + r"(?![\w])", spans) for s in spellings)
+        name for name, (spellings, _) in required_names().items()
+        if not any(re.search(_mentions(s), spans) for s in spellings)
     ]
     assert not missing, (
         f"{len(missing)} public names are not documented in docs/api.md (write each one in a code "
         "span with its owner, e.g. `F.softmax(x, dim)` or `Tensor.sum`):\n  " + "\n  ".join(missing)
     )
+
+
+def _documented_defaults(span: str) -> dict[str, Any]:
+    """`name=value` pairs of a documented call, for the values that are Python literals."""
+    found = {}
+    for key, value in re.findall(r"(\w+)=((?:\([^()]*\))|[^,()]+)", span):
+        try:
+            found[key] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            pass  # np.float32, sys.stderr, ...: not checked
+    return found
+
+
+def test_documented_defaults_match_the_code() -> None:
+    """A signature written in api.md, such as `optim.SGD(params, lr, momentum=0, ...)`, shows the
+    defaults the code really has."""
+    spans = code_spans((DOCS / "api.md").read_text(encoding="utf-8"))
+    wrong = []
+    for name, (spellings, obj) in required_names().items():
+        if obj is None or not callable(obj):
+            continue
+        try:
+            parameters = inspect.signature(obj).parameters
+        except (TypeError, ValueError):
+            continue
+        for span in spans:
+            if not any(re.match(r"\s*" + re.escape(s) + r"\(", span) for s in spellings):
+                continue
+            for key, value in _documented_defaults(span).items():
+                if key not in parameters:
+                    wrong.append(f"{span!r}: {name} has no parameter {key!r}")
+                elif parameters[key].default is inspect.Parameter.empty:
+                    wrong.append(f"{span!r}: {key} has no default in {name}")
+                elif parameters[key].default != value:
+                    wrong.append(f"{span!r}: {key} defaults to {parameters[key].default!r} in {name}")
+    assert not wrong, "docs/api.md disagrees with the code:\n  " + "\n  ".join(wrong)

@@ -1,7 +1,7 @@
 """The console command `minigrad-transformer` (also `python -m transformer`).
 
     minigrad-transformer train                         # the main example: sort 8 digits
-    minigrad-transformer train --task add --length 3 --steps 4000 --out runs/add.npz
+    minigrad-transformer train --task add --length 3 --steps 2000 --out runs/add.npz
     minigrad-transformer train --text examples/data/lighthouse.txt --out runs/text.npz
     minigrad-transformer eval runs/sort.npz
     minigrad-transformer sample runs/text.npz --prompt "The " --temperature 0.8
@@ -72,7 +72,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     data.add_argument("--text", metavar="FILE",
                       help="train a character-level model on this UTF-8 text file instead of a task "
                            "(with --resume: the text file of the resumed run)")
-    data.add_argument("--block-size", type=int, default=64,
+    data.add_argument("--block-size", type=int, default=32,
                       help="characters of context per training window, with --text (default: %(default)s)")
     data.add_argument("--val-fraction", type=float, default=0.1,
                       help="the end of the text kept for validation, with --text (default: %(default)s)")
