@@ -6,6 +6,8 @@
     minigrad-transformer eval runs/sort.npz
     minigrad-transformer sample runs/text.npz --prompt "The " --temperature 0.8
     minigrad-transformer faq q4                        # one of the five attention questions (docs/faq.md)
+    minigrad-transformer render-graph runs/sort.npz --depth 2 -o runs/graph.svg
+    minigrad-transformer render-attention runs/sort.npz --layer 1 --kind heatmap -o runs/attention.png
 
 Each subcommand is two small functions, one adding its options to a parser and one running
 it, registered in the COMMANDS table at the bottom of this file; a new subcommand is one more
@@ -23,6 +25,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 import minigrad
+from minigrad.viz import FORMATS, render
 
 from .config import TransformerConfig
 from .faq import DEFAULT_OUT as FAQ_OUT
@@ -31,6 +34,7 @@ from .model import TransformerLM
 from .tasks import (TASKS, CharDataset, Dataset, Task, Vocab, dataset_from_description, greedy_exact_match,
                     make_task)
 from .train import TrainConfig, evaluate, load_checkpoint, train
+from .viz import draw_model_attention, draw_model_graph, load_model
 
 PROG = "minigrad-transformer"
 
@@ -44,6 +48,13 @@ def _describe(data: Dataset) -> str:
     if isinstance(data, Task):
         return f"{data.name} (length {data.length}, base {data.base}, {data.n_eval} held-out sequences)"
     return repr(data)
+
+
+def _vocab(description: dict[str, Any]) -> Vocab:
+    """The vocabulary of a checkpoint's data (its `describe()`), rebuilt without the text file."""
+    if description["kind"] == "text":
+        return Vocab(description["vocab"])
+    return make_task(description["task"], description["length"], description["base"], description["n_eval"]).vocab
 
 
 def _show_examples(model: TransformerLM, task: Task, n: int) -> None:
@@ -206,11 +217,7 @@ def add_sample_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_sample(args: argparse.Namespace) -> int:
     checkpoint = load_checkpoint(args.checkpoint)
-    description = checkpoint.data
-    if description["kind"] == "text":
-        vocab = Vocab(description["vocab"])
-    else:
-        vocab = make_task(description["task"], description["length"], description["base"], description["n_eval"]).vocab
+    vocab = _vocab(checkpoint.data)
     prompt = args.prompt
     if prompt is None:
         if "\n" not in vocab.symbols:
@@ -245,6 +252,125 @@ def run_faq(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----- render-graph and render-attention: pictures written with Graphviz (transformer/viz.py) -------
+def _add_picture_arguments(p: argparse.ArgumentParser, stem: str) -> None:
+    p.add_argument("--format", choices=FORMATS, default=None,
+                   help="file format; dot writes the Graphviz source text and needs no Graphviz program "
+                        "(default: the --out file's suffix, else svg)")
+    p.add_argument("-o", "--out", metavar="FILE", default=None,
+                   help=f"file to write (default: runs/{stem}.svg, or runs/{stem}.FORMAT with --format)")
+
+
+def _write_picture(graph: Any, args: argparse.Namespace, stem: str) -> int:
+    """Render `graph` where --out and --format say, and print the path written. A missing or
+    failing Graphviz program is reported as a one-line error (exit status 1)."""
+    suffix = Path(args.out).suffix[1:] if args.out else ""
+    fmt = args.format or (suffix if suffix in FORMATS else "svg")
+    if args.format and suffix in FORMATS and suffix != args.format:
+        raise ValueError(f"--out {args.out} has the suffix .{suffix}, but --format is {args.format}")
+    try:
+        path = render(graph, args.out or f"runs/{stem}.{fmt}", fmt)
+    except RuntimeError as error:  # GraphvizNotFoundError (no `dot` on PATH), or Graphviz failed
+        print(f"{PROG} {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote {path}")
+    return 0
+
+
+def _depth(text: str) -> int | None:
+    """--depth: a positive number of name parts, or 0 / full for every op (no collapsing)."""
+    if text in ("0", "full"):
+        return None
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a number >= 0 or 'full', got {text!r}")
+    return int(text)
+
+
+def add_render_graph_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint", nargs="?", default=None,
+                   help="a checkpoint written by `train`, or a file written by TransformerLM.save")
+    p.add_argument("--untrained", action="store_true",
+                   help="instead of a checkpoint, draw the untrained model `train` starts from with no options "
+                        "(sort 8 digits)")
+    p.add_argument("--depth", type=_depth, default=1,
+                   help="module depth drawn as boxes: 1 the model's children (embeddings, blocks, head), 2 each "
+                        "block's parts, ...; 0 or full draws every op (default: %(default)s)")
+    p.add_argument("--grads", action="store_true",
+                   help="run backward first and colour each parameter by the norm of its gradient")
+    p.add_argument("--rankdir", choices=("TB", "LR", "BT", "RL"), default="TB",
+                   help="direction the graph flows: top to bottom, left to right, ... (default: %(default)s)")
+    _add_picture_arguments(p, "graph")
+
+
+def run_render_graph(args: argparse.Namespace) -> int:
+    """The graph of the model's loss on one short sequence (see `draw_model_graph`)."""
+    if (args.checkpoint is None) == (not args.untrained):
+        raise ValueError("give either a CHECKPOINT or --untrained, not both or neither")
+    if args.untrained:
+        model, *_ = _new_run(build_parser().parse_args(["train"]))  # train's defaults, so the same model
+    else:
+        model = load_model(args.checkpoint)
+    graph = draw_model_graph(model, depth=args.depth, show_grads=args.grads, rankdir=args.rankdir)
+    return _write_picture(graph, args, "graph")
+
+
+def add_render_attention_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint", help="a checkpoint written by `train` (its vocabulary encodes --input)")
+    p.add_argument("--input", default=None,
+                   help="text the model reads, one token per character; a task's bare prompt is completed with "
+                        "'=' and the model's greedy answer (default, for a task: the first held-out prompt, so "
+                        "completed)")
+    p.add_argument("--layer", type=int, default=None, help="layer to draw, from 0; negative counts from the end "
+                                                           "(default: all layers, a row each)")
+    p.add_argument("--head", type=int, default=None, help="head to draw, from 0 (default: all heads, a column each)")
+    p.add_argument("--kind", choices=("graph", "heatmap"), default="graph",
+                   help="graph: queries and keys as two columns joined by edges as thick as the weight; heatmap: "
+                        "the weight matrix as a shaded table (default: %(default)s)")
+    p.add_argument("--threshold", type=_threshold, default=0.05,
+                   help="with --kind graph, draw no edge for a weight at or below this (default: %(default)s)")
+    _add_picture_arguments(p, "attention")
+
+
+def _threshold(text: str) -> float:
+    """--threshold: a weight >= 0 (checked here, as the grid of all heads does not check it)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def _attention_input(text: str | None, model: TransformerLM, vocab: Vocab, task: Task | None) -> str:
+    """The characters to run the model on: --input, or the first held-out prompt; a task's bare
+    prompt (with or without its '=') goes on with the model's greedy answer, as far as max_len
+    allows (the answer's last digit is never an input: the model only predicts it)."""
+    if text is None:
+        if task is None:
+            raise ValueError(f"this checkpoint was trained on text; give an --input made of {vocab.symbols!r}")
+        text = vocab.decode(task.eval_set()[0][0, : task.prompt_len])
+    if not text:
+        raise ValueError("--input must hold at least one character")
+    if task is not None and len(text.removesuffix("=")) == task.prompt_len and "=" not in text.removesuffix("="):
+        prompt = vocab.encode(text.removesuffix("=") + "=")
+        text = vocab.decode(model.generate(prompt, task.answer_len - 1, temperature=0.0))
+    if len(text) > model.config.max_len:
+        raise ValueError(f"--input has {len(text)} characters, more than the model's max_len {model.config.max_len}")
+    return text
+
+
+def run_render_attention(args: argparse.Namespace) -> int:
+    checkpoint = load_checkpoint(args.checkpoint)
+    model, vocab = checkpoint.build_model(), _vocab(checkpoint.data)
+    task = dataset_from_description(checkpoint.data) if checkpoint.data["kind"] == "task" else None
+    text = _attention_input(args.input, model, vocab, task)
+    print(f"input: {text}")
+    graph = draw_model_attention(model, vocab.encode(text), list(text), layer=args.layer, head=args.head,
+                                 threshold=args.threshold, kind=args.kind)
+    return _write_picture(graph, args, "attention")
+
+
 # ----- the table of subcommands -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class Command:
@@ -260,12 +386,17 @@ COMMANDS: dict[str, Command] = {
     "sample": Command("generate text from a checkpoint", add_sample_arguments, run_sample),
     "faq": Command("answer the seed notes' five attention questions by experiment (tables and SVG figures)",
                    add_faq_arguments, run_faq),
+    "render-graph": Command("draw the computation graph of a checkpoint's model (or an untrained one) at a "
+                            "chosen module depth, to svg, png, pdf or dot", add_render_graph_arguments,
+                            run_render_graph),
+    "render-attention": Command("draw a checkpoint's attention on an input, as edges or heatmaps, to svg, png, "
+                                "pdf or dot", add_render_attention_arguments, run_render_attention),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=PROG, description="Train, evaluate and sample the minigrad Transformer.",
+        prog=PROG, description="Train, evaluate, sample and draw the minigrad Transformer, and run the attention experiments.",
         epilog=f"`{PROG} COMMAND --help` explains each command's options.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

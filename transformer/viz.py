@@ -113,6 +113,11 @@ def _attention_graph(name: str) -> graphviz.Digraph:
     return graph
 
 
+def _check_threshold(threshold: Any, op: str) -> None:
+    if not (isinstance(threshold, (int, float)) and 0 <= threshold < np.inf):
+        raise ValueError(f"{op}: threshold must be a number >= 0, got {threshold!r}")
+
+
 def draw_attention(weights: Any, tokens: Sequence[Any], *, threshold: float = 0.05,
                    query_tokens: Sequence[Any] | None = None) -> graphviz.Digraph:
     """One head's attention as a bipartite graph: queries (left column) to keys (right).
@@ -123,8 +128,7 @@ def draw_attention(weights: Any, tokens: Sequence[Any], *, threshold: float = 0.
     are pinned); `minigrad.viz.render` uses it.
     """
     w = check_weights(weights, tokens, query_tokens, "draw_attention")
-    if not (isinstance(threshold, (int, float)) and 0 <= threshold < np.inf):
-        raise ValueError(f"draw_attention: threshold must be a number >= 0, got {threshold!r}")
+    _check_threshold(threshold, "draw_attention")
     graph = _attention_graph("attention")
     _columns(graph, w, list(tokens), list(query_tokens if query_tokens is not None else tokens), threshold, "")
     return graph
@@ -209,6 +213,7 @@ def draw_model_attention(model: minigrad.nn.Module, ids: Any, tokens: Sequence[A
     draws tables instead of graphs."""
     if kind not in ("graph", "heatmap"):
         raise ValueError(f"draw_model_attention: kind must be 'graph' or 'heatmap', got {kind!r}")
+    _check_threshold(threshold, "draw_model_attention")
     found = model_attention(model, ids)
     T = found[0][1].shape[-1]
     tokens = [str(i) for i in np.asarray(ids).reshape(-1)] if tokens is None else list(tokens)
