@@ -1,10 +1,9 @@
 """Numerical gradient checking: the test every op must pass, and a tool for users' own ops.
 
-For `fn` returning a tensor y of any shape, we compare the analytic vector-Jacobian product
-with a central difference: for a fixed random direction-free weighting we use
-L = sum(y * w) with w ~ N(0, 1) fixed, so one backward gives dL/dx, and
-dL/dx_i ~ (L(x + eps e_i) - L(x - eps e_i)) / (2 eps) element by element. A random w (rather
-than ones) catches errors that cancel when the output gradient is uniform.
+`fn` may return a tensor of any shape y. We reduce it to one number L = sum(y * w) with a fixed
+random w ~ N(0, 1), so that one backward gives the analytic dL/dx, and compare that, element by
+element, with the central difference (L(x + eps e_i) - L(x - eps e_i)) / (2 eps). A random w
+(rather than ones) catches errors that cancel out when the output gradient is uniform.
 """
 from __future__ import annotations
 

@@ -3,7 +3,8 @@
 1. Every ```python block of README.md and docs/*.md runs. A file's blocks run in order in one
    namespace (a fresh one per file), from the repository root, so a page reads like one session.
    A block preceded by the line `<!-- skip-test -->` is not run: only for what cannot run here
-   (a long training run), never to hide a broken example.
+   (a long training run), never to hide a broken example. A page that renders pictures is
+   skipped where Graphviz's `dot` program is missing, as the rendering tests are.
 2. Every relative link and image in those files points at a file that exists.
 3. Every public name of both packages appears in docs/api.md inside a code span, spelled with
    its owner (`F.softmax`, `Tensor.sum`, `nn.Linear`, `tasks.make_task`, ...), so adding a
@@ -50,6 +51,8 @@ def python_blocks(path: Path) -> Iterator[tuple[int, str, bool]]:
 
 @pytest.mark.parametrize("path", doc_files(), ids=lambda p: p.name)
 def test_code_blocks_run(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from minigrad.viz import GraphvizNotFoundError
+
     monkeypatch.chdir(ROOT)
     namespace: dict[str, Any] = {"__name__": f"docs_{path.stem}"}
     for line, code, skipped in python_blocks(path):
@@ -57,7 +60,10 @@ def test_code_blocks_run(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             continue
         # Padding with blank lines makes a traceback point at the line of the .md file.
         compiled = compile("\n" * (line - 1) + code, str(path), "exec")
-        exec(compiled, namespace)
+        try:
+            exec(compiled, namespace)
+        except GraphvizNotFoundError:  # like the rendering tests: skip where `dot` is missing
+            pytest.skip(f"{path.name}:{line}: Graphviz's dot program is not installed")
 
 
 def test_skip_marks_are_rare() -> None:
