@@ -40,10 +40,11 @@ def split(t: Tensor, split_size_or_sections: int | Sequence[int], dim: int = 0) 
     listed sizes, as `torch.split`. Each piece is a differentiable slice."""
     d = shape.normalize_dim(dim, t.ndim, "split")
     n = t.shape[d]
-    if isinstance(split_size_or_sections, int):
+    if isinstance(split_size_or_sections, (int, np.integer)):
         if split_size_or_sections <= 0:
             raise ValueError(f"split: split_size must be positive, got {split_size_or_sections}")
-        sizes = [min(split_size_or_sections, n - s) for s in range(0, n, split_size_or_sections)]
+        size = int(split_size_or_sections)
+        sizes = [min(size, n - s) for s in range(0, n, size)]
     else:
         sizes = list(split_size_or_sections)
         if sum(sizes) != n:

@@ -171,7 +171,8 @@ class Tensor:
         if self.grad is None:
             self.grad = Tensor._wrap(np.array(grad, dtype=self.data.dtype))
         else:
-            self.grad.data = np.asarray(self.grad.data + grad)  # asarray: 0-d sums are scalars
+            # asarray: 0-d sums are scalars; the dtype: a wider gradient must not widen .grad
+            self.grad.data = np.asarray(self.grad.data + grad, dtype=self.data.dtype)
 
     # ----- arithmetic (numpy broadcasting) -----------------------------------------------
     def __add__(self, other: Any) -> "Tensor":
@@ -387,5 +388,12 @@ def as_tensor_like(value: Any, like: Tensor | None) -> Tensor:
 
 def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
     """Make a leaf tensor. Lists and Python scalars become float32; numpy arrays keep their
-    dtype (float64 stays float64); integer and bool tensors cannot require grad."""
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+    dtype (float64 stays float64); integer and bool tensors cannot require grad.
+
+    The data is always copied, as `torch.tensor` does: changing the array afterwards does not
+    change the tensor. (`Tensor(array)`, which the ops use, wraps the array without a copy.)"""
+    array = _to_array(data, dtype)
+    source = data.data if isinstance(data, Tensor) else data
+    if isinstance(source, np.ndarray) and np.may_share_memory(array, source):
+        array = array.copy()
+    return Tensor(array, requires_grad=requires_grad)

@@ -184,6 +184,16 @@ def test_non_leaf_grads_keep_the_dtype() -> None:
     assert h.grad.dtype == np.float32 and x.grad.dtype == np.float32
 
 
+def test_leaf_grad_keeps_its_dtype_when_a_wider_gradient_accumulates_into_it() -> None:
+    # x * y with y float64 sends a float64 gradient to the float32 leaf x, on every backward
+    x = mg.tensor(np.ones(3, dtype=np.float32), requires_grad=True)
+    y = mg.tensor(np.full(3, 2.0))
+    for _ in range(2):
+        (x * y).sum().backward()
+        assert x.grad.dtype == np.float32
+    np.testing.assert_array_equal(x.grad.data, [4.0, 4.0, 4.0])
+
+
 # ----- backward's arguments -----------------------------------------------------------------------
 def test_backward_on_a_non_scalar_needs_a_gradient_and_names_the_shape() -> None:
     y = f64(np.ones((2, 3))) * 2.0

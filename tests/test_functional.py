@@ -109,6 +109,29 @@ def test_backward_twice_with_retain_graph_gives_the_same_gradient() -> None:
         np.testing.assert_array_equal(grad, kept, err_msg=name)
 
 
+def test_gelu_saves_only_its_derivative() -> None:
+    for approximate in ("none", "tanh"):
+        x = randn(4, 3, dtype=np.float64)
+        (saved,) = F.gelu(x, approximate=approximate).grad_fn.saved_tensors
+        assert saved.shape == (4, 3) and not np.shares_memory(saved, x.data)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_erf_and_gelu_of_a_0d_tensor(dtype) -> None:
+    # numpy arithmetic on 0-d arrays returns scalars, which in-place ufuncs (out=) reject
+    value = erf(np.asarray(0.7, dtype=dtype))
+    assert value.shape == () and value.dtype == dtype
+    assert value == pytest.approx(math.erf(0.7), rel=1e-6)
+    for approximate in ("none", "tanh"):
+        x = mg.tensor(np.asarray(0.7, dtype=dtype), requires_grad=True)
+        y = F.gelu(x, approximate=approximate)
+        y.backward()
+        assert y.shape == () and x.grad.shape == () and y.dtype == x.grad.dtype == dtype
+        expected = F.gelu(mg.tensor(np.full(1, 0.7, dtype=dtype)), approximate=approximate).item()
+        assert y.item() == expected
+    assert mg.gradcheck(F.gelu, [mg.tensor(0.7, dtype=np.float64, requires_grad=True)])
+
+
 def test_layer_norm_output_has_zero_mean_and_unit_variance() -> None:
     x = randn(3, 4, 16, scale=5.0)
     y = F.layer_norm(x, (4, 16)).data.reshape(3, -1)

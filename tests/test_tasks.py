@@ -138,6 +138,9 @@ def test_char_dataset_windows_and_splits():
 def test_char_dataset_errors(tmp_path):
     with pytest.raises(ValueError, match="validation split has 5 characters"):
         CharDataset("x" * 50, block_size=8)
+    for n_eval in (0, -1):  # -1 would silently drop the last validation window
+        with pytest.raises(ValueError, match=f"n_eval must be at least 1, got {n_eval}"):
+            CharDataset(TEXT, block_size=8, n_eval=n_eval)
     path = tmp_path / "t.txt"
     path.write_text(TEXT, encoding="utf-8")
     assert CharDataset.from_file(path, block_size=8).vocab.size == len(set(TEXT))

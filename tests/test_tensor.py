@@ -52,6 +52,18 @@ def test_attributes_numpy_item_and_assignable_data() -> None:
         t.item()
 
 
+def test_tensor_copies_its_data_like_torch_tensor_and_the_class_shares_it() -> None:
+    array = np.arange(3.0)
+    t = mg.tensor(array, requires_grad=True)
+    array[0] = 9.0  # the user's array is theirs: the tensor does not see the change
+    assert t.data[0] == 0.0 and t.dtype == np.float64
+    t.data[1] = 7.0  # nor does an in-place update of the tensor reach the array
+    assert array[1] == 1.0
+    u = mg.tensor(t)
+    assert not np.shares_memory(u.data, t.data) and u.grad_fn is None
+    assert np.shares_memory(mg.Tensor(array).data, array)  # the class itself wraps without copying
+
+
 def test_results_of_ops_have_ndarray_data_even_when_0d() -> None:
     s = mg.tensor(2.0) + mg.tensor(3.0)
     assert isinstance(s.data, np.ndarray) and s.shape == ()
@@ -134,6 +146,11 @@ def test_exponent_gradient_at_base_zero_is_zero() -> None:
     np.testing.assert_array_equal(t.grad.data, [0.0, 0.0])  # as PyTorch; 0 * ln 0 would give nan
 
 
+def test_split_takes_a_numpy_integer_size() -> None:
+    pieces = mg.split(mg.tensor(np.arange(5.0)), np.int64(2))
+    assert [p.shape for p in pieces] == [(2,), (2,), (1,)]
+
+
 def test_split_pieces_and_where_values() -> None:
     x = mg.tensor(np.arange(10.0))
     assert [p.shape for p in mg.split(x, 4)] == [(4,), (4,), (2,)]
@@ -170,6 +187,11 @@ def test_matmul_shape_error_names_both_shapes() -> None:
     (lambda x: mg.split(x, [1, 1], dim=1), r"split: sections \[1, 1\]"),
     (lambda x: mg.where(np.ones((2, 3)), x, x), r"where: condition must be bool"),
     (lambda x: mg.where(np.ones(4, dtype=bool), x, x), r"where: shapes"),
+    (lambda x: x + mg.tensor(np.ones((4, 5))), r"add: shapes \(2, 3\) and \(4, 5\) do not broadcast"),
+    (lambda x: x - np.ones(4), r"sub: shapes \(2, 3\) and \(4,\) do not broadcast"),
+    (lambda x: x * np.ones((3, 2)), r"mul: shapes \(2, 3\) and \(3, 2\)"),
+    (lambda x: x / np.ones(2), r"div: shapes \(2, 3\) and \(2,\)"),
+    (lambda x: x ** mg.tensor(np.ones(2)), r"pow: shapes \(2, 3\) and \(2,\)"),
 ])
 def test_bad_input_errors_name_the_op(make, pattern) -> None:
     with pytest.raises((ValueError, IndexError, TypeError), match=pattern):

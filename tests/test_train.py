@@ -1,4 +1,5 @@
 """transformer.train: schedule, training, evaluation, checkpoints, resume and repeatability."""
+import contextlib
 import io
 import math
 
@@ -142,6 +143,15 @@ def test_progress_without_a_terminal_prints_one_line_per_evaluation():
     lines = log.getvalue().splitlines()
     assert len(lines) == 2 and "\r" not in log.getvalue()
     assert lines[0].startswith("step 3/6") and "exact match" in lines[0] and "tok/s" in lines[0]
+
+
+def test_default_log_is_the_stderr_of_the_call():
+    """The default follows sys.stderr when train runs, so redirect_stderr captures it."""
+    task = make_task("copy", length=4, n_eval=20)
+    captured = io.StringIO()
+    with contextlib.redirect_stderr(captured):
+        train(tiny_model(task), task, TrainConfig(steps=3, batch_size=4, eval_interval=3))
+    assert captured.getvalue().startswith("step 3/3")
 
 
 def test_text_training_and_sampling(tmp_path):

@@ -305,6 +305,8 @@ def test_lm_rejects_bad_ids_naming_the_limit_and_value():
         model(np.array([1, 2, 3]))
     with pytest.raises(TypeError, match="must be integers"):
         model(np.array([[1.0, 2.0]]))
+    with pytest.raises(ValueError, match=r"got shape \(0, 3\)"):  # not numpy's "zero-size array" error
+        model(np.zeros((0, 3), np.int64))
     with pytest.raises(ValueError, match=r"targets of shape \(1, 2\) do not match ids of shape \(1, 3\)"):
         model(np.array([[1, 2, 3]]), np.array([[1, 2]]))
 
@@ -332,6 +334,8 @@ def test_generate():
         model.generate(prompt, 1, temperature=-1)
     with pytest.raises(ValueError, match="top_k"):
         model.generate(prompt, 1, top_k=0)
+    with pytest.raises(TypeError, match="must be integers"):  # not silently truncated to 1, 2
+        model.generate(np.array([1.5, 2.7]), 1)
 
 
 # ----- save and load ---------------------------------------------------------------------------

@@ -68,8 +68,8 @@ class TransformerLM(nn.Module):
         ids = ids.data if isinstance(ids, Tensor) else np.asarray(ids)
         if ids.dtype.kind not in "iu":
             raise TypeError(f"TransformerLM: token ids must be integers, got dtype {ids.dtype}")
-        if ids.ndim != 2 or ids.shape[1] == 0:
-            raise ValueError(f"TransformerLM: expected ids of shape (batch, time) with time >= 1, got shape {ids.shape}")
+        if ids.ndim != 2 or 0 in ids.shape:
+            raise ValueError(f"TransformerLM: expected ids of shape (batch, time) with batch, time >= 1, got shape {ids.shape}")
         if ids.shape[1] > self.config.max_len:
             raise ValueError(f"TransformerLM: sequence length {ids.shape[1]} exceeds max_len {self.config.max_len}")
         low, high = ids.min(), ids.max()
@@ -127,6 +127,8 @@ class TransformerLM(nn.Module):
         if top_k is not None and top_k < 1:
             raise ValueError(f"generate: top_k must be >= 1, got {top_k}")
         ids = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
+        if ids.dtype.kind not in "iu":
+            raise TypeError(f"generate: token ids must be integers, got dtype {ids.dtype}")
         single = ids.ndim == 1
         out = ids[None] if single else ids
         out = out.astype(np.int64)

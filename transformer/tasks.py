@@ -266,6 +266,8 @@ class CharDataset:
             raise ValueError(f"text: block_size must be at least 1, got {block_size}")
         if not 0.0 < val_fraction < 1.0:
             raise ValueError(f"text: val_fraction must be in (0, 1), got {val_fraction}")
+        if n_eval < 1:
+            raise ValueError(f"text: n_eval must be at least 1, got {n_eval}")
         self.vocab = Vocab("".join(sorted(set(text))))
         self.block_size, self.val_fraction, self.n_eval = block_size, val_fraction, n_eval
         data = self.vocab.encode(text)

@@ -253,9 +253,12 @@ def _start(model: TransformerLM, optimizer: AdamW, config: TrainConfig,
     return checkpoint.step, checkpoint.history, data_rng
 
 
+_STDERR: Any = object()  # train's default log: the sys.stderr of the moment train is called
+
+
 def train(model: TransformerLM, data: Dataset, config: TrainConfig | None = None, *,
           out: str | os.PathLike | None = None, resume_from: str | os.PathLike | None = None,
-          until_step: int | None = None, log: TextIO | None = sys.stderr) -> History:
+          until_step: int | None = None, log: TextIO | None = _STDERR) -> History:
     """Train `model` on `data`; returns the History (also of earlier sessions when resuming).
 
     out: checkpoint path, written at every evaluation and when the run stops.
@@ -264,8 +267,9 @@ def train(model: TransformerLM, data: Dataset, config: TrainConfig | None = None
         exactly.
     until_step: stop after this step although the schedule spans `config.steps`, to split a
         run into sessions.
-    log: where progress goes (None: silent).
+    log: where progress goes (default: sys.stderr as it is when train is called; None: silent).
     """
+    log = sys.stderr if log is _STDERR else log
     config = config or TrainConfig()
     if model.config.max_len < data.block_size:
         raise ValueError(f"train: the data has rows of {data.block_size} tokens but the model's max_len "

@@ -10,10 +10,19 @@ import numpy as np
 from ..autograd import Function
 
 
+def broadcast_error(op: str, a: np.ndarray, b: np.ndarray) -> ValueError:
+    """For operands numpy cannot broadcast, whose own message does not say which op failed.
+    (Caught after the fact: a try block costs nothing, a shape check before every op would.)"""
+    return ValueError(f"{op}: shapes {a.shape} and {b.shape} do not broadcast")
+
+
 class Add(Function):
     @staticmethod
     def forward(ctx, a, b):
-        return a + b
+        try:
+            return a + b
+        except ValueError:
+            raise broadcast_error("add", a, b) from None
 
     @staticmethod
     def backward(ctx, grad):
@@ -23,7 +32,10 @@ class Add(Function):
 class Sub(Function):
     @staticmethod
     def forward(ctx, a, b):
-        return a - b
+        try:
+            return a - b
+        except ValueError:
+            raise broadcast_error("sub", a, b) from None
 
     @staticmethod
     def backward(ctx, grad):
@@ -35,7 +47,10 @@ class Mul(Function):
     def forward(ctx, a, b):
         # each gradient needs only the other operand: `q * scale` keeps no copy of q alive
         ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b if ctx.needs_input_grad[0] else None)
-        return a * b
+        try:
+            return a * b
+        except ValueError:
+            raise broadcast_error("mul", a, b) from None
 
     @staticmethod
     def backward(ctx, grad):
@@ -49,7 +64,10 @@ class Div(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return a / b
+        try:
+            return a / b
+        except ValueError:
+            raise broadcast_error("div", a, b) from None
 
     @staticmethod
     def backward(ctx, grad):
@@ -110,7 +128,10 @@ class Pow(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        out = a ** b
+        try:
+            out = a ** b
+        except ValueError:
+            raise broadcast_error("pow", a, b) from None
         ctx.save_for_backward(a, b, out)
         return out
 

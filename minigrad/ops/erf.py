@@ -93,6 +93,6 @@ def erf(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x)
     if not np.issubdtype(x.dtype, np.floating):
         x = x.astype(np.float64)
-    if x.dtype.itemsize >= 8:
-        return _erf_cody(x)
-    return _erf_tanh(x)
+    flat = np.atleast_1d(x)  # a 0-d array would decay to a numpy scalar, which takes no out=
+    out = _erf_cody(flat) if x.dtype.itemsize >= 8 else _erf_tanh(flat)
+    return out.reshape(x.shape)

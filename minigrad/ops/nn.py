@@ -126,6 +126,8 @@ class Gelu(Function):
 
     @staticmethod
     def forward(ctx, x, approximate):
+        shape = x.shape
+        x = np.atleast_1d(x)  # a 0-d array would decay to a numpy scalar, which takes no out=
         if approximate == "tanh":
             t = x * x
             t *= _GELU_CUBIC
@@ -133,44 +135,42 @@ class Gelu(Function):
             t *= x
             t *= _SQRT_2_OVER_PI
             np.tanh(t, out=t)
-            ctx.save_for_backward(x, t)
             y = t + 1
             y *= x
             y *= 0.5
+            if ctx.needs_input_grad[0]:
+                # d/dx = (1 + t) / 2 + x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2) / 2,  t = tanh(...)
+                d = x * x
+                d *= 3 * _GELU_CUBIC * _SQRT_2_OVER_PI
+                d += _SQRT_2_OVER_PI
+                d *= x
+                one_minus_t2 = t * t
+                np.subtract(1, one_minus_t2, out=one_minus_t2)
+                d *= one_minus_t2
+                d += t
+                d += 1
+                d *= 0.5
+                ctx.save_for_backward(d.reshape(shape))
         else:
             cdf = erf(x * _INV_SQRT2)
             cdf += 1
             cdf *= 0.5
-            ctx.save_for_backward(x, cdf)
             y = x * cdf
-        ctx.approximate = approximate
-        return y
+            if ctx.needs_input_grad[0]:
+                # d/dx = Phi(x) + x phi(x),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
+                d = x * x
+                d *= -0.5
+                np.exp(d, out=d)
+                d *= _INV_SQRT_2PI
+                d *= x
+                d += cdf
+                ctx.save_for_backward(d.reshape(shape))
+        return y.reshape(shape)
 
     @staticmethod
     def backward(ctx, grad):
-        x, saved = ctx.saved_tensors
-        dx = x * x
-        if ctx.approximate == "tanh":
-            # d/dx = (1 + t) / 2 + x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2) / 2,  t = tanh(...)
-            t = saved
-            dx *= 3 * _GELU_CUBIC * _SQRT_2_OVER_PI
-            dx += _SQRT_2_OVER_PI
-            dx *= x
-            one_minus_t2 = t * t
-            np.subtract(1, one_minus_t2, out=one_minus_t2)
-            dx *= one_minus_t2
-            dx += t
-            dx += 1
-            dx *= 0.5
-        else:
-            # d/dx = Phi(x) + x phi(x),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
-            dx *= -0.5
-            np.exp(dx, out=dx)
-            dx *= _INV_SQRT_2PI
-            dx *= x
-            dx += saved
-        dx *= grad
-        return dx
+        (d,) = ctx.saved_tensors  # GELU'(x), computed in forward: one saved array instead of two
+        return grad * d  # dx = g * GELU'(x)
 
 
 class CrossEntropy(Function):
