@@ -71,6 +71,13 @@ def numpy_blas_threads() -> int:
     return pools[0]["num_threads"] if pools else (os.cpu_count() or 1)
 
 
+def torch_available() -> bool:
+    """Whether PyTorch is installed, without importing it (that alone costs seconds and ~200 MB)."""
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
+
+
 def child_env(threads: int, mallopt: bool = True) -> dict[str, str]:
     """The environment of a child process: numpy's BLAS limited to `threads` (PyTorch gets the
     same number through torch.set_num_threads), minigrad's malloc tuning on or off."""

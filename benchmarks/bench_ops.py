@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from _common import child_env, header, median_time, numpy_blas_threads, table
+from _common import child_env, header, median_time, numpy_blas_threads, table, torch_available
 
 S, L = (64, 64), (2048, 512)
 CHAIN_LENGTH = 100
@@ -257,12 +257,6 @@ def _run_child(framework: str, threads: int, malloc: str) -> dict[str, float | N
     return json.loads(done.stdout)
 
 
-def _torch_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("torch") is not None
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3, help="child runs per framework; the fastest is reported")
@@ -277,7 +271,7 @@ def main() -> None:
         print(json.dumps(worker(args.worker, threads)))
         return
 
-    frameworks = ["minigrad"] + (["torch"] if _torch_available() and not args.no_torch else [])
+    frameworks = ["minigrad"] + (["torch"] if torch_available() and not args.no_torch else [])
     runs: dict[str, list[dict[str, float | None]]] = {f: [] for f in frameworks}
     for _ in range(args.rounds):
         for f in frameworks:

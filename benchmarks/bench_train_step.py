@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from _common import child_env, header, numpy_blas_threads, table
+from _common import child_env, header, numpy_blas_threads, table, torch_available
 
 # name: (vocab, d_model, heads, layers, T, batch), as in issue 4
 SIZES = {
@@ -213,12 +213,6 @@ def _run_child(framework: str, size: str, steps: int, threads: int, mallopt: boo
     return json.loads(done.stdout)
 
 
-def _torch_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("torch") is not None
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="tiny,small,medium", help="comma-separated, from " + ", ".join(SIZES))
@@ -246,7 +240,7 @@ def main() -> None:
 
     mallopt_modes = {"on": [True], "off": [False], "both": [True, False]}[args.malloc]
     variants = [("minigrad", mallopt) for mallopt in mallopt_modes]
-    if _torch_available() and not args.no_torch:
+    if torch_available() and not args.no_torch:
         variants.append(("torch", True))
     print(header("one training step of a post-LN causal TransformerLM (forward, backward, AdamW)"))
     print(f"# {threads} threads: OPENBLAS_NUM_THREADS={threads} for minigrad, torch.set_num_threads({threads}); "
