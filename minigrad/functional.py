@@ -7,7 +7,8 @@ numpy integer arrays, lists, or integer Tensors; they are never differentiated.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

@@ -14,7 +14,8 @@ import contextlib
 import os
 import uuid
 import zipfile
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 

@@ -22,8 +22,9 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import graphviz
 import numpy as np
@@ -145,7 +146,8 @@ def _names_and_classes(params: Any) -> tuple[dict[int, str], dict[str, int], dic
             classes = {name: type(m).__name__ for name, m in params.named_modules()}
         params = dict(params.named_parameters())
     if not isinstance(params, Mapping):
-        raise TypeError(f"draw_graph: params must be a dict of name -> tensor or a Module, got {type(params).__name__}")
+        raise TypeError("draw_graph: params must be a dict of name -> tensor or a Module, got "
+                        f"{type(params).__name__}")
     names, sizes = {}, {}
     for name, p in params.items():
         if not isinstance(p, Tensor):
@@ -171,14 +173,16 @@ def draw_graph(output: Tensor, params: Any = None, *, depth: int | None = None,
     if not isinstance(output, Tensor):
         raise TypeError(f"draw_graph: expected the Tensor to draw, got {type(output).__name__}")
     if depth is not None and (not isinstance(depth, int) or depth < 1):
-        raise ValueError(f"draw_graph: depth must be a positive int (1 = the model's children) or None, got {depth!r}")
+        raise ValueError("draw_graph: depth must be a positive int (1 = the model's children) or None, got "
+                         f"{depth!r}")
     if rankdir not in ("TB", "LR", "BT", "RL"):
         raise ValueError(f"draw_graph: rankdir must be one of TB, LR, BT, RL, got {rankdir!r}")
     names, param_sizes, classes = _names_and_classes(params)
     style = _Style(show_shapes, show_grads)
     picture = _Picture()
     if output.grad_fn is None:
-        picture.node("", "out", **style.tensor("output", output.shape, output.dtype, output, names.get(id(output))))
+        picture.node("", "out",
+                     **style.tensor("output", output.shape, output.dtype, output, names.get(id(output))))
         return _assemble(picture, style, classes, rankdir, collapsed=False)
 
     order = topological_order(output.grad_fn)
@@ -300,7 +304,8 @@ class _Style:
             lines.append(html(f"= {source.data.item():.4g}"))
         attrs = {"shape": "box", "style": "filled", "fillcolor": COLOURS[kind],
                  "tooltip": " ".join(filter(None, (KIND_TEXT[kind], name, shape_text(shape))))}
-        if self.show_grads and kind in BORDERS:  # the fill may show the gradient: the kind moves to the border
+        # the fill may show the gradient: the kind moves to the border
+        if self.show_grads and kind in BORDERS:
             attrs.update(color=BORDERS[kind], penwidth="3")
         grad = self._grad(source)
         if grad is not None:
@@ -362,7 +367,8 @@ def _legend(style: _Style, collapsed: bool, title: str | None) -> str:
         bar = "".join(f'<td bgcolor="{c}" width="16"> </td>' for c in GRAD_COLOURS)
         rows.append(
             f'<tr><td colspan="{per_row}"><table border="0" cellspacing="0" cellborder="1">'
-            f'<tr><td align="left">fill = |grad|, a colour per decade:</td><td>&lt;1e{GRAD_LOWEST_DECADE}</td>{bar}'
+            f'<tr><td align="left">fill = |grad|, a colour per decade:</td>'
+            f'<td>&lt;1e{GRAD_LOWEST_DECADE}</td>{bar}'
             f'<td>&#8805;1e{GRAD_LOWEST_DECADE + n - 2}</td><td bgcolor="{GRAD_NONFINITE}">nan, inf</td></tr>'
             f"</table></td></tr>"
         )

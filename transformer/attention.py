@@ -19,9 +19,8 @@ from typing import Any
 import numpy as np
 
 import minigrad
-from minigrad import Tensor
+from minigrad import Tensor, nn
 from minigrad import functional as F
-from minigrad import nn
 
 from .config import SCORES
 
@@ -83,11 +82,12 @@ def attention_mask(batch: int, time: int, causal: bool, key_padding_mask: Any) -
     if causal:
         mask = np.triu(np.ones((time, time), dtype=bool), k=1)[None, None]  # (1, 1, T, T)
     if key_padding_mask is not None:
-        padding = key_padding_mask.data if isinstance(key_padding_mask, Tensor) else np.asarray(key_padding_mask)
+        padding = (key_padding_mask.data if isinstance(key_padding_mask, Tensor)
+                   else np.asarray(key_padding_mask))
         if padding.dtype != np.bool_ or padding.shape != (batch, time):
             raise ValueError(
-                f"MultiHeadAttention: key_padding_mask must be a bool array of shape (B, T) = {(batch, time)} "
-                f"(True = padding), got {padding.dtype} of shape {padding.shape}"
+                "MultiHeadAttention: key_padding_mask must be a bool array of shape (B, T) = "
+                f"{(batch, time)} (True = padding), got {padding.dtype} of shape {padding.shape}"
             )
         padding = padding[:, None, None, :]  # (B, 1, 1, T): the same keys hidden from every query
         mask = padding if mask is None else mask | padding
@@ -121,7 +121,8 @@ class MultiHeadAttention(nn.Module):
         super().__init__()
         if d_model <= 0 or n_heads <= 0 or (head_dim is not None and head_dim <= 0):
             raise ValueError(
-                f"MultiHeadAttention: sizes must be positive, got d_model={d_model}, n_heads={n_heads}, head_dim={head_dim}"
+                f"MultiHeadAttention: sizes must be positive, got d_model={d_model}, n_heads={n_heads}, "
+                f"head_dim={head_dim}"
             )
         if head_dim is None and d_model % n_heads:
             raise ValueError(f"MultiHeadAttention: d_model={d_model} is not divisible by n_heads={n_heads}")
@@ -146,14 +147,16 @@ class MultiHeadAttention(nn.Module):
     def split_heads(self, x: Tensor) -> Tensor:
         """(B, T, h * d_k) -> (B, h, T, d_k), a view."""
         B, T, _ = x.shape
-        return x.reshape(B, T, self.n_heads, self.head_dim).transpose(1, 2)  # (B, T, h, d_k) -> (B, h, T, d_k)
+        # (B, T, h, d_k) -> (B, h, T, d_k)
+        return x.reshape(B, T, self.n_heads, self.head_dim).transpose(1, 2)
 
     def forward(self, x: Tensor, causal: bool = False, key_padding_mask: Any = None) -> Tensor:
         """x (B, T, d_model) -> (B, T, d_model). `key_padding_mask` is bool (B, T), True = a
         padding key no query attends to. A query that can see no key at all (every key it may
         look at is padding) gets all-zero weights, as in PyTorch's scaled_dot_product_attention."""
         if x.ndim != 3 or x.shape[-1] != self.d_model:
-            raise ValueError(f"MultiHeadAttention: expected input (B, T, {self.d_model}), got shape {x.shape}")
+            raise ValueError(f"MultiHeadAttention: expected input (B, T, {self.d_model}), "
+                             f"got shape {x.shape}")
         B, T, _ = x.shape
         q = self.split_heads(self.q_proj(x))  # (B, h, T, d_k)
         k = q if self.k_proj is None else self.split_heads(self.k_proj(x))  # (B, h, T, d_k)

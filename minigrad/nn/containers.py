@@ -5,7 +5,8 @@ containers register their items, so `blocks.0.attn.q_proj.weight` has a name.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from .module import Module
 
@@ -54,11 +55,11 @@ class ModuleList(_IndexedModules):
         super().__init__()
         self.extend(modules)
 
-    def append(self, module: Module) -> "ModuleList":
+    def append(self, module: Module) -> ModuleList:
         self._add(module)
         return self
 
-    def extend(self, modules: Iterable[Module]) -> "ModuleList":
+    def extend(self, modules: Iterable[Module]) -> ModuleList:
         for module in modules:
             self._add(module)
         return self

@@ -31,20 +31,23 @@ class Linear(Module):
     [-1/sqrt(in_features), 1/sqrt(in_features)], PyTorch's default (kaiming-uniform with a=sqrt(5)).
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype: Any = np.float32) -> None:
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 dtype: Any = np.float32) -> None:
         super().__init__()
         self.in_features = _check_size("Linear", "in_features", in_features)
         self.out_features = _check_size("Linear", "out_features", out_features)
         bound = 1.0 / math.sqrt(self.in_features)
         rng = default_generator()
-        self.weight = Parameter(rng.uniform(-bound, bound, (self.out_features, self.in_features)).astype(dtype))
+        shape = (self.out_features, self.in_features)
+        self.weight = Parameter(rng.uniform(-bound, bound, shape).astype(dtype))
         self.bias = Parameter(rng.uniform(-bound, bound, self.out_features).astype(dtype)) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
 
 
 class Embedding(Module):
@@ -70,11 +73,13 @@ class LayerNorm(Module):
     (biased variance, eps inside the square root), then scale by weight (ones) and shift by
     bias (zeros), both of shape normalized_shape."""
 
-    def __init__(self, normalized_shape: int | tuple[int, ...], eps: float = 1e-5, dtype: Any = np.float32) -> None:
+    def __init__(self, normalized_shape: int | tuple[int, ...], eps: float = 1e-5,
+                 dtype: Any = np.float32) -> None:
         super().__init__()
         if isinstance(normalized_shape, (int, np.integer)):
             normalized_shape = (normalized_shape,)
-        self.normalized_shape = tuple(_check_size("LayerNorm", "normalized_shape", n) for n in normalized_shape)
+        self.normalized_shape = tuple(_check_size("LayerNorm", "normalized_shape", n)
+                                      for n in normalized_shape)
         self.eps = float(eps)
         self.weight = Parameter(np.ones(self.normalized_shape, dtype=dtype))
         self.bias = Parameter(np.zeros(self.normalized_shape, dtype=dtype))

@@ -11,7 +11,8 @@ called module names itself "" and every submodule and parameter below it.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping, NamedTuple
+from collections.abc import Iterator, Mapping
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -86,13 +87,13 @@ class Module:
             object.__delattr__(self, name)
 
     # ----- traversal ---------------------------------------------------------------------
-    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+    def named_children(self) -> Iterator[tuple[str, Module]]:
         yield from self._modules.items()
 
-    def children(self) -> Iterator["Module"]:
+    def children(self) -> Iterator[Module]:
         yield from self._modules.values()
 
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
         """This module and every module below it, depth first, each once (a module shared
         by two parents keeps its first name)."""
         seen: set[int] = set()
@@ -106,7 +107,7 @@ class Module:
             children = [(f"{name}.{child}" if name else child, m) for child, m in module._modules.items()]
             stack.extend(reversed(children))
 
-    def modules(self) -> Iterator["Module"]:
+    def modules(self) -> Iterator[Module]:
         for _, module in self.named_modules():
             yield module
 
@@ -149,13 +150,13 @@ class Module:
             p.name = name
 
     # ----- modes and dtypes --------------------------------------------------------------
-    def train(self, mode: bool = True) -> "Module":
+    def train(self, mode: bool = True) -> Module:
         """Set `.training` on this module and every module below it (Dropout reads it)."""
         for module in self.modules():
             module.training = mode
         return self
 
-    def eval(self) -> "Module":
+    def eval(self) -> Module:
         return self.train(False)
 
     def zero_grad(self) -> None:
@@ -163,7 +164,7 @@ class Module:
         for p in self.parameters():
             p.grad = None
 
-    def to(self, dtype: Any) -> "Module":
+    def to(self, dtype: Any) -> Module:
         """Cast every parameter (and its gradient) to a floating dtype, in place: the
         Parameter objects stay the same, so optimizers built before keep working."""
         dtype = np.dtype(dtype)

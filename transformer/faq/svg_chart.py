@@ -7,9 +7,9 @@ in log space for a log axis; ticks are "nice" numbers (1, 2, 5 x 10^k) or powers
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 from xml.sax.saxutils import escape
 
 import numpy as np
@@ -176,7 +176,8 @@ def heatmap_grid(
                 r, g, b = (int(255 - v * (255 - c)) for c in (8, 48, 107))  # white -> dark blue
                 out.append(f'<rect x="{x0 + j * cell}" y="{y0 + i * cell}" width="{cell}" height="{cell}" '
                            f'fill="rgb({r},{g},{b})"/>')
-        out.append(f'<rect x="{x0}" y="{y0}" width="{panel_w}" height="{panel_h}" fill="none" stroke="#444"/>')
+        out.append(f'<rect x="{x0}" y="{y0}" width="{panel_w}" height="{panel_h}" '
+                   'fill="none" stroke="#444"/>')
         out.append(_text(x0 + panel_w / 2, y0 + panel_h + 14, xlabel, size=10, anchor="middle"))
         if k % cols == 0:
             out.append(_text(side - 12, y0 + panel_h / 2, ylabel, size=10, anchor="middle", rotate=True))
