@@ -62,8 +62,8 @@ class Embedding(Module):
         super().__init__()
         self.num_embeddings = _check_size("Embedding", "num_embeddings", num_embeddings)
         self.embedding_dim = _check_size("Embedding", "embedding_dim", embedding_dim)
-        self.padding_idx = None if padding_idx is None else _padding_index(padding_idx, self.num_embeddings,
-                                                                           "Embedding")
+        self.padding_idx = (None if padding_idx is None
+                            else _padding_index(padding_idx, self.num_embeddings, "Embedding"))
         shape = (self.num_embeddings, self.embedding_dim)
         self.weight = Parameter(default_generator().standard_normal(shape).astype(dtype))
         if self.padding_idx is not None:
