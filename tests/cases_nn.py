@@ -40,6 +40,12 @@ def _tf() -> Any:
     return torch.nn.functional
 
 
+def _from(array: np.ndarray) -> Any:
+    import torch
+
+    return torch.from_numpy(array)
+
+
 def _long(array: np.ndarray) -> Any:
     import torch
 
@@ -115,3 +121,8 @@ case(ops.Embedding, "id()", lambda w: F.embedding(np.array(2), w), lambda: [leaf
 for dims, p in [((4, 5), 0.5), ((2, 3, 4), 0.2)]:
     case(ops.Dropout, f"{dims}p={p}", lambda x, p=p: F.dropout(x, p, generator=np.random.default_rng(3)),
          lambda dims=dims: [leaf(*dims)], None)
+# padding_idx drops the padding row's gradient by design; gradcheck sees the true derivative
+# when the padding positions are multiplied by 0 (PyTorch's convention, as a function).
+NOT_PADDING = (IDS != 2)[..., None].astype(np.float64)
+case(ops.Embedding, "padding_idx=2", lambda w: F.embedding(IDS, w, padding_idx=2) * NOT_PADDING,
+     lambda: [leaf(5, 3)], lambda w: _tf().embedding(_long(IDS), w, padding_idx=2) * _from(NOT_PADDING))

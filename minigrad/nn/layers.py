@@ -13,6 +13,8 @@ import numpy as np
 
 from .. import functional as F
 from ..creation import default_generator
+from ..functional import _padding_index
+from ..ops.shape import normalize_dim
 from ..tensor import Tensor
 from .module import Module
 from .parameter import Parameter
@@ -49,20 +51,26 @@ class Linear(Module):
 
 class Embedding(Module):
     """A lookup table: ids of any shape (...) -> rows of weight, shape (..., embedding_dim).
-    weight (num_embeddings, embedding_dim) starts N(0, 1), as in PyTorch."""
+    weight (num_embeddings, embedding_dim) starts N(0, 1), as in PyTorch. With `padding_idx`,
+    that row starts at zeros and never receives a gradient (the vector of a padding token)."""
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, dtype: Any = np.float32) -> None:
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
+                 dtype: Any = np.float32) -> None:
         super().__init__()
         self.num_embeddings = _check_size("Embedding", "num_embeddings", num_embeddings)
         self.embedding_dim = _check_size("Embedding", "embedding_dim", embedding_dim)
+        self.padding_idx = None if padding_idx is None else _padding_index(padding_idx, self.num_embeddings, "Embedding")
         shape = (self.num_embeddings, self.embedding_dim)
         self.weight = Parameter(default_generator().standard_normal(shape).astype(dtype))
+        if self.padding_idx is not None:
+            self.weight.data[self.padding_idx] = 0
 
     def forward(self, ids: Any) -> Tensor:
-        return F.embedding(ids, self.weight)
+        return F.embedding(ids, self.weight, self.padding_idx)
 
     def extra_repr(self) -> str:
-        return f"{self.num_embeddings}, {self.embedding_dim}"
+        padding = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
+        return f"{self.num_embeddings}, {self.embedding_dim}{padding}"
 
 
 class LayerNorm(Module):
@@ -122,3 +130,58 @@ class GELU(Module):
 class ReLU(Module):
     def forward(self, x: Tensor) -> Tensor:
         return x.relu()
+
+
+class Tanh(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return F.tanh(x)
+
+
+class Sigmoid(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return F.sigmoid(x)
+
+
+class Softmax(Module):
+    """softmax along `dim`. The dim is required (PyTorch guesses one when it is left out and
+    warns; a guess is the kind of silent choice this module does not make)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.softmax(x, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class Identity(Module):
+    """Returns its input: a placeholder where a model's option turns a layer off."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+
+    def forward(self, x: Any) -> Any:
+        return x
+
+
+class Flatten(Module):
+    """Merge dims start_dim..end_dim into one: (B, C, H, W) -> (B, C*H*W) by default."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        start = normalize_dim(self.start_dim, x.ndim, "Flatten")
+        end = normalize_dim(self.end_dim, x.ndim, "Flatten")
+        if start > end:
+            raise ValueError(f"Flatten: start_dim {self.start_dim} comes after end_dim {self.end_dim} "
+                             f"for an input of shape {x.shape}")
+        merged = int(np.prod(x.shape[start: end + 1]))
+        return x.reshape(*x.shape[:start], merged, *x.shape[end + 1:])
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
