@@ -20,7 +20,6 @@ Anything whose home lies inside a collapsed module is absorbed into that module'
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any
 import graphviz
 import numpy as np
 
+from .atomic import write_bytes
 from .autograd import Function, topological_order
 from .tensor import Tensor
 
@@ -422,21 +422,30 @@ class GraphvizNotFoundError(RuntimeError):
 
 
 def render(graph: graphviz.Digraph | graphviz.Graph | graphviz.Source, path: str | os.PathLike,
-           format: str = "svg") -> Path:
+           format: str | None = None) -> Path:
     """Write `graph` to `path` as svg, png or pdf, laid out by Graphviz (its `dot` program,
-    or the graph's own `engine`), or as DOT source text (format="dot", which needs no
+    or the graph's own `engine`), or as DOT source text (format "dot", which needs no
     Graphviz program); return the path written.
 
-    A path without a suffix gets `.{format}`. The file is written to a temporary name in
-    the same directory and renamed, so a reader never sees half a picture.
+    The format is the path's suffix (`g.png` is a PNG); `format` is needed only for a path
+    without a suffix, which then gets `.{format}` (svg when neither is given). A suffix that
+    is not a known format, or that contradicts `format`, is a ValueError rather than a file
+    whose name lies about its contents. Written with `minigrad.atomic.atomic_write`.
     """
-    if format not in FORMATS:
+    if format is not None and format not in FORMATS:
         raise ValueError(f"render: format must be one of {', '.join(FORMATS)}, got {format!r}")
     path = Path(path)
-    if not path.suffix:
+    suffix = path.suffix[1:].lower()
+    if suffix and suffix not in FORMATS:
+        raise ValueError(f"render: cannot write {path}: .{suffix} is not one of the formats "
+                         f"{', '.join(FORMATS)}")
+    if suffix and format is not None and suffix != format:
+        raise ValueError(f"render: {path} has the suffix .{suffix} but format is {format!r}")
+    format = suffix or format or "svg"
+    if not suffix:
         path = path.with_suffix(f".{format}")
     if format == "dot":
-        _write_atomic(path, graph.source.encode("utf-8"))
+        write_bytes(path, graph.source.encode("utf-8"))
         return path
     program = getattr(graph, "engine", "dot")  # the layout program: dot, or neato for pinned positions
     if shutil.which(program) is None:
@@ -451,22 +460,8 @@ def render(graph: graphviz.Digraph | graphviz.Graph | graphviz.Source, path: str
     except graphviz.CalledProcessError as error:
         message = error.stderr.decode(errors="replace") if isinstance(error.stderr, bytes) else error.stderr
         raise RuntimeError(f"render: Graphviz's {program} failed on this graph: {message}") from None
-    _write_atomic(path, data)
+    write_bytes(path, data)
     return path
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write to a fresh name beside `path`, then rename it over `path` (atomic on POSIX and
-    Windows). Opened with "xb", the file gets the usual permissions (the umask's)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 __all__ = ["draw_graph", "render", "GraphvizNotFoundError", "grad_norm", "grad_colour"]

@@ -14,6 +14,8 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
+from minigrad.atomic import write_bytes
+
 # Colour-blind-safe palette (Okabe-Ito), one colour per series in order.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
 FONT = 'font-family="DejaVu Sans, Helvetica, Arial, sans-serif"'
@@ -186,10 +188,9 @@ def heatmap_grid(
 
 
 def save(svg: str, path: Path) -> Path:
-    """Write the SVG text, creating the directory; returns the path."""
+    """Write the SVG text atomically, creating the directory; returns the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(svg + "\n", encoding="utf-8")
+    write_bytes(path, (svg + "\n").encode("utf-8"))
     return path
 
 
