@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from .creation import default_generator
 from .combine import where
+from .creation import default_generator
 from .ops import attention, linalg
 from .ops import nn as ops
 from .ops.shape import normalize_dim
@@ -207,8 +207,9 @@ def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
     return Tensor(np.equal(classes[..., None], np.arange(num_classes)).astype(np.int64))
 
 
-def rms_norm(x: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
-             eps: float | None = None) -> Tensor:
+def rms_norm(
+    x: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None, eps: float | None = None
+) -> Tensor:
     """Divide each sample by the root mean square of its last len(normalized_shape) dimensions
     (plus `eps` inside the root; None: the dtype's machine epsilon, as PyTorch), then multiply
     by `weight` of shape `normalized_shape`. LayerNorm without centring and bias (Llama's norm)."""
@@ -216,19 +217,30 @@ def rms_norm(x: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | 
     if isinstance(normalized_shape, (int, np.integer)):
         normalized_shape = (normalized_shape,)
     shape = tuple(int(n) for n in normalized_shape)
-    if not shape or x.ndim < len(shape) or x.shape[x.ndim - len(shape):] != shape:
-        raise ValueError(f"rms_norm: normalized_shape {shape} does not match the last dimensions of the input "
-                         f"of shape {x.shape}")
+    if not shape or x.ndim < len(shape) or x.shape[x.ndim - len(shape) :] != shape:
+        raise ValueError(
+            f"rms_norm: normalized_shape {shape} does not match the last dimensions of the input "
+            f"of shape {x.shape}"
+        )
     if weight is not None and tuple(np.shape(weight)) != shape:
-        raise ValueError(f"rms_norm: weight of shape {tuple(np.shape(weight))} does not match normalized_shape {shape}")
+        raise ValueError(
+            f"rms_norm: weight of shape {tuple(np.shape(weight))} does not match normalized_shape {shape}"
+        )
     eps = float(np.finfo(x.dtype).eps) if eps is None else float(eps)
     affine = [] if weight is None else [weight]
     return ops.RmsNorm.apply(x, *affine, ndim=len(shape), eps=eps)
 
 
-def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn_mask: Any = None,
-                                 dropout_p: float = 0.0, is_causal: bool = False, scale: float | None = None,
-                                 enable_gqa: bool = False) -> Tensor:
+def scaled_dot_product_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attn_mask: Any = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+    enable_gqa: bool = False,
+) -> Tensor:
     """softmax(query key^T * scale + mask) value, as one fused op (see minigrad/ops/attention.py).
 
     query (..., L, E), key (..., S, E), value (..., S, Ev) -> (..., L, Ev); batch dims broadcast.
@@ -243,22 +255,30 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
     op = "scaled_dot_product_attention"
     q, k, v = (_float_tensor(t, op, name) for t, name in ((query, "query"), (key, "key"), (value, "value")))
     if not q.dtype == k.dtype == v.dtype:
-        raise TypeError(f"{op}: query, key and value must have the same dtype, got {q.dtype}, {k.dtype} and {v.dtype}")
+        raise TypeError(
+            f"{op}: query, key and value must have the same dtype, got {q.dtype}, {k.dtype} and {v.dtype}"
+        )
     if min(q.ndim, k.ndim, v.ndim) < 2 or q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
-        raise ValueError(f"{op}: expected query (..., L, E), key (..., S, E) and value (..., S, Ev), got shapes "
-                         f"{q.shape}, {k.shape} and {v.shape}")
+        raise ValueError(
+            f"{op}: expected query (..., L, E), key (..., S, E) and value (..., S, Ev), got shapes "
+            f"{q.shape}, {k.shape} and {v.shape}"
+        )
     lead, groups = 2, 1  # lead: the trailing dims that are not batch dims
     if enable_gqa and min(q.ndim, k.ndim, v.ndim) >= 3 and q.shape[-3] != k.shape[-3]:
         if k.shape[-3] != v.shape[-3] or q.shape[-3] % k.shape[-3]:
-            raise ValueError(f"{op}: with enable_gqa the query heads (dim -3) must be a multiple of the key and value "
-                             f"heads, got shapes {q.shape}, {k.shape} and {v.shape}")
+            raise ValueError(
+                f"{op}: with enable_gqa the query heads (dim -3) must be a multiple of the key and value "
+                f"heads, got shapes {q.shape}, {k.shape} and {v.shape}"
+            )
         lead, groups = 3, q.shape[-3] // k.shape[-3]
     try:
         batch = np.broadcast_shapes(q.shape[:-lead], k.shape[:-lead], v.shape[:-lead]) + q.shape[-lead:-2]
     except ValueError:
         hint = "" if enable_gqa else " (different head counts need enable_gqa=True)"
-        raise ValueError(f"{op}: the batch dims of query, key and value do not broadcast, got shapes "
-                         f"{q.shape}, {k.shape} and {v.shape}{hint}") from None
+        raise ValueError(
+            f"{op}: the batch dims of query, key and value do not broadcast, got shapes "
+            f"{q.shape}, {k.shape} and {v.shape}{hint}"
+        ) from None
     scores_shape = batch + (q.shape[-2], k.shape[-2])  # (..., L, S)
     if not 0.0 <= dropout_p < 1.0:
         raise ValueError(f"{op}: dropout_p must be in [0, 1), got {dropout_p}")
@@ -273,15 +293,27 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
         try:
             np.broadcast_shapes(mask.shape, scores_shape)
         except ValueError:
-            raise ValueError(f"{op}: attn_mask of shape {mask.shape} does not broadcast to the scores of shape "
-                             f"{scores_shape}") from None
+            raise ValueError(
+                f"{op}: attn_mask of shape {mask.shape} does not broadcast to the scores of shape "
+                f"{scores_shape}"
+            ) from None
         if mask.dtype == np.bool_:
             hidden = ~mask.data
         elif mask.dtype == q.dtype:
             bias = [mask]
         else:
-            raise TypeError(f"{op}: attn_mask must be bool or have the query's dtype {q.dtype}, got {mask.dtype}")
+            raise TypeError(
+                f"{op}: attn_mask must be bool or have the query's dtype {q.dtype}, got {mask.dtype}"
+            )
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
     return attention.ScaledDotProductAttention.apply(
-        q, k, v, *bias, hidden=hidden, scale=scale, groups=groups, dropout_p=float(dropout_p),
-        generator=default_generator())
+        q,
+        k,
+        v,
+        *bias,
+        hidden=hidden,
+        scale=scale,
+        groups=groups,
+        dropout_p=float(dropout_p),
+        generator=default_generator(),
+    )

@@ -73,8 +73,8 @@ FUSED: list[tuple[str, Callable[[mg.Tensor], mg.Tensor], type]] = [
     ("gelu_tanh", lambda x: F.gelu(x, approximate="tanh"), ops.Gelu),
     ("cross_entropy", lambda x: F.cross_entropy(x, np.array([0, 7, 3, -100, 5])), ops.CrossEntropy),
     ("dropout", lambda x: F.dropout(x, 0.3), ops.Dropout),
-    ("cross_entropy_smoothed", lambda x: F.cross_entropy(x, np.array([0, 7, 3, -100, 5]), label_smoothing=0.1),
-     ops.CrossEntropy),
+    ("cross_entropy_smoothed",
+     lambda x: F.cross_entropy(x, np.array([0, 7, 3, -100, 5]), label_smoothing=0.1), ops.CrossEntropy),
     ("rms_norm", lambda x: F.rms_norm(x, 8), ops.RmsNorm),
     ("silu", lambda x: F.silu(x), ops.Silu),
     ("softplus", lambda x: F.softplus(x), ops.Softplus),
@@ -258,10 +258,11 @@ def re_shape(shape: tuple) -> str:
     return str(shape).replace("(", r"\(").replace(")", r"\)")
 
 
-@pytest.mark.parametrize("logits_shape,target_shape",
-                         [((2, 3, 4), (2,)), ((4, 3), (4, 1)), ((4, 3), (5,)), ((2, 3, 4), (2, 3)), ((3,), (1,))])
+@pytest.mark.parametrize("logits_shape,target_shape", [((2, 3, 4), (2,)), ((4, 3), (4, 1)), ((4, 3), (5,)),
+                                                      ((2, 3, 4), (2, 3)), ((3,), (1,))])
 def test_cross_entropy_rejects_mismatched_shapes(logits_shape: tuple, target_shape: tuple) -> None:
-    message = (rf"cross_entropy: expected logits \(N, C, d\.\.\.\) and target \(N, d\.\.\.\) \(or \(C,\) and \(\)\), "
+    message = (r"cross_entropy: expected logits \(N, C, d\.\.\.\) and target \(N, d\.\.\.\) "
+               r"\(or \(C,\) and \(\)\), "
                rf"got logits of shape {re_shape(logits_shape)} and target of shape {re_shape(target_shape)}")
     with pytest.raises(ValueError, match=message):
         F.cross_entropy(randn(*logits_shape), np.zeros(target_shape, dtype=np.int64))
@@ -375,7 +376,8 @@ def test_cross_entropy_keeps_the_target_shape_for_reduction_none() -> None:
     target = np.random.default_rng(0).integers(0, 5, (2, 3, 4))
     losses = F.cross_entropy(x, target, reduction="none", label_smoothing=0.1)
     assert losses.shape == (2, 3, 4) and losses.dtype == np.float32
-    assert F.cross_entropy(x, target, label_smoothing=0.1).item() == pytest.approx(losses.data.mean(), rel=1e-6)
+    mean = F.cross_entropy(x, target, label_smoothing=0.1).item()
+    assert mean == pytest.approx(losses.data.mean(), rel=1e-6)
 
 
 def test_cross_entropy_rejects_label_smoothing_outside_0_1() -> None:
@@ -393,9 +395,9 @@ def test_rms_norm_default_eps_is_the_dtype_epsilon() -> None:
 
 
 def test_rms_norm_rejects_bad_shapes() -> None:
-    with pytest.raises(ValueError, match=r"rms_norm: normalized_shape \(4,\) does not match .* shape \(2, 3\)"):
+    with pytest.raises(ValueError, match=r"rms_norm: normalized_shape \(4,\) does not match .* \(2, 3\)"):
         F.rms_norm(randn(2, 3), 4)
-    with pytest.raises(ValueError, match=r"rms_norm: weight of shape \(2,\) does not match normalized_shape \(3,\)"):
+    with pytest.raises(ValueError, match=r"rms_norm: weight of shape \(2,\) does not match normalized_shape"):
         F.rms_norm(randn(2, 3), 3, randn(2))
 
 

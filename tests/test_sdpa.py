@@ -4,6 +4,7 @@ and both float dtypes; what the fused op keeps for backward; dropout; the error 
 The float64 gradient checks are cases in cases_nn.py; this file adds float32, the option grid
 and the behaviour that a gradient check cannot see.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -25,8 +26,10 @@ TOLERANCE = {np.float64: dict(rtol=1e-10, atol=1e-12), np.float32: dict(rtol=1e-
 def _inputs(shapes: list[tuple[int, ...]], dtype: Any, seed: int = 0) -> tuple[list[mg.Tensor], list[Any]]:
     rng = np.random.default_rng(seed)
     arrays = [rng.standard_normal(s).astype(dtype) for s in shapes]
-    return ([mg.tensor(a, requires_grad=True) for a in arrays],
-            [torch.tensor(a, requires_grad=True) for a in arrays])
+    return (
+        [mg.tensor(a, requires_grad=True) for a in arrays],
+        [torch.tensor(a, requires_grad=True) for a in arrays],
+    )
 
 
 def _mask(kind: str, shape: tuple[int, ...], dtype: Any) -> tuple[Any, Any]:
@@ -45,16 +48,19 @@ def _mask(kind: str, shape: tuple[int, ...], dtype: Any) -> tuple[Any, Any]:
     return mg.tensor(bias), torch.from_numpy(bias)
 
 
-GRID = list(itertools.product(
-    [np.float64, np.float32],
-    ["none", "bool", "float", "float-inf", "causal"],
-    [None, 0.25],
-    [False, True],  # GQA: 4 query heads on 2 key/value heads
-))
+GRID = list(
+    itertools.product(
+        [np.float64, np.float32],
+        ["none", "bool", "float", "float-inf", "causal"],
+        [None, 0.25],
+        [False, True],  # GQA: 4 query heads on 2 key/value heads
+    )
+)
 
 
-@pytest.mark.parametrize("dtype,mask_kind,scale,gqa", GRID,
-                         ids=[f"{d.__name__}-{m}-scale={s}-gqa={g}" for d, m, s, g in GRID])
+@pytest.mark.parametrize(
+    "dtype,mask_kind,scale,gqa", GRID, ids=[f"{d.__name__}-{m}-scale={s}-gqa={g}" for d, m, s, g in GRID]
+)
 def test_matches_torch(dtype: Any, mask_kind: str, scale: float | None, gqa: bool) -> None:
     B, L, S, E, Ev = 2, 5, 6, 4, 3
     heads_q, heads_kv = (4, 2) if gqa else (3, 3)
@@ -62,8 +68,9 @@ def test_matches_torch(dtype: Any, mask_kind: str, scale: float | None, gqa: boo
     mask, torch_mask = _mask(mask_kind, (B, 1, L, S) if mask_kind == "bool" else (heads_q, L, S), dtype)
     causal = mask_kind == "causal"
     out = F.scaled_dot_product_attention(*ours, attn_mask=mask, is_causal=causal, scale=scale, enable_gqa=gqa)
-    expected = TF.scaled_dot_product_attention(*theirs, attn_mask=torch_mask, is_causal=causal, scale=scale,
-                                               enable_gqa=gqa)
+    expected = TF.scaled_dot_product_attention(
+        *theirs, attn_mask=torch_mask, is_causal=causal, scale=scale, enable_gqa=gqa
+    )
     assert out.dtype == dtype and out.shape == tuple(expected.shape)
     np.testing.assert_allclose(out.data, expected.detach().numpy(), **TOLERANCE[dtype])
     grad = np.random.default_rng(2).standard_normal(out.shape).astype(dtype)
@@ -138,20 +145,58 @@ def test_scale_defaults_to_one_over_sqrt_of_the_head_size() -> None:
 
 
 ERRORS = [
-    ("shapes", dict(q=(2, 3, 4), k=(2, 5, 3), v=(2, 5, 4)), {}, ValueError,
-     r"scaled_dot_product_attention: expected query \(\.\.\., L, E\).*\(2, 3, 4\), \(2, 5, 3\) and \(2, 5, 4\)"),
+    (
+        "shapes",
+        dict(q=(2, 3, 4), k=(2, 5, 3), v=(2, 5, 4)),
+        {},
+        ValueError,
+        r"scaled_dot_product_attention: expected query \(\.\.\., L, E\)"
+        r".*\(2, 3, 4\), \(2, 5, 3\) and \(2, 5, 4\)",
+    ),
     ("key-value-length", dict(q=(3, 4), k=(5, 4), v=(6, 4)), {}, ValueError, r"\(5, 4\) and \(6, 4\)"),
     ("batch", dict(q=(2, 3, 4), k=(3, 5, 4), v=(3, 5, 4)), {}, ValueError, "batch dims .* do not broadcast"),
-    ("heads-without-gqa", dict(q=(1, 4, 3, 2), k=(1, 2, 5, 2), v=(1, 2, 5, 2)), {}, ValueError, "enable_gqa=True"),
-    ("gqa-not-a-multiple", dict(q=(1, 3, 3, 2), k=(1, 2, 5, 2), v=(1, 2, 5, 2)), dict(enable_gqa=True), ValueError,
-     "multiple of the key and value heads"),
-    ("mask-shape", dict(q=(3, 4), k=(5, 4), v=(5, 4)), dict(attn_mask=np.ones((3, 4), dtype=bool)), ValueError,
-     r"attn_mask of shape \(3, 4\) does not broadcast to the scores of shape \(3, 5\)"),
-    ("mask-dtype", dict(q=(3, 4), k=(5, 4), v=(5, 4)), dict(attn_mask=np.zeros((3, 5), dtype=np.int64)), TypeError,
-     "attn_mask must be bool or have the query's dtype float32, got int64"),
-    ("mask-and-causal", dict(q=(3, 4), k=(5, 4), v=(5, 4)),
-     dict(attn_mask=np.ones((3, 5), dtype=bool), is_causal=True), ValueError, "not both"),
-    ("dropout", dict(q=(3, 4), k=(5, 4), v=(5, 4)), dict(dropout_p=1.0), ValueError, r"dropout_p must be in \[0, 1\)"),
+    (
+        "heads-without-gqa",
+        dict(q=(1, 4, 3, 2), k=(1, 2, 5, 2), v=(1, 2, 5, 2)),
+        {},
+        ValueError,
+        "enable_gqa=True",
+    ),
+    (
+        "gqa-not-a-multiple",
+        dict(q=(1, 3, 3, 2), k=(1, 2, 5, 2), v=(1, 2, 5, 2)),
+        dict(enable_gqa=True),
+        ValueError,
+        "multiple of the key and value heads",
+    ),
+    (
+        "mask-shape",
+        dict(q=(3, 4), k=(5, 4), v=(5, 4)),
+        dict(attn_mask=np.ones((3, 4), dtype=bool)),
+        ValueError,
+        r"attn_mask of shape \(3, 4\) does not broadcast to the scores of shape \(3, 5\)",
+    ),
+    (
+        "mask-dtype",
+        dict(q=(3, 4), k=(5, 4), v=(5, 4)),
+        dict(attn_mask=np.zeros((3, 5), dtype=np.int64)),
+        TypeError,
+        "attn_mask must be bool or have the query's dtype float32, got int64",
+    ),
+    (
+        "mask-and-causal",
+        dict(q=(3, 4), k=(5, 4), v=(5, 4)),
+        dict(attn_mask=np.ones((3, 5), dtype=bool), is_causal=True),
+        ValueError,
+        "not both",
+    ),
+    (
+        "dropout",
+        dict(q=(3, 4), k=(5, 4), v=(5, 4)),
+        dict(dropout_p=1.0),
+        ValueError,
+        r"dropout_p must be in \[0, 1\)",
+    ),
     ("1-d", dict(q=(4,), k=(5, 4), v=(5, 4)), {}, ValueError, "expected query"),
 ]
 
