@@ -18,7 +18,8 @@ backward formula saved can be freed while the graph is still alive, as in PyTorc
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +38,7 @@ class no_grad(contextlib.ContextDecorator):
     def __init__(self) -> None:
         self._previous: list[bool] = []  # a stack: a decorated function may call itself
 
-    def __enter__(self) -> "no_grad":
+    def __enter__(self) -> no_grad:
         global _grad_enabled
         self._previous.append(_grad_enabled)
         _grad_enabled = False
@@ -112,11 +113,11 @@ class Function:
     out_dtype: np.dtype
 
     @staticmethod
-    def forward(ctx: "Function", *args: Any, **kwargs: Any) -> np.ndarray:
+    def forward(ctx: Function, *args: Any, **kwargs: Any) -> np.ndarray:
         raise NotImplementedError
 
     @staticmethod
-    def backward(ctx: "Function", grad: np.ndarray) -> Any:
+    def backward(ctx: Function, grad: np.ndarray) -> Any:
         raise NotImplementedError
 
     def save_for_backward(self, *arrays: Any) -> None:
