@@ -7,14 +7,14 @@ numpy integer arrays, lists, or integer Tensors; they are never differentiated.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from .creation import default_generator
 from .ops import linalg
 from .ops import nn as ops
-from .ops.shape import normalize_dim
 from .tensor import Tensor
 
 
@@ -33,15 +33,15 @@ def _int_array(x: Any, op: str, what: str) -> np.ndarray:
 
 
 def softmax(x: Tensor, dim: int) -> Tensor:
-    """exp(x) / sum(exp(x)) along `dim`: every slice along `dim` becomes a distribution."""
-    x = _float_tensor(x, "softmax")
-    return ops.Softmax.apply(x, dim=normalize_dim(dim, x.ndim, "softmax"))
+    """exp(x) / sum(exp(x)) along `dim`: every slice along `dim` becomes a distribution.
+    The same as `x.softmax(dim)`, where the op is called."""
+    return _float_tensor(x, "softmax").softmax(dim)
 
 
 def log_softmax(x: Tensor, dim: int) -> Tensor:
-    """log(softmax(x, dim)), computed without forming the softmax (no log of 0)."""
-    x = _float_tensor(x, "log_softmax")
-    return ops.LogSoftmax.apply(x, dim=normalize_dim(dim, x.ndim, "log_softmax"))
+    """log(softmax(x, dim)), computed without forming the softmax (no log of 0).
+    The same as `x.log_softmax(dim)`, where the op is called."""
+    return _float_tensor(x, "log_softmax").log_softmax(dim)
 
 
 def layer_norm(x: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,

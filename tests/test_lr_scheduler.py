@@ -39,9 +39,11 @@ SCHEDULES = {
     "LinearLR-decay": lambda opt, s: s.LinearLR(opt, start_factor=1.0, end_factor=0.25, total_iters=80),
     "LinearLR-defaults": lambda opt, s: s.LinearLR(opt),
     "LambdaLR": lambda opt, s: s.LambdaLR(opt, lambda step: 0.95 ** step),
-    "LambdaLR-per-group": lambda opt, s: s.LambdaLR(opt, [lambda step: 1 / (1 + step), lambda step: min(1, step / 10)]),
+    "LambdaLR-per-group": lambda opt, s: s.LambdaLR(
+        opt, [lambda step: 1 / (1 + step), lambda step: min(1, step / 10)]),
     "SequentialLR-warmup-cosine": lambda opt, s: s.SequentialLR(
-        opt, [s.LinearLR(opt, start_factor=0.05, total_iters=9), s.CosineAnnealingLR(opt, T_max=89, eta_min=0.001)],
+        opt, [s.LinearLR(opt, start_factor=0.05, total_iters=9),
+              s.CosineAnnealingLR(opt, T_max=89, eta_min=0.001)],
         milestones=[10]),
     "SequentialLR-three": lambda opt, s: s.SequentialLR(
         opt, [s.LinearLR(opt, start_factor=0.5, total_iters=4), s.StepLR(opt, step_size=10, gamma=0.7),

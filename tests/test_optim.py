@@ -101,7 +101,8 @@ def test_float32_stays_float32_even_with_a_numpy_float64_lr(case):
             p.grad = minigrad.tensor(_grad(p.data, step, i))
         opt.step()
     assert all(p.dtype == np.float32 for p in params)
-    assert all(a.dtype == np.float32 for s in opt.state.values() for a in s.values() if isinstance(a, np.ndarray))
+    buffers = [a for s in opt.state.values() for a in s.values() if isinstance(a, np.ndarray)]
+    assert all(a.dtype == np.float32 for a in buffers)
     close = _run_minigrad(make, steps=2)
     for p, q in zip(params, close):
         np.testing.assert_allclose(p.data, q, rtol=1e-4, atol=1e-5)

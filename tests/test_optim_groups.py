@@ -110,7 +110,8 @@ def test_state_dict_with_groups_restores_options_and_resumes_bit_for_bit():
     params, opt = fresh()
     run(params, opt, 0, 3)
     saved_params, saved = [p.data.copy() for p in params], opt.state_dict()
-    assert saved["param_groups.1.params"].tolist() == [2, 3] and saved["param_groups.1.betas"].tolist() == [0.5, 0.8]
+    assert saved["param_groups.1.params"].tolist() == [2, 3]
+    assert saved["param_groups.1.betas"].tolist() == [0.5, 0.8]
     assert "state.0.max_exp_avg_sq" in saved and "state.2.max_exp_avg_sq" not in saved
     run(params, opt, 3, 3)
 

@@ -111,9 +111,11 @@ class LayerNorm(Function):
         if weight is not None:
             shape = ctx.input_shapes[1]
             needs = ctx.needs_input_grad[1]
-            grads.append(np.einsum("ij,ij->j", g, xhat).reshape(shape) if needs else None)  # dw = sum g * xhat
+            # dw = sum g * xhat
+            grads.append(np.einsum("ij,ij->j", g, xhat).reshape(shape) if needs else None)
         if len(ctx.needs_input_grad) == 3:
-            grads.append(g.sum(axis=0).reshape(ctx.input_shapes[2]) if ctx.needs_input_grad[2] else None)  # db = sum g
+            # db = sum g
+            grads.append(g.sum(axis=0).reshape(ctx.input_shapes[2]) if ctx.needs_input_grad[2] else None)
         return tuple(grads)
 
 

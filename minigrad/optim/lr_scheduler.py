@@ -74,12 +74,14 @@ class LRScheduler:
 class LambdaLR(LRScheduler):
     """lr = base_lr * lr_lambda(last_epoch); one function for every group, or one per group."""
 
-    def __init__(self, optimizer: Optimizer, lr_lambda: Callable[[int], float] | Sequence[Callable[[int], float]],
+    def __init__(self, optimizer: Optimizer,
+                 lr_lambda: Callable[[int], float] | Sequence[Callable[[int], float]],
                  last_epoch: int = -1) -> None:
         groups = len(optimizer.param_groups)
         lambdas = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else [lr_lambda] * groups
         if len(lambdas) != groups:
-            raise ValueError(f"LambdaLR: expected {groups} lr_lambdas (one per parameter group), got {len(lambdas)}")
+            raise ValueError(f"LambdaLR: expected {groups} lr_lambdas (one per parameter group), "
+                             f"got {len(lambdas)}")
         if not all(callable(f) for f in lambdas):
             raise TypeError("LambdaLR: lr_lambda must be a function of the step or a list of them")
         self.lr_lambdas = lambdas
@@ -92,7 +94,8 @@ class LambdaLR(LRScheduler):
 class StepLR(LRScheduler):
     """lr = base_lr * gamma ** (last_epoch // step_size): decay by gamma every step_size steps."""
 
-    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1) -> None:
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1,
+                 last_epoch: int = -1) -> None:
         if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size < 1:
             raise ValueError(f"StepLR: step_size must be a positive integer, got {step_size!r}")
         self.step_size, self.gamma = step_size, float(gamma)
@@ -129,7 +132,8 @@ class LinearLR(LRScheduler):
                              f"start_factor={start_factor}, end_factor={end_factor}")
         if isinstance(total_iters, bool) or not isinstance(total_iters, int) or total_iters < 1:
             raise ValueError(f"LinearLR: total_iters must be a positive integer, got {total_iters!r}")
-        self.start_factor, self.end_factor, self.total_iters = float(start_factor), float(end_factor), total_iters
+        self.start_factor, self.end_factor = float(start_factor), float(end_factor)
+        self.total_iters = total_iters
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:

@@ -20,7 +20,8 @@ import numpy as np
 from ..tensor import Tensor
 
 
-def check_range(name: str, value: float, low: float, high: float = math.inf, high_open: bool = False) -> float:
+def check_range(name: str, value: float, low: float, high: float = math.inf,
+                high_open: bool = False) -> float:
     """`value` as a float, or a ValueError naming the hyperparameter and its interval."""
     value = float(value)
     if not (low <= value and (value < high if high_open else value <= high)):
@@ -59,7 +60,8 @@ class Optimizer:
                             f"got {type(group).__name__}")
         unknown = [k for k in group if k != "params" and k not in self.defaults]
         if unknown:
-            raise ValueError(f"{kind}: unknown option(s) {', '.join(map(repr, unknown))} in a parameter group "
+            raise ValueError(f"{kind}: unknown option(s) {', '.join(map(repr, unknown))} "
+                             "in a parameter group "
                              f"(options: {', '.join(self.defaults)})")
         params = group["params"]
         params = [params] if isinstance(params, Tensor) else list(params)
@@ -69,7 +71,8 @@ class Optimizer:
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         for i, p in enumerate(params):
             if not isinstance(p, Tensor) or not p.requires_grad or not p.is_leaf:
-                raise TypeError(f"{kind}: parameter {i} of group {index} is not a leaf Tensor that requires grad")
+                raise TypeError(f"{kind}: parameter {i} of group {index} is not a leaf Tensor "
+                                "that requires grad")
             if id(p) in seen:
                 raise ValueError(f"{kind}: parameter {i} of group {index} appears more than once")
             seen.add(id(p))
@@ -95,7 +98,8 @@ class Optimizer:
                 if p.grad is not None:
                     self._update(p.data, p.grad.data, self.state.setdefault(p, {}), group)
 
-    def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
+    def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any],
+                group: dict[str, Any]) -> None:
         raise NotImplementedError
 
     def _required_state(self, group: dict[str, Any]) -> tuple[str, ...]:
@@ -160,7 +164,8 @@ class Optimizer:
                                  f"'state.<i>.<name>' with name in {self.state_names})")
         for g, (options, group) in enumerate(zip(groups, self.param_groups)):
             if "params" not in options or "lr" not in options:
-                raise ValueError(f"{op}: the state has no 'param_groups.{g}.params' and 'param_groups.{g}.lr' "
+                raise ValueError(f"{op}: the state has no 'param_groups.{g}.params' and "
+                                 f"'param_groups.{g}.lr' "
                                  f"entries ({len(self.param_groups)} parameter groups expected)")
             if len(options["params"]) != len(group["params"]):
                 raise ValueError(f"{op}: parameter group {g} has {len(group['params'])} parameters, "
@@ -168,7 +173,8 @@ class Optimizer:
         for i, ((_, group), entries) in enumerate(zip(indexed, restored)):
             missing = [name for name in self._required_state(group) if name not in entries]
             if entries and missing:
-                raise ValueError(f"{op}: the state of parameter {i} is incomplete: missing {', '.join(missing)}")
+                raise ValueError(f"{op}: the state of parameter {i} is incomplete: "
+                                 f"missing {', '.join(missing)}")
         for options, group in zip(groups, self.param_groups):
             for key, value in options.items():
                 if key != "params":

@@ -38,7 +38,8 @@ class SGD(Optimizer):
     def _required_state(self, group: dict[str, Any]) -> tuple[str, ...]:
         return self.state_names if group["momentum"] else ()
 
-    def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
+    def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any],
+                group: dict[str, Any]) -> None:
         lr, momentum, dampening = float(group["lr"]), float(group["momentum"]), float(group["dampening"])
         weight_decay = float(group["weight_decay"])
         g = grad + weight_decay * param if weight_decay else grad
