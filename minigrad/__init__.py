@@ -13,16 +13,75 @@ from . import (
     optim,
 )
 from .autograd import Function, is_grad_enabled, no_grad
-from .combine import cat, split, stack, where
-from .creation import arange, full, manual_seed, ones, rand, randn, zeros
+from .combine import cat, einsum, split, stack, where
+from .creation import (
+    arange,
+    as_tensor,
+    empty,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    manual_seed,
+    ones,
+    ones_like,
+    rand,
+    randint,
+    randn,
+    randn_like,
+    zeros,
+    zeros_like,
+)
 from .gradcheck import GradcheckError, gradcheck
 from .serialize import load, save
-from .tensor import Tensor, tensor
+from .tensor import Tensor, ValuesIndices, tensor
+from .tensor_functions import (
+    argsort,
+    chunk,
+    clamp,
+    clip,
+    cos,
+    cumsum,
+    flatten,
+    flip,
+    gather,
+    isfinite,
+    isinf,
+    isnan,
+    log1p,
+    logsumexp,
+    masked_select,
+    maximum,
+    minimum,
+    norm,
+    prod,
+    repeat_interleave,
+    roll,
+    rsqrt,
+    scatter_add,
+    sign,
+    sin,
+    sort,
+    square,
+    std,
+    topk,
+    tril,
+    triu,
+    unflatten,
+)
 
 __all__ = [
     "Tensor", "tensor", "Function", "no_grad", "is_grad_enabled",
     "zeros", "ones", "full", "arange", "randn", "rand", "manual_seed",
-    "cat", "stack", "split", "where",
+    "empty", "eye", "linspace", "randint", "zeros_like", "ones_like", "full_like", "randn_like",
+    "from_numpy", "as_tensor",
+    "cat", "stack", "split", "where", "einsum",
+    # the torch.f(x, ...) spellings of Tensor methods
+    "clamp", "clip", "maximum", "minimum", "square", "rsqrt", "log1p", "sin", "cos", "sign",
+    "isnan", "isinf", "isfinite", "std", "logsumexp", "prod", "norm", "cumsum", "flatten",
+    "unflatten", "tril", "triu", "repeat_interleave", "chunk", "flip", "roll", "gather",
+    "scatter_add", "masked_select", "sort", "argsort", "topk", "ValuesIndices",
     "gradcheck", "GradcheckError",
     "functional",
     "nn", "optim", "save", "load",

@@ -1,14 +1,13 @@
-"""Functions of several tensors: cat, stack, split, where."""
+"""Functions of several tensors: cat, stack, split, where, einsum."""
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from .dims import normalize_dim
+from .ops import einsum as einsum_ops
 from .ops import elementwise, shape
-from .tensor import Tensor, tensor
+from .tensor import Tensor, tensor, where_condition
 
 
 def _as_tensors(tensors: Sequence[Any], op: str) -> list[Tensor]:
@@ -42,33 +41,58 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
 
 def split(t: Tensor, split_size_or_sections: int | Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
     """Cut `t` along `dim` into pieces of `split_size` (the last may be smaller) or of the
-    listed sizes, as `torch.split`. Each piece is a differentiable slice."""
-    if t.ndim == 0:
-        raise ValueError("split: expected a tensor with at least one dimension, got a 0-d tensor")
-    d = normalize_dim(dim, t.ndim, "split")
-    n = t.shape[d]
-    if isinstance(split_size_or_sections, (int, np.integer)):
-        if split_size_or_sections <= 0:
-            raise ValueError(f"split: split_size must be positive, got {split_size_or_sections}")
-        size = int(split_size_or_sections)
-        sizes = [min(size, n - s) for s in range(0, n, size)]
-    else:
-        sizes = list(split_size_or_sections)
-        if sum(sizes) != n:
-            raise ValueError(f"split: sections {sizes} do not add up to size {n} of dim {dim}")
-    starts = np.cumsum([0] + sizes[:-1])
-    lead = (slice(None),) * d
-    return tuple(t[lead + (slice(int(s), int(s) + k),)] for s, k in zip(starts, sizes))
+    listed sizes, as `torch.split` (see `Tensor.split`)."""
+    return t.split(split_size_or_sections, dim)
 
 
 def where(condition: Any, a: Any, b: Any) -> Tensor:
     """`a` where `condition` is True, else `b`; differentiable in `a` and `b`."""
-    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
-    if cond.dtype != np.bool_:
-        raise TypeError(f"where: condition must be bool, got dtype {cond.dtype}")
-    shapes = [cond.shape] + [np.shape(x.data if isinstance(x, Tensor) else x) for x in (a, b)]
-    try:
-        np.broadcast_shapes(*shapes)
-    except ValueError:
-        raise ValueError(f"where: shapes {shapes} (condition, a, b) do not broadcast") from None
-    return elementwise.Where.apply(a, b, condition=cond)
+    return elementwise.Where.apply(a, b, condition=where_condition(condition, a, b))
+
+
+def einsum(equation: str, *operands: Any) -> Tensor:
+    """Einstein summation with explicit subscripts, as `torch.einsum`: "bij,bjk->bik" is a
+    batched matrix product, "ij->ji" a transpose, "i,i->" a dot product. "..." stands for
+    broadcast dims. Letters left out of the output are summed. Differentiable in every operand
+    (the gradient of each is an einsum of the output gradient and the others). Not supported:
+    implicit output (no "->") and a letter twice in one operand (a diagonal)."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    tensors = _as_tensors(operands, "einsum")
+    text = equation.replace(" ", "")
+    if "->" not in text:
+        raise ValueError(f"einsum: only explicit subscripts such as 'ij,jk->ik' are supported, "
+                         f"got {equation!r}")
+    left, output = text.split("->")
+    terms = left.split(",")
+    if len(terms) != len(tensors):
+        raise ValueError(f"einsum: {equation!r} names {len(terms)} operands, got {len(tensors)}")
+    used = set(text) - set(".,->")
+    if not all(c.isascii() and c.isalpha() for c in used):
+        raise ValueError(f"einsum: subscripts must be letters a-z, A-Z (and '...'), got {equation!r}")
+    spare = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" if c not in used]
+    broadcast_dims = max((t.ndim - len(s.replace("...", "")) for s, t in zip(terms, tensors) if "..." in s),
+                         default=0)
+    dots = "".join(spare[:broadcast_dims])  # the letters that "..." stands for, right-aligned
+    inputs = []
+    sizes: dict[str, int] = {}
+    for s, t in zip(terms, tensors):
+        if "..." in s:
+            count = t.ndim - len(s.replace("...", ""))
+            s = s.replace("...", dots[len(dots) - count:] if count > 0 else "")
+        if len(s) != t.ndim or "." in s:
+            raise ValueError(f"einsum: subscripts {s!r} do not fit an operand of shape {t.shape} "
+                             f"in {equation!r}")
+        if len(set(s)) != len(s):
+            raise ValueError(f"einsum: a letter repeated in one operand ({s!r}, a diagonal) is not supported")
+        for c, n in zip(s, t.shape):
+            if sizes.get(c, n) != n and 1 not in (n, sizes[c]):
+                raise ValueError(f"einsum: letter {c!r} has sizes {sizes[c]} and {n} in {equation!r} "
+                                 f"with shapes {[x.shape for x in tensors]}")
+            sizes[c] = n if sizes.get(c, 1) == 1 else sizes[c]
+        inputs.append(s)
+    output = output.replace("...", dots)
+    if len(set(output)) != len(output) or not set(output) <= set("".join(inputs)):
+        raise ValueError(f"einsum: output subscripts {output!r} must be distinct letters of the inputs "
+                         f"in {equation!r}")
+    return einsum_ops.Einsum.apply(*tensors, inputs=tuple(inputs), output=output)

@@ -71,3 +71,71 @@ def arange(start: float, end: float | None = None, step: float = 1, dtype: Any =
     if dtype is None:
         dtype = np.int64 if all(isinstance(v, (int, np.integer)) for v in (start, end, step)) else np.float32
     return _make(np.arange(start, end, step, dtype=dtype), requires_grad)
+
+
+def empty(*size: Any, dtype: Any = np.float32, requires_grad: bool = False) -> Tensor:
+    """A tensor whose values are whatever the memory held: fill it before reading."""
+    return _make(np.empty(_shape(size), dtype=dtype), requires_grad)
+
+
+def eye(n: int, m: int | None = None, dtype: Any = np.float32, requires_grad: bool = False) -> Tensor:
+    """The (n, m) identity matrix (m defaults to n)."""
+    if n < 0 or (m is not None and m < 0):
+        raise ValueError(f"eye: sizes must be non-negative, got n={n}, m={m}")
+    return _make(np.eye(n, m, dtype=dtype), requires_grad)
+
+
+def linspace(start: float, end: float, steps: int, dtype: Any = np.float32,
+             requires_grad: bool = False) -> Tensor:
+    """`steps` evenly spaced values from start to end, both included."""
+    if steps < 0:
+        raise ValueError(f"linspace: steps must be non-negative, got {steps}")
+    return _make(np.linspace(start, end, steps).astype(dtype, copy=False), requires_grad)
+
+
+def randint(low: int, high: Any = None, size: Any = None, dtype: Any = np.int64,
+            generator: np.random.Generator | None = None) -> Tensor:
+    """Uniform integers in [low, high), as `torch.randint(low=0, high, size)`: also
+    `randint(high, size)`."""
+    if size is None:  # randint(high, size)
+        low, high, size = 0, low, high
+    if size is None or high is None:
+        raise TypeError("randint: expected randint(high, size) or randint(low, high, size)")
+    if high <= low:
+        raise ValueError(f"randint: high ({high}) must be larger than low ({low})")
+    rng = generator or _generator
+    return _make(rng.integers(low, high, _shape((size,)), dtype=dtype), False)
+
+
+def zeros_like(input: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _make(np.zeros(input.shape, dtype=dtype or input.dtype), requires_grad)
+
+
+def ones_like(input: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _make(np.ones(input.shape, dtype=dtype or input.dtype), requires_grad)
+
+
+def full_like(input: Tensor, fill_value: float, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _make(np.full(input.shape, fill_value, dtype=dtype or input.dtype), requires_grad)
+
+
+def randn_like(input: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Standard normal samples of input's shape and (floating) dtype."""
+    return randn(input.shape, dtype=dtype or input.dtype, requires_grad=requires_grad)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor sharing memory with the numpy array (changes to one show in the other)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy array, got {type(array).__name__}")
+    return Tensor(array)
+
+
+def as_tensor(data: Any, dtype: Any = None) -> Tensor:
+    """`data` as a tensor without copying when it already is one (or a numpy array) of that
+    dtype; otherwise converted as `minigrad.tensor` converts."""
+    if isinstance(data, Tensor) and (dtype is None or np.dtype(dtype) == data.dtype):
+        return data
+    if isinstance(data, Tensor):
+        data = data.data
+    return Tensor(data, dtype=dtype)

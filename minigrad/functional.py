@@ -17,6 +17,7 @@ from .combine import where
 from .creation import default_generator
 from .ops import attention, linalg
 from .ops import nn as ops
+from .ops import shape as shape_ops
 from .tensor import Tensor
 
 
@@ -115,6 +116,42 @@ def cross_entropy(logits: Tensor, target: Any, ignore_index: int = -100, reducti
     loss = ops.CrossEntropy.apply(rows, target=target.reshape(-1), ignore_index=ignore_index,
                                   reduction=reduction, label_smoothing=float(label_smoothing))
     return loss.reshape(target.shape) if reduction == "none" and loss.shape != target.shape else loss
+
+
+def nll_loss(log_probs: Tensor, target: Any, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
+    """The negative log-likelihood of integer targets given log-probabilities (N, C) (e.g. from
+    `log_softmax`), or (N, C, d...) against (N, d...): minus the picked entries, averaged over
+    the targets that are not `ignore_index` ("mean"), added ("sum"), or as they are ("none")."""
+    log_probs = _float_tensor(log_probs, "nll_loss", "input")
+    target = _int_array(target, "nll_loss", "target")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"nll_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    if log_probs.ndim < 2 or target.shape != log_probs.shape[:1] + log_probs.shape[2:]:
+        raise ValueError(f"nll_loss: expected input (N, C, d...) and target (N, d...), got input of shape "
+                         f"{log_probs.shape} and target of shape {target.shape}")
+    classes = log_probs.shape[1]
+    valid = target != ignore_index
+    bad = valid & ((target < 0) | (target >= classes))
+    if bad.any():
+        raise IndexError(f"nll_loss: target {target[bad].flat[0]} is outside [0, {classes}) "
+                         f"and is not ignore_index ({ignore_index})")
+    picked = log_probs.gather(1, np.expand_dims(np.where(valid, target, 0), 1)).squeeze(1)  # (N, d...)
+    losses = -picked.masked_fill(~valid, 0.0)
+    if reduction == "none":
+        return losses
+    return losses.sum() if reduction == "sum" else losses.sum() / float(valid.sum())
+
+
+def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """The squared difference (input - target)^2, averaged ("mean"), added ("sum") or as is
+    ("none"); `target` broadcasts against `input`, and gets a gradient too if it requires one."""
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"mse_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    input = _float_tensor(input, "mse_loss")
+    squared = (input - target).square()
+    if reduction == "none":
+        return squared
+    return squared.sum() if reduction == "sum" else squared.mean()
 
 
 def dropout(x: Tensor, p: float = 0.5, training: bool = True,
@@ -316,3 +353,21 @@ def scaled_dot_product_attention(
         dropout_p=float(dropout_p),
         generator=default_generator(),
     )
+
+
+def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> Tensor:
+    """Add `value` around the last dims, as PyTorch: `pad` = (left, right) for the last dim,
+    then (top, bottom) for the one before, and so on; a negative amount removes elements.
+    Only mode="constant"."""
+    if mode != "constant":
+        raise ValueError(f"pad: only mode='constant' is supported, got {mode!r}")
+    amounts = [int(n) for n in pad]
+    if len(amounts) % 2 or len(amounts) // 2 > input.ndim:
+        raise ValueError(f"pad: expected pairs (before, after) for at most {input.ndim} dims, "
+                         f"got {tuple(pad)}")
+    pairs = [(0, 0)] * (input.ndim - len(amounts) // 2)
+    # the pairs name the last dim first
+    pairs += [(amounts[i], amounts[i + 1]) for i in range(len(amounts) - 2, -1, -2)]
+    if any(n + before + after < 0 for n, (before, after) in zip(input.shape, pairs)):
+        raise ValueError(f"pad: padding {tuple(pad)} leaves a negative size for input of shape {input.shape}")
+    return shape_ops.Pad.apply(input, pads=tuple(pairs), value=value)

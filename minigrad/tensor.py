@@ -2,20 +2,27 @@
 
 Every operator and method here checks its arguments and calls one op's `apply`, so the
 gradient of `t.exp()` is one hop away, in `ops.elementwise.Exp.backward`; the math lives in
-`minigrad.ops`. `apply_function`, at the top, is the one place where Tensors become arrays for
-an op's forward and its result becomes a Tensor again.
+`minigrad.ops`. A few methods are derived instead, written over other methods and so with no
+gradient of their own: `square` (`x ** 2`), `rsqrt`, `std` (`var().sqrt()`), `tril`/`triu`
+(`masked_fill`), `flatten`/`unflatten`, `repeat`/`repeat_interleave` (`expand` and
+`reshape`, or indexing), `split`/`chunk`/`flip`/`masked_select` (indexing), `t`/`mT`
+(`transpose`), `sort`/`topk` (`gather`), `clamp` with tensor bounds (`maximum`/`minimum`).
+`apply_function`, at the top, is the one place where Tensors become arrays for an op's forward
+and its result becomes a Tensor again.
 """
 from __future__ import annotations
 
+import math
 import weakref
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from . import autograd
 from .dims import normalize_dim, normalize_dims
 from .ops import elementwise as ew
+from .ops import index as index_ops
 from .ops import linalg, reduce, shape
 from .ops import nn as nn_ops
 
@@ -389,6 +396,291 @@ class Tensor:
         return nn_ops.LogSoftmax.apply(self, dim=normalize_dim(dim, self.ndim, "log_softmax"))
 
 
+    # ----- more of PyTorch's Tensor methods (each one op, or one line over existing ops) ----
+    # elementwise
+    def sin(self) -> Tensor:
+        return ew.Sin.apply(self)
+
+    def cos(self) -> Tensor:
+        return ew.Cos.apply(self)
+
+    def log1p(self) -> Tensor:
+        """log(1 + x), accurate where x is tiny."""
+        return ew.Log1p.apply(self)
+
+    def sign(self) -> Tensor:
+        """-1, 0 or 1 by the sign of each element; its gradient is 0."""
+        return ew.Sign.apply(self)
+
+    def square(self) -> Tensor:
+        return self ** 2
+
+    def rsqrt(self) -> Tensor:
+        """1 / sqrt(x)."""
+        return 1 / self.sqrt()
+
+    def clamp(self, min: Any = None, max: Any = None) -> Tensor:
+        """Each element limited to [min, max] (either may be None); the gradient flows where
+        the element is inside (bounds included). Tensor bounds broadcast and get gradients."""
+        if min is None and max is None:
+            raise ValueError("clamp: at least one of min and max must be given")
+        if isinstance(min, Tensor) or isinstance(max, Tensor):
+            low = self if min is None else self.maximum(min)
+            return low if max is None else low.minimum(max)
+        return ew.Clamp.apply(self, low=min, high=max)
+
+    def clip(self, min: Any = None, max: Any = None) -> Tensor:
+        """The same as `clamp`."""
+        return self.clamp(min, max)
+
+    def maximum(self, other: Any) -> Tensor:
+        """The elementwise larger of the two (broadcast); ties split the gradient in half."""
+        return ew.Maximum.apply(self, other)
+
+    def minimum(self, other: Any) -> Tensor:
+        """The elementwise smaller of the two (broadcast); ties split the gradient in half."""
+        return ew.Minimum.apply(self, other)
+
+    def isnan(self) -> Tensor:
+        return Tensor._wrap(np.isnan(self.data))
+
+    def isinf(self) -> Tensor:
+        return Tensor._wrap(np.isinf(self.data))
+
+    def isfinite(self) -> Tensor:
+        return Tensor._wrap(np.isfinite(self.data))
+
+    def where(self, condition: Any, other: Any) -> Tensor:
+        """This tensor where `condition` holds, else `other` (as `minigrad.where(condition,
+        self, other)`)."""
+        return ew.Where.apply(self, other, condition=where_condition(condition, self, other))
+
+    # reductions and scans
+    def std(self, dim: Dim = None, keepdim: bool = False, correction: int = 1) -> Tensor:
+        """The square root of `var` (Bessel's correction by default)."""
+        return self.var(dim, keepdim, correction=correction).sqrt()
+
+    def logsumexp(self, dim: Dim, keepdim: bool = False) -> Tensor:
+        """log(sum(exp(x))) over `dim`, without overflow (fused; the gradient is the softmax)."""
+        _require_float(self, "logsumexp")
+        return reduce.LogSumExp.apply(self, dim=normalize_dims(dim, self.ndim, "logsumexp"), keepdim=keepdim)
+
+    def prod(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        """The product of all elements, or along one int `dim`; exact gradients with zeros."""
+        axis = None if dim is None or self.ndim == 0 else normalize_dim(dim, self.ndim, "prod")
+        return reduce.Prod.apply(self, dim=axis, keepdim=keepdim and axis is not None)
+
+    def norm(self, p: float | str = "fro", dim: Dim = None, keepdim: bool = False) -> Tensor:
+        """The p-norm over `dim` (all elements by default): "fro" or 2 the Euclidean norm, any
+        finite p >= 1, or inf for the largest |x|. The gradient at a zero norm is 0."""
+        dims = normalize_dims(dim, self.ndim, "norm")
+        if p == "fro":
+            p = 2
+        if isinstance(p, str) or not (p >= 1):
+            raise ValueError(f"norm: p must be 'fro', a number >= 1 or inf, got {p!r}")
+        if p == math.inf:
+            return reduce.Max.apply(self.abs(), dim=dims, keepdim=keepdim)
+        return reduce.Norm.apply(self, p=float(p), dim=dims, keepdim=keepdim)
+
+    def cumsum(self, dim: int) -> Tensor:
+        """Running sums along `dim`."""
+        if self.ndim == 0:
+            normalize_dim(dim, 0, "cumsum")
+            return self.reshape(1).cumsum(0).reshape(())
+        return reduce.CumSum.apply(self, dim=normalize_dim(dim, self.ndim, "cumsum"))
+
+    # shapes
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        """Dims start_dim..end_dim merged into one (a 0-d tensor becomes 1-d)."""
+        if self.ndim == 0:
+            return self.reshape(1)
+        start, end = (normalize_dim(d, self.ndim, "flatten") for d in (start_dim, end_dim))
+        if start > end:
+            raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} "
+                             f"for a tensor of shape {self.shape}")
+        merged = math.prod(self.shape[start:end + 1])
+        return self.reshape(self.shape[:start] + (merged,) + self.shape[end + 1:])
+
+    def unflatten(self, dim: int, sizes: Sequence[int]) -> Tensor:
+        """Dim `dim` split into `sizes` (one of them may be -1)."""
+        d = normalize_dim(dim, self.ndim, "unflatten")
+        sizes = shape.resolve_shape((self.shape[d],), tuple(sizes), "unflatten")
+        return self.reshape(self.shape[:d] + sizes + self.shape[d + 1:])
+
+    def t(self) -> Tensor:
+        """The transpose of a matrix; 0-d and 1-d tensors are returned as they are."""
+        if self.ndim > 2:
+            raise ValueError(f"t: expects a tensor with at most 2 dimensions, got shape {self.shape}")
+        return self.transpose(0, 1) if self.ndim == 2 else self
+
+    @property
+    def mT(self) -> Tensor:
+        """The last two dims swapped (a batch of matrices, each transposed)."""
+        if self.ndim < 2:
+            raise ValueError(f"mT: expects a tensor with at least 2 dimensions, got shape {self.shape}")
+        return self.transpose(-2, -1)
+
+    def tril(self, diagonal: int = 0) -> Tensor:
+        """The lower triangle of the last two dims (j - i <= diagonal kept), the rest 0."""
+        if self.ndim < 2:
+            raise ValueError(f"tril: expects a tensor with at least 2 dimensions, got shape {self.shape}")
+        keep = np.tri(*self.shape[-2:], k=diagonal, dtype=bool)
+        return self.masked_fill(~keep, 0)
+
+    def triu(self, diagonal: int = 0) -> Tensor:
+        """The upper triangle of the last two dims (j - i >= diagonal kept), the rest 0."""
+        if self.ndim < 2:
+            raise ValueError(f"triu: expects a tensor with at least 2 dimensions, got shape {self.shape}")
+        below = np.tri(*self.shape[-2:], k=diagonal - 1, dtype=bool)
+        return self.masked_fill(below, 0)
+
+    def repeat(self, *sizes: Any) -> Tensor:
+        """The whole tensor tiled `sizes[i]` times along dim i, as `torch.Tensor.repeat` (extra
+        leading sizes add dims)."""
+        if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+            sizes = tuple(sizes[0])
+        if len(sizes) < self.ndim or any(int(r) < 0 for r in sizes):
+            raise ValueError(f"repeat: needs at least {self.ndim} non-negative counts (one per dim), "
+                             f"got {sizes} for shape {self.shape}")
+        old = (1,) * (len(sizes) - self.ndim) + self.shape
+        paired = sum(((1, n) for n in old), ())  # (1, a, 1, b): a new axis before each dim
+        spread = sum(((int(r), n) for r, n in zip(sizes, old)), ())  # (r1, a, r2, b)
+        return self.reshape(paired).expand(spread).reshape(tuple(int(r) * n for r, n in zip(sizes, old)))
+
+    def repeat_interleave(self, repeats: Any, dim: int | None = None) -> Tensor:
+        """Each element repeated `repeats` times (an int, or one count per element) along `dim`,
+        next to itself: [a, b] -> [a, a, b, b]. dim None: of the flattened tensor."""
+        x = self.reshape(-1) if dim is None else self
+        d = 0 if dim is None else normalize_dim(dim, self.ndim, "repeat_interleave")
+        counts = repeats.data if isinstance(repeats, Tensor) else np.asarray(repeats)
+        if counts.dtype.kind not in "iu" or counts.ndim > 1 or (counts < 0).any():
+            raise ValueError(f"repeat_interleave: repeats must be a non-negative int or 1-d ints, "
+                             f"got {repeats!r}")
+        n = x.shape[d] if x.ndim else 1
+        if counts.ndim == 1 and counts.size not in (1, n):
+            raise ValueError(f"repeat_interleave: {counts.size} repeats for size {n} of dim {d}")
+        if counts.size == 1:
+            r = int(counts.reshape(()))
+            out_shape = x.shape[:d] + (n * r,) + x.shape[d + 1:]
+            return x.unsqueeze(d + 1).expand(x.shape[:d + 1] + (r,) + x.shape[d + 1:]).reshape(out_shape)
+        picks = np.repeat(np.arange(n), counts)
+        return x[(slice(None),) * d + (picks,)]
+
+    def split(self, split_size_or_sections: int | Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
+        """Pieces of `split_size` along `dim` (the last may be smaller) or of the listed sizes,
+        as `torch.split`. Each piece is a differentiable slice."""
+        if self.ndim == 0:
+            raise ValueError("split: expected a tensor with at least one dimension, got a 0-d tensor")
+        d = normalize_dim(dim, self.ndim, "split")
+        n = self.shape[d]
+        if isinstance(split_size_or_sections, (int, np.integer)):
+            if split_size_or_sections <= 0:
+                raise ValueError(f"split: split_size must be positive, got {split_size_or_sections}")
+            size = int(split_size_or_sections)
+            sizes = [min(size, n - s) for s in range(0, n, size)] or [0]
+        else:
+            sizes = list(split_size_or_sections)
+            if sum(sizes) != n or any(k < 0 for k in sizes):
+                raise ValueError(f"split: sections {sizes} do not add up to size {n} of dim {dim}")
+        starts = np.cumsum([0] + sizes[:-1])
+        lead = (slice(None),) * d
+        return tuple(self[lead + (slice(int(s), int(s) + k),)] for s, k in zip(starts, sizes))
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        """At most `chunks` pieces along `dim`, each of ceil(size / chunks) (the last smaller),
+        as `torch.chunk`."""
+        if chunks <= 0:
+            raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+        if self.ndim == 0:
+            raise ValueError("chunk: expected a tensor with at least one dimension, got a 0-d tensor")
+        n = self.shape[normalize_dim(dim, self.ndim, "chunk")]
+        if n == 0:
+            return self.split([0] * chunks, dim)
+        return self.split(-(-n // chunks), dim)
+
+    def flip(self, dims: int | Sequence[int]) -> Tensor:
+        """The order of the elements reversed along `dims`."""
+        axes = normalize_dims(dims, self.ndim, "flip") or ()
+        return self[tuple(slice(None, None, -1) if i in axes else slice(None) for i in range(self.ndim))]
+
+    def roll(self, shifts: int | Sequence[int], dims: int | Sequence[int] | None = None) -> Tensor:
+        """Elements shifted by `shifts` along `dims`, wrapping around; dims None: over the
+        flattened tensor (shape kept)."""
+        if dims is None:
+            if not isinstance(shifts, (int, np.integer)):
+                raise ValueError(f"roll: without dims, shifts must be one int, got {shifts!r}")
+            return shape.Roll.apply(self, shifts=int(shifts), dims=None)
+        shifts = (shifts,) if isinstance(shifts, (int, np.integer)) else tuple(shifts)
+        dims = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
+        if len(shifts) != len(dims):
+            raise ValueError(f"roll: {len(shifts)} shifts for {len(dims)} dims")
+        axes = tuple(normalize_dim(d, self.ndim, "roll") for d in dims)
+        if self.ndim == 0:
+            return self.reshape(1).roll(shifts, 0).reshape(())
+        return shape.Roll.apply(self, shifts=tuple(int(s) for s in shifts), dims=axes)
+
+    # indexing by integer tensors
+    def gather(self, dim: int, index: Any) -> Tensor:
+        """out[i][j] = self[i][index[i][j]] for dim 1 (likewise for other dims and ranks): the
+        element along `dim` that `index` names, for every position of `index`."""
+        if self.ndim == 0:
+            return self.reshape(1).gather(0, _int_index(index, "gather").reshape(1)).reshape(())
+        d = normalize_dim(dim, self.ndim, "gather")
+        where = _check_index(_int_index(index, "gather"), self.shape, d, "gather")
+        return index_ops.Gather.apply(self, index=where, dim=d)
+
+    def scatter_add(self, dim: int, index: Any, src: Any) -> Tensor:
+        """A copy with src[i][j] added at [i][index[i][j]] for dim 1 (likewise for other dims):
+        repeated indices add up. Differentiable in self and src."""
+        d = normalize_dim(dim, self.ndim, "scatter_add")
+        where = _check_index(_int_index(index, "scatter_add"), self.shape, d, "scatter_add")
+        src = src if isinstance(src, Tensor) else Tensor(np.asarray(src))
+        if src.dtype != self.dtype:
+            raise TypeError(f"scatter_add: src has dtype {src.dtype}, self has {self.dtype}")
+        if src.ndim != where.ndim or any(i > s for i, s in zip(where.shape, src.shape)):
+            raise ValueError(f"scatter_add: index of shape {where.shape} is larger than src "
+                             f"of shape {src.shape}")
+        return index_ops.ScatterAdd.apply(self, src, index=where, dim=d)
+
+    def masked_select(self, mask: Any) -> Tensor:
+        """The elements where the bool `mask` (broadcast against self) is True, as a 1-d tensor."""
+        mask = _bool_mask(mask, self.shape, "masked_select")
+        full = np.broadcast_shapes(mask.shape, self.shape)
+        x = self if self.shape == full else self.expand(full)
+        return x[np.broadcast_to(mask, full)]
+
+    # sorting
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> ValuesIndices:
+        """(values, indices) sorted along `dim`; NaN counts as the largest value, as PyTorch.
+        The values are differentiable (the gradient goes back to each element's place). The
+        sort is always stable here."""
+        if self.ndim:
+            normalize_dim(dim, self.ndim, "sort")
+        indices = self.argsort(dim, descending, stable)
+        return ValuesIndices(self.gather(dim, indices), indices)
+
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+        """The int64 indices that sort along `dim` (always stable; equal elements keep their order)."""
+        if self.ndim == 0:
+            normalize_dim(dim, 0, "argsort")
+            return Tensor._wrap(np.zeros((), dtype=np.int64))
+        return Tensor._wrap(_stable_argsort(self.data, normalize_dim(dim, self.ndim, "argsort"), descending))
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> ValuesIndices:
+        """(values, indices) of the k largest (or smallest) elements along `dim`, largest first
+        (smallest first for largest=False). The values are differentiable."""
+        n = self.shape[normalize_dim(dim, self.ndim, "topk")] if self.ndim else 1
+        if not 0 <= k <= n:
+            raise ValueError(f"topk: k={k} is out of range for size {n} of dim {dim}")
+        order = self.argsort(dim, descending=largest)
+        indices = order if self.ndim == 0 else order[(slice(None),) * (dim % self.ndim) + (slice(0, k),)]
+        return ValuesIndices(self.gather(dim, indices), indices)
+
+    def tolist(self) -> Any:
+        """The data as (nested lists of) Python numbers."""
+        return self.data.tolist()
+
+
 def shape_op_reshape(t: Tensor, sizes: Sequence[Any], op: str) -> Tensor:
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
         sizes = tuple(sizes[0])
@@ -420,6 +712,55 @@ def _bool_mask(mask: Any, target: tuple[int, ...], op: str) -> np.ndarray:
     except ValueError:
         raise ValueError(f"{op}: mask of shape {mask.shape} does not broadcast to shape {target}") from None
     return mask
+
+
+class ValuesIndices(NamedTuple):
+    """What `sort` and `topk` return, as PyTorch's `torch.return_types`: unpack it
+    (`values, indices = t.topk(3)`) or read `.values` and `.indices`."""
+
+    values: Tensor
+    indices: Tensor
+
+
+def _stable_argsort(data: np.ndarray, axis: int, descending: bool) -> np.ndarray:
+    """numpy's stable argsort (NaN last), or for descending the same on the reversed array,
+    reversed back: equal elements keep their order and NaN comes first, as PyTorch."""
+    if not descending:
+        return np.argsort(data, axis=axis, kind="stable")
+    n = data.shape[axis]
+    return np.flip(n - 1 - np.argsort(np.flip(data, axis), axis=axis, kind="stable"), axis)
+
+
+def _int_index(index: Any, op: str) -> np.ndarray:
+    array = index.data if isinstance(index, Tensor) else np.asarray(index)
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"{op}: index must be integers, got dtype {array.dtype}")
+    return array
+
+
+def _check_index(index: np.ndarray, shape: tuple[int, ...], dim: int, op: str) -> np.ndarray:
+    """An index for gather/scatter_add: as many dims as the tensor, no longer than it along
+    the other dims, every value in [0, shape[dim])."""
+    if index.ndim != len(shape) or any(i > n for d, (i, n) in enumerate(zip(index.shape, shape)) if d != dim):
+        raise ValueError(f"{op}: index of shape {index.shape} does not fit a tensor of shape {shape} "
+                         f"along dim {dim} (same number of dims, no larger along the others)")
+    if index.size and (index.min() < 0 or index.max() >= shape[dim]):
+        bad = index.min() if index.min() < 0 else index.max()
+        raise IndexError(f"{op}: index {bad} is out of bounds for dim {dim} with size {shape[dim]}")
+    return index
+
+
+def where_condition(condition: Any, a: Any, b: Any) -> np.ndarray:
+    """The bool array of `where(condition, a, b)`, checked: bool, and broadcasting with a, b."""
+    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    if cond.dtype != np.bool_:
+        raise TypeError(f"where: condition must be bool, got dtype {cond.dtype}")
+    shapes = [cond.shape] + [np.shape(x.data if isinstance(x, Tensor) else x) for x in (a, b)]
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ValueError(f"where: shapes {shapes} (condition, a, b) do not broadcast") from None
+    return cond
 
 
 def as_tensor_like(value: Any, like: Tensor | None) -> Tensor:

@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 
 import minigrad as mg
+import minigrad.functional as F
+from minigrad.ops import einsum, index, linalg, reduce, shape
 from minigrad.ops import elementwise as ew
-from minigrad.ops import linalg, reduce, shape
 
 CASES: list[dict[str, Any]] = []
 
@@ -257,3 +258,360 @@ case(linalg.Linear, "(2,5,3),(4,3),no-bias", lambda x, w: linalg.Linear.apply(x,
      lambda: [leaf(2, 5, 3, seed=1), leaf(4, 3, seed=2)], _torch_linear)
 case(linalg.Linear, "(3,),(4,3),(4,)", lambda x, w, b: linalg.Linear.apply(x, w, b),
      lambda: [leaf(3, seed=1), leaf(4, 3, seed=2), leaf(4, seed=3)], _torch_linear)
+
+
+# ----- more elementwise: sin, cos, log1p, sign, clamp, maximum/minimum ----------------------------
+for dims in [(3, 4), (), (2, 0, 3)]:
+    tag = str(dims)
+    case(ew.Sin, tag, lambda x: x.sin(), lambda dims=dims: [leaf(*dims)], lambda x: x.sin())
+    case(ew.Cos, tag, lambda x: mg.cos(x), lambda dims=dims: [leaf(*dims)], lambda x: _torch().cos(x))
+    case(ew.Log1p, tag, lambda x: x.log1p(), lambda dims=dims: [leaf(*dims, low=-0.5)], lambda x: x.log1p())
+    case(
+        ew.Sign,
+        tag,
+        lambda x: x.sign() * x,
+        lambda dims=dims: [leaf(*dims, away=0.1)],
+        lambda x: x.sign() * x,
+    )
+case(
+    ew.Log1p,
+    "tiny",
+    lambda x: mg.log1p(x),
+    lambda: [mg.tensor(np.array([1e-12, -1e-10, 3e-9]), requires_grad=True)],
+    lambda x: _torch().log1p(x),
+)
+case(ew.Sign, "alone", lambda x: x.sign(), lambda: [leaf(3, away=0.1)], lambda x: x.sign())
+
+CLAMPS = [
+    ("min=-0.5,max=0.5", -0.5, 0.5),
+    ("min=0", 0.0, None),
+    ("max=0.3", None, 0.3),
+    ("min>max", 0.5, -0.5),
+]
+for tag, low, high in CLAMPS:
+    case(
+        ew.Clamp,
+        tag,
+        lambda x, lo=low, hi=high: x.clamp(lo, hi),
+        lambda: [leaf(4, 5, away=0.05)],
+        lambda x, lo=low, hi=high: x.clamp(lo, hi),
+    )
+case(
+    ew.Clamp, "clip,0-d", lambda x: mg.clip(x, max=0.1), lambda: [leaf()], lambda x: _torch().clip(x, max=0.1)
+)
+case(
+    ew.Maximum,
+    "clamp-by-tensors",
+    lambda x, lo, hi: x.clamp(lo, hi),
+    lambda: [leaf(3, 4, seed=1), leaf(4, seed=2), leaf(3, 1, seed=3, low=2.0)],
+    lambda x, lo, hi: x.clamp(lo, hi),
+)
+for a_shape, b_shape in BINARY_SHAPES + [((2, 0), (1,))]:
+    tag = f"{a_shape}&{b_shape}"
+    pair = lambda a_shape=a_shape, b_shape=b_shape: [leaf(*a_shape, seed=1), leaf(*b_shape, seed=2)]
+    case(ew.Maximum, tag, lambda a, b: a.maximum(b), pair, lambda a, b: _torch().maximum(a, b))
+    case(ew.Minimum, tag, lambda a, b: mg.minimum(a, b), pair, lambda a, b: _torch().minimum(a, b))
+TIED = np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 4.0]])
+case(
+    ew.Maximum,
+    "ties",
+    lambda a: a.maximum(mg.tensor([1.0, 0.0, 3.0], dtype=a.dtype)),
+    lambda: [mg.tensor(TIED.copy(), requires_grad=True)],
+    lambda a: _torch().maximum(a, _torch().tensor([1.0, 0.0, 3.0], dtype=a.dtype)),
+)
+case(
+    ew.Minimum,
+    "ties,both-sides",
+    lambda a, b: a.minimum(b),
+    lambda: [mg.tensor(TIED.copy(), requires_grad=True), mg.tensor(TIED[::-1].copy(), requires_grad=True)],
+    lambda a, b: _torch().minimum(a, b),
+)
+
+# ----- more reductions: logsumexp, prod (with zeros), norm, cumsum; std is var's sqrt --------------
+for dim, keepdim in [(1, False), (-1, True), ((0, 2), False), ((0, 1, 2), False)]:
+    case(
+        reduce.LogSumExp,
+        f"dim={dim},keepdim={keepdim}",
+        lambda x, d=dim, k=keepdim: x.logsumexp(d, k),
+        lambda: [leaf(2, 3, 4)],
+        lambda x, d=dim, k=keepdim: x.logsumexp(d, keepdim=k),
+    )
+case(
+    reduce.LogSumExp,
+    "large",
+    lambda x: mg.logsumexp(x * 400.0, 1),
+    lambda: [leaf(3, 4)],
+    lambda x: _torch().logsumexp(x * 400.0, 1),
+)
+case(reduce.LogSumExp, "0-d", lambda x: x.logsumexp(0), lambda: [leaf()], lambda x: x.logsumexp(0))
+case(
+    reduce.LogSumExp,
+    "with-inf",
+    lambda x: x.masked_fill(np.array([[True, False, False]]), float("-inf")).logsumexp(1),
+    lambda: [leaf(2, 3)],
+    lambda x: x.masked_fill(_torch().tensor([[True, False, False]]), float("-inf")).logsumexp(1),
+)
+ZEROS = np.array([[0.0, 2.0, -1.5, 0.7], [0.0, 0.0, 3.0, 1.1], [1.2, -0.8, 0.9, 2.0]])
+for dim, keepdim in [(None, False), (0, False), (1, True), (-1, False)]:
+    tag = f"dim={dim},keepdim={keepdim}"
+    case(
+        reduce.Prod,
+        tag,
+        lambda x, d=dim, k=keepdim: x.prod(d, k),
+        lambda: [leaf(3, 4, seed=3)],
+        (lambda x, d=dim, k=keepdim: x.prod(d, keepdim=k)) if dim is not None else (lambda x: x.prod()),
+    )
+    case(
+        reduce.Prod,
+        f"zeros,{tag}",
+        lambda x, d=dim, k=keepdim: mg.prod(x, d, k),
+        lambda: [mg.tensor(ZEROS.copy(), requires_grad=True)],
+        (lambda x, d=dim, k=keepdim: x.prod(d, keepdim=k)) if dim is not None else (lambda x: x.prod()),
+    )
+case(reduce.Prod, "0-d", lambda x: x.prod(), lambda: [leaf()], lambda x: x.prod())
+case(reduce.Prod, "size-0", lambda x: x.prod(1), lambda: [leaf(2, 0)], lambda x: x.prod(1))
+for p, dim, keepdim in [
+    ("fro", None, False),
+    (2, 1, False),
+    (2, (0, 2), True),
+    (1, -1, False),
+    (3, 1, False),
+    (1.5, None, False),
+]:
+    tag = f"p={p},dim={dim},keepdim={keepdim}"
+    case(
+        reduce.Norm,
+        tag,
+        lambda x, p=p, d=dim, k=keepdim: x.norm(p, d, k),
+        lambda: [leaf(2, 3, 4, away=0.1)],
+        lambda x, p=p, d=dim, k=keepdim: x.norm(p, d, k),
+    )
+case(
+    reduce.Norm,
+    "zero-row",
+    lambda x: (x * mg.tensor([[0.0], [1.0]], dtype=x.dtype)).norm(dim=1),
+    lambda: [leaf(2, 3)],
+    lambda x: (x * _torch().tensor([[0.0], [1.0]], dtype=x.dtype)).norm(dim=1),
+)
+case(
+    reduce.Max,
+    "norm-inf",
+    lambda x: mg.norm(x, float("inf"), 1),
+    lambda: [leaf(3, 4, away=0.1)],
+    lambda x: _torch().norm(x, float("inf"), 1),
+)
+for dims, dim in [((3, 4), 1), ((2, 3, 4), 0), ((5,), -1), ((), 0), ((2, 0), 1)]:
+    case(
+        reduce.CumSum,
+        f"{dims}dim={dim}",
+        lambda x, d=dim: x.cumsum(d),
+        lambda dims=dims: [leaf(*dims)],
+        lambda x, d=dim: x.cumsum(d),
+    )
+for dim, keepdim, correction in [(None, False, 1), (1, True, 0), ((0, 2), False, 1)]:
+    case(
+        reduce.Var,
+        f"std,dim={dim},keepdim={keepdim},correction={correction}",
+        lambda x, d=dim, k=keepdim, c=correction: x.std(d, k, correction=c),
+        lambda: [leaf(2, 3, 4)],
+        lambda x, d=dim, k=keepdim, c=correction: x.std(dim=d, keepdim=k, correction=c),
+    )
+
+# ----- more shapes: flatten, unflatten, repeat, repeat_interleave, chunk, flip, roll, pad, tril ----
+SHAPE_CASES: list[tuple[type, str, Any, Any, tuple[int, ...]]] = [
+    (shape.Reshape, "flatten()", lambda x: x.flatten(), lambda x: x.flatten(), (2, 3, 4)),
+    (shape.Reshape, "flatten(1)", lambda x: mg.flatten(x, 1), lambda x: x.flatten(1), (2, 3, 4)),
+    (shape.Reshape, "flatten(0,-2)", lambda x: x.flatten(0, -2), lambda x: x.flatten(0, -2), (2, 3, 4)),
+    (shape.Reshape, "flatten,0-d", lambda x: x.flatten(), lambda x: x.flatten(), ()),
+    (
+        shape.Reshape,
+        "unflatten(1,(2,-1))",
+        lambda x: x.unflatten(1, (2, -1)),
+        lambda x: x.unflatten(1, (2, -1)),
+        (3, 6),
+    ),
+    (shape.Expand, "repeat(2,3)", lambda x: x.repeat(2, 3), lambda x: x.repeat(2, 3), (2, 3)),
+    (shape.Expand, "repeat((2,1,2))", lambda x: x.repeat((2, 1, 2)), lambda x: x.repeat(2, 1, 2), (3, 2)),
+    (shape.Expand, "repeat,0-d", lambda x: x.repeat(3), lambda x: x.repeat(3), ()),
+    (
+        shape.Expand,
+        "repeat_interleave(2)",
+        lambda x: x.repeat_interleave(2),
+        lambda x: x.repeat_interleave(2),
+        (2, 3),
+    ),
+    (
+        shape.Expand,
+        "repeat_interleave(3,dim=1)",
+        lambda x: mg.repeat_interleave(x, 3, dim=1),
+        lambda x: x.repeat_interleave(3, dim=1),
+        (2, 2, 2),
+    ),
+    (
+        shape.GetItem,
+        "repeat_interleave(counts,dim=0)",
+        lambda x: x.repeat_interleave(np.array([2, 0, 1]), dim=0),
+        lambda x: x.repeat_interleave(_torch().tensor([2, 0, 1]), dim=0),
+        (3, 2),
+    ),
+    (
+        shape.GetItem,
+        "chunk(3,dim=1)",
+        lambda x: mg.cat([c * (i + 1.0) for i, c in enumerate(x.chunk(3, 1))], 1),
+        lambda x: _torch().cat([c * (i + 1.0) for i, c in enumerate(x.chunk(3, 1))], 1),
+        (2, 7),
+    ),
+    (
+        shape.GetItem,
+        "split-method",
+        lambda x: x.split([1, 3], dim=-1)[1] * 2.0,
+        lambda x: x.split([1, 3], dim=-1)[1] * 2.0,
+        (2, 4),
+    ),
+    (shape.GetItem, "flip(0)", lambda x: x.flip(0), lambda x: x.flip(0), (3, 4)),
+    (shape.GetItem, "flip((0,2))", lambda x: mg.flip(x, (0, -1)), lambda x: x.flip((0, -1)), (2, 3, 4)),
+    (
+        shape.GetItem,
+        "masked_select",
+        lambda x: x.masked_select(np.array([True, False, True])),
+        lambda x: x.masked_select(_torch().tensor([True, False, True])),
+        (2, 3),
+    ),
+    (ew.MaskedFill, "tril()", lambda x: x.tril(), lambda x: x.tril(), (3, 4)),
+    (ew.MaskedFill, "tril(-1),batched", lambda x: mg.tril(x, -1), lambda x: x.tril(-1), (2, 4, 3)),
+    (ew.MaskedFill, "triu(1)", lambda x: x.triu(1), lambda x: x.triu(1), (4, 4)),
+    (ew.MaskedFill, "triu(-2)", lambda x: mg.triu(x, -2), lambda x: x.triu(-2), (4, 3)),
+    (shape.Roll, "roll(1,0)", lambda x: x.roll(1, 0), lambda x: x.roll(1, 0), (3, 4)),
+    (
+        shape.Roll,
+        "roll((2,-1),(0,1))",
+        lambda x: mg.roll(x, (2, -1), (0, 1)),
+        lambda x: x.roll((2, -1), (0, 1)),
+        (3, 4),
+    ),
+    (shape.Roll, "roll(5),flat", lambda x: x.roll(5), lambda x: x.roll(5), (3, 4)),
+    (shape.Permute, "t()", lambda x: x.t(), lambda x: x.t(), (3, 4)),
+    (shape.Permute, "mT", lambda x: x.mT, lambda x: x.mT, (2, 3, 4)),
+    (
+        ew.Where,
+        "where-method",
+        lambda x: x.where(x.data > 0, 0.0),
+        lambda x: x.where(x > 0, _torch().zeros((), dtype=x.dtype)),
+        (3, 4),
+    ),
+]
+for op, tag, fn, torch_fn, dims in SHAPE_CASES:
+    case(op, tag, fn, lambda dims=dims: [leaf(*dims, away=0.1)], torch_fn)
+
+PADS = [((1, 2), 0.0), ((1, 0, 0, 2), -1.5), ((0, 1, 2, 0, 1, 1), 0.5), ((-1, 2), 0.0), ((1, -2, -1, 0), 3.0)]
+for pad, value in PADS:
+    case(
+        shape.Pad,
+        f"pad={pad},value={value}",
+        lambda x, p=pad, v=value: F.pad(x, p, value=v),
+        lambda: [leaf(2, 3, 4)],
+        lambda x, p=pad, v=value: _torch().nn.functional.pad(x, p, value=v),
+    )
+
+# ----- indexing by integer tensors: gather, scatter_add, sort, topk --------------------------------
+GATHER_INDEX = np.array([[0, 2, 2], [1, 0, 1]])
+case(
+    index.Gather,
+    "dim=1",
+    lambda x: x.gather(1, GATHER_INDEX),
+    lambda: [leaf(2, 4)],
+    lambda x: x.gather(1, _torch().from_numpy(GATHER_INDEX)),
+)
+case(
+    index.Gather,
+    "dim=0,smaller-index",
+    lambda x: mg.gather(x, 0, GATHER_INDEX[:, :2]),
+    lambda: [leaf(3, 4)],
+    lambda x: _torch().gather(x, 0, _torch().from_numpy(GATHER_INDEX[:, :2])),
+)
+case(
+    index.Gather,
+    "3-d,dim=-1",
+    lambda x: x.gather(-1, np.zeros((2, 3, 5), dtype=np.int64) + np.arange(5) % 2),
+    lambda: [leaf(2, 3, 2)],
+    lambda x: x.gather(-1, _torch().from_numpy(np.zeros((2, 3, 5), dtype=np.int64) + np.arange(5) % 2)),
+)
+case(
+    index.Gather,
+    "0-d",
+    lambda x: x.gather(0, np.array(0)),
+    lambda: [leaf()],
+    lambda x: x.gather(0, _torch().tensor(0)),
+)
+SCATTER_INDEX = np.array([[0, 1, 0], [2, 0, 0]])
+case(
+    index.ScatterAdd,
+    "dim=0",
+    lambda x, s: x.scatter_add(0, SCATTER_INDEX, s),
+    lambda: [leaf(3, 4, seed=1), leaf(2, 3, seed=2)],
+    lambda x, s: x.scatter_add(0, _torch().from_numpy(SCATTER_INDEX), s),
+)
+case(
+    index.ScatterAdd,
+    "dim=1",
+    lambda x, s: mg.scatter_add(x, 1, SCATTER_INDEX, s),
+    lambda: [leaf(2, 3, seed=1), leaf(2, 3, seed=2)],
+    lambda x, s: _torch().scatter_add(x, 1, _torch().from_numpy(SCATTER_INDEX), s),
+)
+# src larger than the index: only its leading block is added (PyTorch's backward rejects this shape)
+case(
+    index.ScatterAdd,
+    "dim=1,larger-src",
+    lambda x, s: mg.scatter_add(x, 1, SCATTER_INDEX, s),
+    lambda: [leaf(2, 3, seed=1), leaf(3, 5, seed=2)],
+    None,
+)
+case(
+    index.Gather, "sort", lambda x: x.sort(dim=1).values, lambda: [leaf(3, 5)], lambda x: x.sort(dim=1).values
+)
+case(
+    index.Gather,
+    "sort,descending,dim=0",
+    lambda x: mg.sort(x, 0, descending=True)[0],
+    lambda: [leaf(4, 3)],
+    lambda x: _torch().sort(x, 0, descending=True)[0],
+)
+case(index.Gather, "topk(2)", lambda x: x.topk(2).values, lambda: [leaf(3, 5)], lambda x: x.topk(2).values)
+case(
+    index.Gather,
+    "topk(3,dim=0,smallest)",
+    lambda x: mg.topk(x, 3, dim=0, largest=False)[0],
+    lambda: [leaf(4, 2)],
+    lambda x: _torch().topk(x, 3, dim=0, largest=False)[0],
+)
+
+# ----- einsum: products, sums, broadcasts, ellipses, three operands --------------------------------
+EINSUMS = [
+    ("ij,jk->ik", [(2, 3), (3, 4)]),
+    ("bij,bjk->bik", [(2, 2, 3), (2, 3, 2)]),
+    ("ij->ji", [(2, 3)]),
+    ("ij->", [(2, 3)]),
+    ("i,i->", [(4,), (4,)]),
+    ("i,j->ij", [(3,), (2,)]),
+    ("bhqd,bhkd->bhqk", [(1, 2, 3, 4), (1, 2, 5, 4)]),
+    ("ij,jk,kl->il", [(2, 3), (3, 2), (2, 2)]),
+    ("ik,k->i", [(3, 4), (4,)]),
+    ("ijk->k", [(2, 3, 2)]),  # i and j only in the one operand: summed away
+    ("...ij,...jk->...ik", [(2, 1, 2, 3), (4, 3, 2)]),
+    ("ab,ab->ab", [(1, 3), (2, 3)]),  # a size-1 dim broadcast against 2
+]
+for equation, shapes in EINSUMS:
+    case(
+        einsum.Einsum,
+        equation,
+        lambda *xs, e=equation: mg.einsum(e, *xs),
+        lambda shapes=shapes: [leaf(*s, seed=i) for i, s in enumerate(shapes)],
+        lambda *xs, e=equation: _torch().einsum(e, *xs),
+    )
+case(
+    einsum.Einsum,
+    "list-of-operands",
+    lambda a, b: mg.einsum("ij,kj->ik", [a, b]),
+    lambda: [leaf(2, 3, seed=1), leaf(4, 3, seed=2)],
+    lambda a, b: _torch().einsum("ij,kj->ik", [a, b]),
+)

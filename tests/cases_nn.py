@@ -16,7 +16,8 @@ import numpy as np
 
 import minigrad as mg
 import minigrad.functional as F
-from minigrad.ops import attention
+from minigrad.ops import attention, index
+from minigrad.ops import elementwise as ew
 from minigrad.ops import nn as ops
 
 CASES: list[dict[str, Any]] = []
@@ -324,3 +325,19 @@ case(
     lambda: [leaf(5, 3)],
     lambda w: _tf().embedding(_long(IDS), w, padding_idx=2) * _from(NOT_PADDING),
 )
+
+# ----- nll_loss and mse_loss: one line over gather / masked_fill and (x - t)^2 ----------------------
+for reduction in ["mean", "sum", "none"]:
+    case(index.Gather, f"nll_loss,{reduction}",
+         lambda x, r=reduction: F.nll_loss(F.log_softmax(x, 1), TARGET_IGNORED, reduction=r),
+         lambda: [leaf(5, 4)],
+         lambda x, r=reduction: _tf().nll_loss(_tf().log_softmax(x, 1), _long(TARGET_IGNORED), reduction=r))
+    case(ew.PowScalar, f"mse_loss,{reduction}", lambda x, t, r=reduction: F.mse_loss(x, t, reduction=r),
+         lambda: [leaf(3, 4), leaf(3, 4, seed=1)],
+         lambda x, t, r=reduction: _tf().mse_loss(x, t, reduction=r))
+NLL_TARGET = np.array([[1, 0, 2], [1, 2, 2]])
+case(index.Gather, "nll_loss,(N,C,d),ignore=1", lambda x: F.nll_loss(x, NLL_TARGET, ignore_index=1),
+     lambda: [leaf(2, 3, 3)], lambda x: _tf().nll_loss(x, _long(NLL_TARGET), ignore_index=1))
+MSE_TARGET = np.array([0.5, -1.0, 2.0])
+case(ew.PowScalar, "mse_loss,broadcast-target", lambda x: F.mse_loss(x, mg.tensor(MSE_TARGET)),
+     lambda: [leaf(4, 3)], lambda x: _tf().mse_loss(x, _from(MSE_TARGET).expand(4, 3)))

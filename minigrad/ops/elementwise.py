@@ -274,3 +274,117 @@ class Where(Function):
         da = np.where(c, grad, zero) if ctx.needs_input_grad[0] else None
         db = np.where(c, zero, grad) if ctx.needs_input_grad[1] else None
         return da, db
+
+
+class Sin(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.sin(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * np.cos(x)  # d(sin x)/dx = cos x
+
+
+class Cos(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.cos(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return -grad * np.sin(x)  # d(cos x)/dx = -sin x
+
+
+class Log1p(Function):
+    """log(1 + x), accurate for small x where 1 + x would round."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.log1p(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad / (1 + x)  # d log(1 + x)/dx = 1 / (1 + x)
+
+
+class Sign(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return np.sign(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return np.zeros_like(grad)  # d sign(x)/dx = 0 (where it exists; PyTorch uses 0 everywhere)
+
+
+class Clamp(Function):
+    """x limited to [low, high] (either bound may be None)."""
+
+    @staticmethod
+    def forward(ctx, x, low, high):
+        out = np.clip(x, low, high)
+        ctx.save_for_backward(x)
+        ctx.bounds = (low, high)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        low, high = ctx.bounds
+        inside = np.ones(x.shape, dtype=bool)
+        if low is not None:
+            inside &= x >= low
+        if high is not None:
+            inside &= x <= high
+        return grad * inside  # d clamp(x)/dx = 1 inside [low, high] (bounds included), else 0
+
+
+class Maximum(Function):
+    """The elementwise larger of a and b; where they are equal each gets half the gradient."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        try:
+            out = np.maximum(a, b)
+        except ValueError:
+            raise broadcast_error("maximum", a, b) from None
+        ctx.save_for_backward(a, b)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        share = np.asarray(a > b, dtype=grad.dtype)  # a's share: 1, 1/2 at a tie, 0
+        share[a == b] = 0.5
+        da = grad * share if ctx.needs_input_grad[0] else None
+        db = grad * (1 - share) if ctx.needs_input_grad[1] else None
+        return da, db
+
+
+class Minimum(Function):
+    """The elementwise smaller of a and b; where they are equal each gets half the gradient."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        try:
+            out = np.minimum(a, b)
+        except ValueError:
+            raise broadcast_error("minimum", a, b) from None
+        ctx.save_for_backward(a, b)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        share = np.asarray(a < b, dtype=grad.dtype)  # a's share: 1, 1/2 at a tie, 0
+        share[a == b] = 0.5
+        da = grad * share if ctx.needs_input_grad[0] else None
+        db = grad * (1 - share) if ctx.needs_input_grad[1] else None
+        return da, db

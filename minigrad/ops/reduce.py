@@ -90,3 +90,100 @@ class Var(Function):
         (centered,) = ctx.saved_tensors
         dim, keepdim, dof = ctx.args
         return _keep(grad, centered.shape, dim, keepdim) * centered * (2 / dof)  # 2 (x - mean) / dof
+
+
+class LogSumExp(Function):
+    """log(sum(exp(x))) over `dim`, computed as m + log(sum(exp(x - m))) with m the max, so
+    that no exp overflows; an all -inf slice gives -inf, as PyTorch."""
+
+    @staticmethod
+    def forward(ctx, x, dim, keepdim):
+        shift = np.asarray(np.max(x, axis=dim, keepdims=True, initial=-np.inf))
+        shift[~np.isfinite(shift)] = 0  # an all -inf (or empty) slice: exp(-inf - 0) = 0, log 0 = -inf
+        probs = np.exp(x - shift)
+        total = probs.sum(axis=dim, keepdims=True)
+        with np.errstate(divide="ignore"):
+            out = np.log(total)
+        out += shift
+        if ctx.needs_input_grad[0]:
+            with np.errstate(invalid="ignore"):
+                probs /= total  # softmax(x): the derivative
+            ctx.save_for_backward(probs)
+            ctx.args = (dim, keepdim)
+        if keepdim:
+            return out
+        return out.reshape(()) if dim is None else out.squeeze(axis=dim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (probs,) = ctx.saved_tensors
+        dim, keepdim = ctx.args
+        return _keep(grad, probs.shape, dim, keepdim) * probs  # d logsumexp(x)/dx = softmax(x)
+
+
+class Prod(Function):
+    """The product along one `dim` (an int), or of every element (dim None)."""
+
+    @staticmethod
+    def forward(ctx, x, dim, keepdim):
+        ctx.save_for_backward(x)
+        ctx.args = (dim, keepdim)
+        return np.asarray(np.prod(x, axis=dim, keepdims=keepdim))
+
+    @staticmethod
+    def backward(ctx, grad):
+        # d prod(x)/dx_i = the product of all the other elements, written as (product of those
+        # before i) * (product of those after i), so that zeros in x need no division.
+        (x,) = ctx.saved_tensors
+        dim, keepdim = ctx.args
+        line = x.reshape(-1) if dim is None else np.moveaxis(x, dim, 0)  # the reduced axis first
+        before = np.ones_like(line)
+        before[1:] = np.cumprod(line[:-1], axis=0)
+        after = np.ones_like(line)
+        after[:-1] = np.cumprod(line[:0:-1], axis=0)[::-1]
+        others = before * after
+        others = others.reshape(x.shape) if dim is None else np.moveaxis(others, 0, dim)
+        return _keep(grad, x.shape, None if dim is None else (dim,), keepdim) * others
+
+
+class Norm(Function):
+    """The p-norm (sum |x|^p)^(1/p) over `dim`, for a finite p >= 1."""
+
+    @staticmethod
+    def forward(ctx, x, p, dim, keepdim):
+        powered = x * x if p == 2 else np.abs(x) ** p
+        out = np.asarray(powered.sum(axis=dim, keepdims=True))
+        out = np.sqrt(out) if p == 2 else out ** (1 / p)
+        ctx.save_for_backward(x, out)
+        ctx.args = (p, dim, keepdim)
+        if keepdim:
+            return out
+        return out.reshape(()) if dim is None else out.squeeze(axis=dim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        # d ||x||_p / dx_i = sign(x_i) |x_i|^(p-1) / ||x||_p^(p-1)  (x / ||x|| for p = 2), 0 at x = 0
+        x, norm = ctx.saved_tensors
+        p, dim, keepdim = ctx.args
+        zero = norm == 0
+        safe = np.where(zero, 1, norm)
+        if p == 2:
+            d = x / safe
+        else:
+            d = np.sign(x) * np.abs(x) ** (p - 1) / safe ** (p - 1)
+        d *= ~zero
+        return _keep(grad, x.shape, dim, keepdim) * d
+
+
+class CumSum(Function):
+    """Running sums along `dim`."""
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        ctx.dim = dim
+        return np.cumsum(x, axis=dim, dtype=x.dtype if x.dtype.kind == "f" else None)
+
+    @staticmethod
+    def backward(ctx, grad):
+        # out_j = sum_{i <= j} x_i, so dx_i = sum_{j >= i} g_j: a cumsum from the end
+        return np.flip(np.cumsum(np.flip(grad, ctx.dim), axis=ctx.dim), ctx.dim)

@@ -131,3 +131,43 @@ class Stack(Function):
     @staticmethod
     def backward(ctx, grad):
         return tuple(np.moveaxis(grad, ctx.dim, 0))
+
+
+class Roll(Function):
+    """Elements shifted along `dims` by `shifts`, those pushed off one end coming back at the
+    other (dims None: the flattened tensor, shape kept)."""
+
+    @staticmethod
+    def forward(ctx, x, shifts, dims):
+        ctx.args = (shifts, dims)
+        return np.roll(x, shifts, axis=dims)
+
+    @staticmethod
+    def backward(ctx, grad):
+        shifts, dims = ctx.args
+        return np.roll(grad, np.negative(shifts), axis=dims)  # rolled back: each element moved, gradient 1
+
+
+class Pad(Function):
+    """x with `pads[i] = (before, after)` elements of `value` added on each side of axis i; a
+    negative amount removes elements instead (as PyTorch's constant pad)."""
+
+    @staticmethod
+    def forward(ctx, x, pads, value):
+        src, dst = [], []
+        for n, (before, after) in zip(x.shape, pads):
+            start, stop = max(-before, 0), n - max(-after, 0)
+            src.append(slice(start, max(stop, start)))
+            dst.append(slice(max(before, 0), max(before, 0) + max(stop - start, 0)))
+        out_shape = tuple(n + before + after for n, (before, after) in zip(x.shape, pads))
+        out = np.full(out_shape, value, dtype=x.dtype)
+        out[tuple(dst)] = x[tuple(src)]
+        ctx.args = (tuple(src), tuple(dst))
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        src, dst = ctx.args
+        dx = np.zeros(ctx.input_shapes[0], dtype=grad.dtype)
+        dx[src] = grad[dst]  # the padding is constant; each kept element moved, gradient 1
+        return dx
