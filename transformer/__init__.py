@@ -10,6 +10,9 @@ only when called: importing `transformer` never imports torch.
 from .attention import MultiHeadAttention
 from .block import FeedForward, TransformerBlock
 from .config import TransformerConfig
+from .decoder import TransformerDecoderBlock
+from .encoder_decoder import EncoderDecoder, TransformerDecoder, TransformerEncoder
 from .model import TransformerLM
 
-__all__ = ["TransformerConfig", "MultiHeadAttention", "FeedForward", "TransformerBlock", "TransformerLM"]
+__all__ = ["TransformerConfig", "MultiHeadAttention", "FeedForward", "TransformerBlock", "TransformerLM",
+           "TransformerDecoderBlock", "TransformerEncoder", "TransformerDecoder", "EncoderDecoder"]

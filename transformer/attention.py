@@ -23,9 +23,8 @@ from typing import Any
 import numpy as np
 
 import minigrad
-from minigrad import Tensor
+from minigrad import Tensor, nn
 from minigrad import functional as F
-from minigrad import nn
 
 from .config import SCORES
 
@@ -95,7 +94,8 @@ def attention_mask(batch: int, queries: int, keys: int, causal: bool, key_paddin
         padding = key_padding_mask.data if isinstance(key_padding_mask, Tensor) else np.asarray(key_padding_mask)
         if padding.dtype != np.bool_ or padding.shape != (batch, keys):
             raise ValueError(
-                f"MultiHeadAttention: key_padding_mask must be a bool array of shape (B, {keys_name}) = {(batch, keys)} "
+                "MultiHeadAttention: key_padding_mask must be a bool array of shape "
+                f"(B, {keys_name}) = {(batch, keys)} "
                 f"(True = padding), got {padding.dtype} of shape {padding.shape}"
             )
         padding = padding[:, None, None, :]  # (B, 1, 1, S): the same keys hidden from every query
@@ -200,7 +200,8 @@ class MultiHeadAttention(nn.Module):
                     f"for queries of shape {x.shape}, got shape {memory.shape}"
                 )
             if causal:
-                raise ValueError("MultiHeadAttention: causal masking is for self-attention, not with a memory")
+                raise ValueError("MultiHeadAttention: causal masking is for self-attention, "
+                                 "not with a memory")
         q = self.split_heads(self.q_proj(x))  # (B, h, T, d_k)
         k, v = self.keys_values(x, q, memory, cache)  # (B, h, S, d_k) each
         S = k.shape[2]
@@ -226,7 +227,8 @@ class MultiHeadAttention(nn.Module):
         y = y.transpose(1, 2).reshape(B, T, self.n_heads * self.head_dim)  # (B, T, h, d_k) -> (B, T, h * d_k)
         return self.out_proj(y)
 
-    def keys_values(self, x: Tensor, q: Tensor, memory: Tensor | None, cache: KVCache | None) -> tuple[Tensor, Tensor]:
+    def keys_values(self, x: Tensor, q: Tensor, memory: Tensor | None,
+                    cache: KVCache | None) -> tuple[Tensor, Tensor]:
         """The keys and values, (B, h, S, d_k) each: projected from the memory (or from x),
         taken from and kept in the cache when there is one."""
         if memory is not None and cache is not None and cache.k is not None:
