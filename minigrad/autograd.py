@@ -13,7 +13,8 @@ backward formula saved can be freed while the graph is still alive, as in PyTorc
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +33,7 @@ class no_grad(contextlib.ContextDecorator):
     def __init__(self) -> None:
         self._previous: list[bool] = []  # a stack: a decorated function may call itself
 
-    def __enter__(self) -> "no_grad":
+    def __enter__(self) -> no_grad:
         global _grad_enabled
         self._previous.append(_grad_enabled)
         _grad_enabled = False
@@ -107,11 +108,11 @@ class Function:
     out_dtype: np.dtype
 
     @staticmethod
-    def forward(ctx: "Function", *args: Any, **kwargs: Any) -> np.ndarray:
+    def forward(ctx: Function, *args: Any, **kwargs: Any) -> np.ndarray:
         raise NotImplementedError
 
     @staticmethod
-    def backward(ctx: "Function", grad: np.ndarray) -> Any:
+    def backward(ctx: Function, grad: np.ndarray) -> Any:
         raise NotImplementedError
 
     def save_for_backward(self, *arrays: Any) -> None:
@@ -129,13 +130,14 @@ class Function:
         return saved
 
     @classmethod
-    def apply(cls, *inputs: Any, **kwargs: Any) -> "Tensor":
+    def apply(cls, *inputs: Any, **kwargs: Any) -> Tensor:  # noqa: F821  (defined in tensor.py)
         Tensor = _tensor_module.Tensor
         tensors = inputs
         for x in inputs:
             if not isinstance(x, Tensor):  # a number or array operand: wrap them all once
                 like = next((t for t in inputs if isinstance(t, Tensor)), None)
-                tensors = [t if isinstance(t, Tensor) else _tensor_module.as_tensor_like(t, like) for t in inputs]
+                tensors = [t if isinstance(t, Tensor) else _tensor_module.as_tensor_like(t, like)
+                           for t in inputs]
                 break
         # List comprehensions and the `_requires_grad` slot: this runs once per op, and a
         # generator or a property call here is a measurable share of a small op's cost.

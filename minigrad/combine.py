@@ -1,7 +1,8 @@
 """Functions of several tensors: cat, stack, split, where."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -20,7 +21,8 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     ts = _as_tensors(tensors, "cat")
     d = shape.normalize_dim(dim, ts[0].ndim, "cat")
     shapes = [t.shape for t in ts]
-    if any(len(s) != len(shapes[0]) or s[:d] + s[d + 1:] != shapes[0][:d] + shapes[0][d + 1:] for s in shapes):
+    if any(len(s) != len(shapes[0]) or s[:d] + s[d + 1:] != shapes[0][:d] + shapes[0][d + 1:]
+           for s in shapes):
         raise ValueError(f"cat: shapes {shapes} differ outside dim {dim}")
     return shape.Cat.apply(*ts, dim=d)
 

@@ -7,7 +7,8 @@ numpy integer arrays, lists, or integer Tensors; they are never differentiated.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -114,9 +115,10 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True,
     return ops.Dropout.apply(x, p=float(p), generator=generator or default_generator())
 
 
-def embedding(ids: Any, weight: Tensor) -> Tensor:
+def embedding(ids: Any, weight: Tensor, padding_idx: int | None = None) -> Tensor:
     """The rows of `weight` (num_embeddings, dim) picked by integer `ids` of any shape:
-    shape ids.shape + (dim,). Ids must lie in [0, num_embeddings); negative ids do not wrap."""
+    shape ids.shape + (dim,). Ids must lie in [0, num_embeddings); negative ids do not wrap.
+    The row `padding_idx` (negative counts from the end) receives no gradient."""
     ids = _int_array(ids, "embedding", "ids")
     weight = _float_tensor(weight, "embedding", "weight")
     if weight.ndim != 2:
@@ -126,7 +128,18 @@ def embedding(ids: Any, weight: Tensor) -> Tensor:
         low, high = ids.min(), ids.max()
         if low < 0 or high >= num:
             raise IndexError(f"embedding: id {low if low < 0 else high} is outside [0, {num})")
-    return ops.Embedding.apply(weight, ids=ids)
+    if padding_idx is not None:
+        padding_idx = _padding_index(padding_idx, num, "embedding")
+    return ops.Embedding.apply(weight, ids=ids, padding_idx=padding_idx)
+
+
+def _padding_index(padding_idx: int, num: int, op: str) -> int:
+    """padding_idx in [-num, num) as a non-negative row index, or an IndexError."""
+    if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)):
+        raise TypeError(f"{op}: padding_idx must be an int or None, got {type(padding_idx).__name__}")
+    if not -num <= padding_idx < num:
+        raise IndexError(f"{op}: padding_idx {padding_idx} is outside [-{num}, {num})")
+    return int(padding_idx) % num
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:

@@ -11,7 +11,8 @@ skipped, as in PyTorch.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -42,7 +43,8 @@ class Optimizer:
         seen: set[int] = set()
         for i, p in enumerate(self.params):
             if not isinstance(p, Tensor) or not p.requires_grad or not p.is_leaf:
-                raise TypeError(f"{type(self).__name__}: parameter {i} is not a leaf Tensor that requires grad")
+                raise TypeError(f"{type(self).__name__}: parameter {i} is not a leaf Tensor that requires "
+                                "grad")
             if id(p) in seen:
                 raise ValueError(f"{type(self).__name__}: parameter {i} appears more than once")
             seen.add(id(p))
@@ -93,7 +95,8 @@ class Optimizer:
             if key == "lr":
                 continue
             parts = key.split(".")
-            if len(parts) != 3 or parts[0] != "state" or not parts[1].isdigit() or parts[2] not in self.state_names:
+            if (len(parts) != 3 or parts[0] != "state" or not parts[1].isdigit()
+                    or parts[2] not in self.state_names):
                 raise ValueError(f"{op}: unexpected key {key!r} "
                                  f"(expected 'lr' and 'state.<i>.<name>' with name in {self.state_names})")
             i, name, value = int(parts[1]), parts[2], np.asarray(value)
@@ -102,13 +105,15 @@ class Optimizer:
             if name == "step":
                 restored[i][name] = int(value)
             elif value.shape != self.params[i].shape:
-                raise ValueError(f"{op}: {key!r} has shape {value.shape}, parameter {i} has {self.params[i].shape}")
+                raise ValueError(f"{op}: {key!r} has shape {value.shape}, parameter {i} has "
+                                 f"{self.params[i].shape}")
             else:
                 restored[i][name] = np.array(value, dtype=self.params[i].dtype)
         for i, entries in enumerate(restored):
             missing = [name for name in self.state_names if name not in entries]
             if entries and missing:
-                raise ValueError(f"{op}: the state of parameter {i} is incomplete: missing {', '.join(missing)}")
+                raise ValueError(f"{op}: the state of parameter {i} is incomplete: missing "
+                                 f"{', '.join(missing)}")
         self.lr = float(state["lr"])
         self.state = restored
 
@@ -120,7 +125,8 @@ class SGD(Optimizer):
 
     state_names = ("momentum_buffer",)
 
-    def __init__(self, params: Iterable[Tensor], lr: float, momentum: float = 0.0, weight_decay: float = 0.0) -> None:
+    def __init__(self, params: Iterable[Tensor], lr: float, momentum: float = 0.0,
+                 weight_decay: float = 0.0) -> None:
         super().__init__(params, lr)
         self.momentum = _check("SGD: momentum", momentum, 0.0)
         self.weight_decay = _check("SGD: weight_decay", weight_decay, 0.0)

@@ -7,7 +7,8 @@ gradient formula is written exactly once.
 from __future__ import annotations
 
 import weakref
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -55,7 +56,7 @@ class Tensor:
         self.requires_grad = requires_grad
 
     @classmethod
-    def _wrap(cls, array: np.ndarray, grad_fn: autograd.Function | None = None) -> "Tensor":
+    def _wrap(cls, array: np.ndarray, grad_fn: autograd.Function | None = None) -> Tensor:
         """The fast constructor used by ops: no conversion, no checks."""
         t = object.__new__(Tensor)
         t.data = array
@@ -113,7 +114,8 @@ class Tensor:
 
     def item(self) -> float | int | bool:
         if self.data.size != 1:
-            raise ValueError(f"item: only a one-element tensor converts to a Python number, got shape {self.shape}")
+            raise ValueError("item: only a one-element tensor converts to a Python number, got shape "
+                             f"{self.shape}")
         return self.data.item()
 
     def __float__(self) -> float:
@@ -129,7 +131,7 @@ class Tensor:
         return f"tensor({body}{extra})"
 
     # ----- autograd ---------------------------------------------------------------------
-    def detach(self) -> "Tensor":
+    def detach(self) -> Tensor:
         """The same data, cut from the graph (shares memory, like PyTorch)."""
         return Tensor._wrap(self.data)
 
@@ -158,7 +160,8 @@ class Tensor:
         else:
             grad = _to_array(gradient, self.dtype)
             if grad.shape != self.shape:
-                raise ValueError(f"backward: gradient has shape {grad.shape} but the tensor has shape {self.shape}")
+                raise ValueError(f"backward: gradient has shape {grad.shape} but the tensor has shape "
+                                 f"{self.shape}")
         if self.grad_fn is None:
             self._accumulate(grad)
         else:
@@ -175,70 +178,70 @@ class Tensor:
             self.grad.data = np.asarray(self.grad.data + grad, dtype=self.data.dtype)
 
     # ----- arithmetic (numpy broadcasting) -----------------------------------------------
-    def __add__(self, other: Any) -> "Tensor":
+    def __add__(self, other: Any) -> Tensor:
         return ew.Add.apply(self, other)
 
-    def __radd__(self, other: Any) -> "Tensor":
+    def __radd__(self, other: Any) -> Tensor:
         return ew.Add.apply(other, self)
 
-    def __sub__(self, other: Any) -> "Tensor":
+    def __sub__(self, other: Any) -> Tensor:
         return ew.Sub.apply(self, other)
 
-    def __rsub__(self, other: Any) -> "Tensor":
+    def __rsub__(self, other: Any) -> Tensor:
         return ew.Sub.apply(other, self)
 
-    def __mul__(self, other: Any) -> "Tensor":
+    def __mul__(self, other: Any) -> Tensor:
         return ew.Mul.apply(self, other)
 
-    def __rmul__(self, other: Any) -> "Tensor":
+    def __rmul__(self, other: Any) -> Tensor:
         return ew.Mul.apply(other, self)
 
-    def __truediv__(self, other: Any) -> "Tensor":
+    def __truediv__(self, other: Any) -> Tensor:
         return ew.Div.apply(self, other)
 
-    def __rtruediv__(self, other: Any) -> "Tensor":
+    def __rtruediv__(self, other: Any) -> Tensor:
         return ew.Div.apply(other, self)
 
-    def __pow__(self, exponent: Any) -> "Tensor":
+    def __pow__(self, exponent: Any) -> Tensor:
         if isinstance(exponent, (np.integer, np.floating)):
             exponent = exponent.item()  # a Python number: a numpy float64 would promote float32
         if isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
             return ew.PowScalar.apply(self, exponent=exponent)
         return ew.Pow.apply(self, exponent)
 
-    def __rpow__(self, base: Any) -> "Tensor":
+    def __rpow__(self, base: Any) -> Tensor:
         return ew.Pow.apply(base, self)
 
-    def __neg__(self) -> "Tensor":
+    def __neg__(self) -> Tensor:
         return ew.Neg.apply(self)
 
-    def __matmul__(self, other: Any) -> "Tensor":
+    def __matmul__(self, other: Any) -> Tensor:
         return linalg.MatMul.apply(self, other)
 
-    def __rmatmul__(self, other: Any) -> "Tensor":
+    def __rmatmul__(self, other: Any) -> Tensor:
         return linalg.MatMul.apply(other, self)
 
     # ----- comparisons: bool tensors, outside the graph ----------------------------------
-    def _compare(self, other: Any, op: Any) -> "Tensor":
+    def _compare(self, other: Any, op: Any) -> Tensor:
         other = other.data if isinstance(other, Tensor) else other
         return Tensor._wrap(op(self.data, other))
 
-    def __lt__(self, other: Any) -> "Tensor":
+    def __lt__(self, other: Any) -> Tensor:
         return self._compare(other, np.less)
 
-    def __le__(self, other: Any) -> "Tensor":
+    def __le__(self, other: Any) -> Tensor:
         return self._compare(other, np.less_equal)
 
-    def __gt__(self, other: Any) -> "Tensor":
+    def __gt__(self, other: Any) -> Tensor:
         return self._compare(other, np.greater)
 
-    def __ge__(self, other: Any) -> "Tensor":
+    def __ge__(self, other: Any) -> Tensor:
         return self._compare(other, np.greater_equal)
 
-    def __eq__(self, other: Any) -> "Tensor":  # type: ignore[override]
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
         return self._compare(other, np.equal)
 
-    def __ne__(self, other: Any) -> "Tensor":  # type: ignore[override]
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
         return self._compare(other, np.not_equal)
 
     __hash__ = object.__hash__
@@ -247,80 +250,80 @@ class Tensor:
         return bool(self.item())
 
     # ----- elementwise functions ---------------------------------------------------------
-    def exp(self) -> "Tensor":
+    def exp(self) -> Tensor:
         return ew.Exp.apply(self)
 
-    def log(self) -> "Tensor":
+    def log(self) -> Tensor:
         return ew.Log.apply(self)
 
-    def sqrt(self) -> "Tensor":
+    def sqrt(self) -> Tensor:
         return ew.Sqrt.apply(self)
 
-    def tanh(self) -> "Tensor":
+    def tanh(self) -> Tensor:
         return ew.Tanh.apply(self)
 
-    def sigmoid(self) -> "Tensor":
+    def sigmoid(self) -> Tensor:
         return ew.Sigmoid.apply(self)
 
-    def relu(self) -> "Tensor":
+    def relu(self) -> Tensor:
         return ew.Relu.apply(self)
 
-    def abs(self) -> "Tensor":
+    def abs(self) -> Tensor:
         return ew.Abs.apply(self)
 
-    def masked_fill(self, mask: Any, value: float) -> "Tensor":
+    def masked_fill(self, mask: Any, value: float) -> Tensor:
         """Put `value` where `mask` (bool, broadcastable to this shape) is True; those
         positions get no gradient."""
         return ew.MaskedFill.apply(self, mask=_bool_mask(mask, self.shape, "masked_fill"), value=value)
 
     # ----- reductions --------------------------------------------------------------------
-    def sum(self, dim: Dim = None, keepdim: bool = False) -> "Tensor":
+    def sum(self, dim: Dim = None, keepdim: bool = False) -> Tensor:
         return reduce.Sum.apply(self, dim=reduce.normalize_dims(dim, self.ndim, "sum"), keepdim=keepdim)
 
-    def mean(self, dim: Dim = None, keepdim: bool = False) -> "Tensor":
+    def mean(self, dim: Dim = None, keepdim: bool = False) -> Tensor:
         return reduce.Mean.apply(self, dim=reduce.normalize_dims(dim, self.ndim, "mean"), keepdim=keepdim)
 
-    def max(self, dim: Dim = None, keepdim: bool = False) -> "Tensor":
+    def max(self, dim: Dim = None, keepdim: bool = False) -> Tensor:
         """The largest values (PyTorch's `amax`); ties share the gradient equally."""
         return reduce.Max.apply(self, dim=reduce.normalize_dims(dim, self.ndim, "max"), keepdim=keepdim)
 
-    def var(self, dim: Dim = None, keepdim: bool = False, correction: int = 1) -> "Tensor":
+    def var(self, dim: Dim = None, keepdim: bool = False, correction: int = 1) -> Tensor:
         """Variance with Bessel's correction by default (divide by N - correction), as PyTorch."""
         dims = reduce.normalize_dims(dim, self.ndim, "var")
         return reduce.Var.apply(self, dim=dims, keepdim=keepdim, correction=correction)
 
-    def argmax(self, dim: int | None = None, keepdim: bool = False) -> "Tensor":
+    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         """Indices of the largest values (int64, not differentiable)."""
         return Tensor._wrap(np.argmax(self.data, axis=dim, keepdims=keepdim))
 
     # ----- shapes ------------------------------------------------------------------------
-    def reshape(self, *shape: Any) -> "Tensor":
+    def reshape(self, *shape: Any) -> Tensor:
         return shape_op_reshape(self, shape, "reshape")
 
-    def view(self, *shape: Any) -> "Tensor":
+    def view(self, *shape: Any) -> Tensor:
         return shape_op_reshape(self, shape, "view")
 
-    def transpose(self, dim0: int, dim1: int) -> "Tensor":
+    def transpose(self, dim0: int, dim1: int) -> Tensor:
         dim0, dim1 = (shape.normalize_dim(d, self.ndim, "transpose") for d in (dim0, dim1))
         dims = list(range(self.ndim))
         dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
         return shape.Permute.apply(self, dims=tuple(dims))
 
-    def permute(self, *dims: Any) -> "Tensor":
+    def permute(self, *dims: Any) -> Tensor:
         if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
             dims = tuple(dims[0])
         return shape.Permute.apply(self, dims=shape.check_permutation(dims, self.ndim))
 
     @property
-    def T(self) -> "Tensor":
+    def T(self) -> Tensor:
         """All dimensions reversed (the matrix transpose for 2-D)."""
         return shape.Permute.apply(self, dims=tuple(reversed(range(self.ndim))))
 
-    def unsqueeze(self, dim: int) -> "Tensor":
+    def unsqueeze(self, dim: int) -> Tensor:
         dim = shape.normalize_dim(dim, self.ndim + 1, "unsqueeze")
         return shape.Reshape.apply(self, shape=self.shape[:dim] + (1,) + self.shape[dim:])
 
-    def squeeze(self, dim: Dim = None) -> "Tensor":
+    def squeeze(self, dim: Dim = None) -> Tensor:
         if dim is None:
             new = tuple(n for n in self.shape if n != 1)
         else:
@@ -328,21 +331,21 @@ class Tensor:
             new = tuple(n for i, n in enumerate(self.shape) if not (i in dims and n == 1))
         return shape.Reshape.apply(self, shape=new)
 
-    def expand(self, *sizes: Any) -> "Tensor":
+    def expand(self, *sizes: Any) -> Tensor:
         if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
             sizes = tuple(sizes[0])
         return shape.Expand.apply(self, shape=shape.expanded_shape(self.shape, sizes))
 
-    def __getitem__(self, index: Any) -> "Tensor":
+    def __getitem__(self, index: Any) -> Tensor:
         return shape.GetItem.apply(self, index=_plain_index(index))
 
     # ----- common functions as methods ---------------------------------------------------
-    def softmax(self, dim: int) -> "Tensor":
+    def softmax(self, dim: int) -> Tensor:
         from . import functional
 
         return functional.softmax(self, dim)
 
-    def log_softmax(self, dim: int) -> "Tensor":
+    def log_softmax(self, dim: int) -> Tensor:
         from . import functional
 
         return functional.log_softmax(self, dim)

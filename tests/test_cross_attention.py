@@ -1,7 +1,6 @@
 """MultiHeadAttention with a `memory` (cross-attention) and with a KV cache: gradchecks in
 float64, the rectangular (B, h, T, S) weights, agreement with torch.nn.MultiheadAttention,
 cached decoding equal to the full pass, and the errors for bad shapes."""
-
 from __future__ import annotations
 
 import numpy as np
@@ -35,9 +34,8 @@ def test_cross_attention_gradcheck_wrt_queries_memory_and_parameters(options, pa
     attn = MultiHeadAttention(4, 2, **options).to(np.float64)
     x, memory = randn(2, 3, 4, seed=1), randn(2, 5, 4, seed=2)
     params = list(attn.parameters())
-    assert minigrad.gradcheck(
-        lambda x, m, *_: attn(x, key_padding_mask=padding, memory=m), [x, memory, *params]
-    )
+    assert minigrad.gradcheck(lambda x, m, *_: attn(x, key_padding_mask=padding, memory=m),
+                              [x, memory, *params])
 
 
 def test_cross_attention_weights_are_rectangular_and_skip_padding():
@@ -59,18 +57,10 @@ def test_cross_attention_matches_torch_multihead_attention():
     attn = MultiHeadAttention(6, 3).to(np.float64)
     w_q, w_k, w_v = np.split(ref.in_proj_weight.detach().numpy(), 3)
     b_q, b_k, b_v = np.split(ref.in_proj_bias.detach().numpy(), 3)
-    attn.load_state_dict(
-        {
-            "q_proj.weight": w_q,
-            "q_proj.bias": b_q,
-            "k_proj.weight": w_k,
-            "k_proj.bias": b_k,
-            "v_proj.weight": w_v,
-            "v_proj.bias": b_v,
-            "out_proj.weight": ref.out_proj.weight.detach().numpy(),
-            "out_proj.bias": ref.out_proj.bias.detach().numpy(),
-        }
-    )
+    attn.load_state_dict({"q_proj.weight": w_q, "q_proj.bias": b_q, "k_proj.weight": w_k, "k_proj.bias": b_k,
+                          "v_proj.weight": w_v, "v_proj.bias": b_v,
+                          "out_proj.weight": ref.out_proj.weight.detach().numpy(),
+                          "out_proj.bias": ref.out_proj.bias.detach().numpy()})
     x = np.random.default_rng(1).standard_normal((2, 4, 6))
     memory = np.random.default_rng(2).standard_normal((2, 7, 6))
     padding = np.zeros((2, 7), dtype=bool)
@@ -97,15 +87,14 @@ def test_self_attention_cache_step_by_step_equals_the_full_causal_pass(options):
     x = randn(2, 5, 4)
     full = attn(x, causal=True).data
     cache = KVCache()
-    steps = [attn(x[:, t : t + 1], causal=True, cache=cache).data for t in range(5)]
+    steps = [attn(x[:, t: t + 1], causal=True, cache=cache).data for t in range(5)]
     assert cache.length == 5
     np.testing.assert_allclose(np.concatenate(steps, axis=1), full, rtol=1e-12, atol=1e-12)
     # two positions at once after three cached ones: the causal mask is aligned to the end
     cache = KVCache()
     attn(x[:, :3], causal=True, cache=cache)
-    np.testing.assert_allclose(
-        attn(x[:, 3:], causal=True, cache=cache).data, full[:, 3:], rtol=1e-12, atol=1e-12
-    )
+    np.testing.assert_allclose(attn(x[:, 3:], causal=True, cache=cache).data, full[:, 3:], rtol=1e-12,
+                               atol=1e-12)
 
 
 def test_cross_attention_cache_computes_the_memory_once():
@@ -124,9 +113,8 @@ def test_cross_attention_cache_computes_the_memory_once():
 def test_cross_attention_errors_name_the_shapes():
     attn = MultiHeadAttention(8, 2)
     x = randn(2, 3, 8)
-    with pytest.raises(
-        ValueError, match=r"memory must be \(B, S, d_model\) = \(2, S, 8\).*\(2, 3, 8\).*\(2, 5, 6\)"
-    ):
+    with pytest.raises(ValueError,
+                       match=r"memory must be \(B, S, d_model\) = \(2, S, 8\).*\(2, 3, 8\).*\(2, 5, 6\)"):
         attn(x, memory=randn(2, 5, 6))
     with pytest.raises(ValueError, match=r"\(2, 3, 8\).*\(3, 5, 8\)"):
         attn(x, memory=randn(3, 5, 8))

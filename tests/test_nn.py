@@ -89,7 +89,7 @@ def test_reassignment_and_deletion_update_the_registry():
     del block.norm
     assert list(block.parameters()) == []
     with pytest.raises(AttributeError, match="Block has no attribute 'norm'"):
-        block.norm
+        block.norm  # noqa: B018  (the attribute access is what raises)
 
 
 def test_assigning_before_init_is_a_clear_error():
@@ -202,7 +202,8 @@ def test_zero_grad_sets_none():
 
 
 def test_repr():
-    model = nn.Sequential(nn.Linear(2, 3), nn.GELU(), nn.Dropout(0.1), Block(3), nn.Embedding(5, 2), nn.ReLU())
+    model = nn.Sequential(nn.Linear(2, 3), nn.GELU(), nn.Dropout(0.1), Block(3), nn.Embedding(5, 2),
+                          nn.ReLU())
     assert repr(model) == (
         "Sequential(\n"
         "  (0): Linear(in_features=2, out_features=3, bias=True)\n"
@@ -230,7 +231,8 @@ def test_graph_nodes_carry_module_scopes():
     model = _model()
     out = model(np.array([[1, 2, 3]]))
     scopes = {scope for _, scope in _scopes_by_op(out)}
-    assert scopes == {"", "emb", "blocks.0", "blocks.0.attn", "blocks.0.attn.q_proj", "blocks.0.attn.out_proj",
+    assert scopes == {"", "emb", "blocks.0", "blocks.0.attn", "blocks.0.attn.q_proj",
+                      "blocks.0.attn.out_proj",
                       "blocks.0.norm", "blocks.1", "blocks.1.attn", "blocks.1.attn.q_proj",
                       "blocks.1.attn.out_proj", "blocks.1.norm", "head"}
     ops = _scopes_by_op(out)
@@ -375,7 +377,8 @@ def _compare_with_torch(torch, ours, theirs, x, integer_input=False):
     if not integer_input:
         np.testing.assert_allclose(xm.grad.data, tx.grad.numpy(), rtol=1e-10, atol=1e-12)
     for name, p in ours.named_parameters():
-        np.testing.assert_allclose(p.grad.data, theirs.get_parameter(name).grad.numpy(), rtol=1e-10, atol=1e-12,
+        np.testing.assert_allclose(p.grad.data, theirs.get_parameter(name).grad.numpy(), rtol=1e-10,
+                                   atol=1e-12,
                                    err_msg=name)
 
 

@@ -67,7 +67,8 @@ def test_same_seed_same_run_different_seed_different_run():
     config = TrainConfig(steps=8, batch_size=16, eval_interval=4, seed=3)
     runs = [train(tiny_model(task, dropout=0.1), task, config, log=None) for _ in range(2)]
     assert runs[0].losses == runs[1].losses and runs[0].eval_losses == runs[1].eval_losses
-    other = train(tiny_model(task, dropout=0.1), task, TrainConfig(steps=8, batch_size=16, eval_interval=4, seed=4),
+    other = train(tiny_model(task, dropout=0.1), task,
+                  TrainConfig(steps=8, batch_size=16, eval_interval=4, seed=4),
                   log=None)
     assert other.losses != runs[0].losses
 
@@ -82,7 +83,8 @@ def test_resume_continues_bit_identically(tmp_path):
     first = train(tiny_model(task, dropout=0.1), task, config, out=path, until_step=6, log=None)
     assert len(first.losses) == 6 and load_checkpoint(path).step == 6
     resumed_model = tiny_model(task, seed=99, dropout=0.1)  # other initial weights: all overwritten
-    resumed = train(resumed_model, task, load_checkpoint(path).train_config, out=path, resume_from=path, log=None)
+    resumed = train(resumed_model, task, load_checkpoint(path).train_config, out=path, resume_from=path,
+                    log=None)
     assert resumed.losses == expected.losses
     assert resumed.lrs == expected.lrs
     assert resumed.eval_steps == expected.eval_steps and resumed.eval_losses == expected.eval_losses
@@ -157,14 +159,16 @@ def test_default_log_is_the_stderr_of_the_call():
 def test_text_training_and_sampling(tmp_path):
     data = CharDataset(TEXT, block_size=16, n_eval=10)
     model = tiny_model(data)
-    history = train(model, data, TrainConfig(steps=40, batch_size=16, lr=1e-2, warmup_steps=5, eval_interval=20),
+    history = train(model, data,
+                    TrainConfig(steps=40, batch_size=16, lr=1e-2, warmup_steps=5, eval_interval=20),
                     out=tmp_path / "text.npz", log=None)
     assert history.losses[0] > math.log(data.vocab.size) - 0.5
     assert np.mean(history.losses[-5:]) < 0.75 * history.losses[0]
     assert history.accuracy is None and history.eval_accuracies == [None, None]
     rebuilt = load_checkpoint(tmp_path / "text.npz").build_model()
     prompt = data.vocab.encode("the ")
-    samples = [rebuilt.generate(prompt, 30, temperature=0.8, top_k=5, rng=np.random.default_rng(7)) for _ in range(2)]
+    samples = [rebuilt.generate(prompt, 30, temperature=0.8, top_k=5, rng=np.random.default_rng(7))
+               for _ in range(2)]
     assert np.array_equal(samples[0], samples[1]) and samples[0].shape == (34,)
     text = data.vocab.decode(samples[0])
     assert text.startswith("the ") and set(text) <= set(TEXT)

@@ -78,7 +78,8 @@ def test_config_head_dim_lifts_divisibility():
 
 # ----- attention ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("options", VARIANTS.values(), ids=VARIANTS.keys())
-@pytest.mark.parametrize("masks", [{}, {"causal": True, "key_padding_mask": padding_mask()}], ids=["nomask", "masked"])
+@pytest.mark.parametrize("masks", [{}, {"causal": True, "key_padding_mask": padding_mask()}],
+                         ids=["nomask", "masked"])
 def test_attention_gradcheck(options, masks):
     minigrad.manual_seed(0)
     attn = f64(MultiHeadAttention(4, 2, **options))
@@ -119,7 +120,8 @@ def test_attention_scores_are_scaled_dot_products():
         attn(x)
         q = (x.data @ attn.q_proj.weight.data.T + attn.q_proj.bias.data).reshape(3, 2, 4).transpose(1, 0, 2)
         k = (x.data @ attn.k_proj.weight.data.T + attn.k_proj.bias.data).reshape(3, 2, 4).transpose(1, 0, 2)
-        np.testing.assert_allclose(attn.attn_scores[0], factor * q @ k.transpose(0, 2, 1), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(attn.attn_scores[0], factor * q @ k.transpose(0, 2, 1), rtol=1e-5,
+                                   atol=1e-6)
 
 
 def test_shared_qk_scores_are_symmetric():
@@ -182,7 +184,8 @@ def test_attention_errors():
     attn = MultiHeadAttention(8, 2)
     with pytest.raises(ValueError, match=r"expected input \(B, T, 8\), got shape \(2, 3, 4\)"):
         attn(minigrad.randn(2, 3, 4))
-    with pytest.raises(ValueError, match=r"key_padding_mask must be a bool array of shape \(B, T\) = \(2, 3\)"):
+    with pytest.raises(ValueError,
+                       match=r"key_padding_mask must be a bool array of shape \(B, T\) = \(2, 3\)"):
         attn(minigrad.randn(2, 3, 8), key_padding_mask=np.zeros((2, 4), bool))
 
 
@@ -269,7 +272,8 @@ def test_lm_forward_shapes_dtype_and_ignored_targets():
 @pytest.mark.parametrize("pos_encoding", ["learned", "sinusoidal"])
 def test_lm_is_causal(pos_encoding):
     minigrad.manual_seed(0)
-    config = TransformerConfig(vocab_size=9, max_len=8, d_model=8, n_heads=2, norm_first=True, pos_encoding=pos_encoding)
+    config = TransformerConfig(vocab_size=9, max_len=8, d_model=8, n_heads=2, norm_first=True,
+                               pos_encoding=pos_encoding)
     model = f64(TransformerLM(config))
     ids = np.random.default_rng(0).integers(0, 9, (2, 8))
     changed = ids.copy()
@@ -339,7 +343,8 @@ def test_generate():
 
 
 # ----- save and load ---------------------------------------------------------------------------
-@pytest.mark.parametrize("fields", [{}, {"pos_encoding": "sinusoidal", "norm_first": True, "score": "additive"}])
+@pytest.mark.parametrize("fields",
+                         [{}, {"pos_encoding": "sinusoidal", "norm_first": True, "score": "additive"}])
 def test_save_load_gives_identical_logits(tmp_path, fields):
     minigrad.manual_seed(0)
     config = TransformerConfig(vocab_size=7, max_len=5, d_model=8, n_heads=2, **fields)

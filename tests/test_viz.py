@@ -13,8 +13,7 @@ import pytest
 import minigrad
 from minigrad import nn
 from minigrad.autograd import module_scope, topological_order
-from minigrad.viz import (GRAD_COLOURS, GRAD_NONFINITE, GraphvizNotFoundError, draw_graph, grad_colour,
-                          render)
+from minigrad.viz import GRAD_COLOURS, GRAD_NONFINITE, GraphvizNotFoundError, draw_graph, grad_colour, render
 
 NODE = re.compile(r"^\s*(\w+) \[(.*)\]$")
 EDGE = re.compile(r"^\s*(\w+) -> (\w+)")
@@ -267,10 +266,12 @@ def test_show_grads_labels_and_colours_by_norm():
     out = (small * 1.0).sum() + (big * big).sum() * 1.0 + (zero * 0.0).sum()
     out.backward()
     source = draw_graph(out, {"small": small, "big": big, "zero": zero}, show_grads=True).source
-    line = {name: next(l for l in source.splitlines() if f"<b>{name}</b>" in l) for name in ("small", "big", "zero")}
+    line = {name: next(row for row in source.splitlines() if f"<b>{name}</b>" in row)
+            for name in ("small", "big", "zero")}
     assert "|grad| 1.41e+00" in line["small"]  # d/dsmall of sum(small) = ones(2)
     assert "|grad| 1.00e+03" in line["big"]  # 2 * [300, 400]
-    assert f'fillcolor="{GRAD_COLOURS[7]}"' in line["small"] and f'fillcolor="{GRAD_COLOURS[-1]}"' in line["big"]
+    assert f'fillcolor="{GRAD_COLOURS[7]}"' in line["small"]
+    assert f'fillcolor="{GRAD_COLOURS[-1]}"' in line["big"]
     assert f'fillcolor="{GRAD_COLOURS[0]}"' in line["zero"]  # a zero gradient counts as vanishing
     assert "fill = |grad|" in source and all(c in source for c in GRAD_COLOURS)  # the legend explains them
 

@@ -91,12 +91,12 @@ def attention_mask(batch: int, queries: int, keys: int, causal: bool, key_paddin
     if causal:
         mask = np.triu(np.ones((queries, keys), dtype=bool), k=1 + keys - queries)[None, None]  # (1, 1, T, S)
     if key_padding_mask is not None:
-        padding = key_padding_mask.data if isinstance(key_padding_mask, Tensor) else np.asarray(key_padding_mask)
+        padding = (key_padding_mask.data if isinstance(key_padding_mask, Tensor)
+                   else np.asarray(key_padding_mask))
         if padding.dtype != np.bool_ or padding.shape != (batch, keys):
             raise ValueError(
-                "MultiHeadAttention: key_padding_mask must be a bool array of shape "
-                f"(B, {keys_name}) = {(batch, keys)} "
-                f"(True = padding), got {padding.dtype} of shape {padding.shape}"
+                f"MultiHeadAttention: key_padding_mask must be a bool array of shape (B, {keys_name}) = "
+                f"{(batch, keys)} (True = padding), got {padding.dtype} of shape {padding.shape}"
             )
         padding = padding[:, None, None, :]  # (B, 1, 1, S): the same keys hidden from every query
         mask = padding if mask is None else mask | padding
@@ -151,7 +151,8 @@ class MultiHeadAttention(nn.Module):
         super().__init__()
         if d_model <= 0 or n_heads <= 0 or (head_dim is not None and head_dim <= 0):
             raise ValueError(
-                f"MultiHeadAttention: sizes must be positive, got d_model={d_model}, n_heads={n_heads}, head_dim={head_dim}"
+                f"MultiHeadAttention: sizes must be positive, got d_model={d_model}, n_heads={n_heads}, "
+                f"head_dim={head_dim}"
             )
         if head_dim is None and d_model % n_heads:
             raise ValueError(f"MultiHeadAttention: d_model={d_model} is not divisible by n_heads={n_heads}")
@@ -176,7 +177,8 @@ class MultiHeadAttention(nn.Module):
     def split_heads(self, x: Tensor) -> Tensor:
         """(B, T, h * d_k) -> (B, h, T, d_k), a view."""
         B, T, _ = x.shape
-        return x.reshape(B, T, self.n_heads, self.head_dim).transpose(1, 2)  # (B, T, h, d_k) -> (B, h, T, d_k)
+        # (B, T, h, d_k) -> (B, h, T, d_k)
+        return x.reshape(B, T, self.n_heads, self.head_dim).transpose(1, 2)
 
     def forward(self, x: Tensor, causal: bool = False, key_padding_mask: Any = None,
                 memory: Tensor | None = None, cache: KVCache | None = None) -> Tensor:
@@ -191,7 +193,8 @@ class MultiHeadAttention(nn.Module):
             key kept, the earlier positions' and the new ones.
         """
         if x.ndim != 3 or x.shape[-1] != self.d_model:
-            raise ValueError(f"MultiHeadAttention: expected input (B, T, {self.d_model}), got shape {x.shape}")
+            raise ValueError(f"MultiHeadAttention: expected input (B, T, {self.d_model}), "
+                             f"got shape {x.shape}")
         B, T, _ = x.shape
         if memory is not None:
             if memory.ndim != 3 or memory.shape[0] != B or memory.shape[-1] != self.d_model:

@@ -145,7 +145,8 @@ _HISTORY_LISTS = ("losses", "lrs", "eval_steps", "eval_losses", "eval_accuracies
 
 
 def save_checkpoint(path: str | os.PathLike, model: TransformerLM, optimizer: AdamW, step: int,
-                    config: TrainConfig, data: Dataset, data_rng: np.random.Generator, history: History) -> None:
+                    config: TrainConfig, data: Dataset, data_rng: np.random.Generator,
+                    history: History) -> None:
     """One .npz (written atomically by minigrad.save): "model.*" weights, "optimizer.*" state,
     the step, JSON text for the configs, the data description and the generator states, and
     the history so far. Python's JSON keeps the generators' 128-bit integers exact."""
@@ -172,7 +173,8 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     needed = ("step", "model_config", "train_config", "data", "rng")
     missing = [k for k in needed if k not in state]
     if missing:
-        raise ValueError(f"load_checkpoint: {os.fspath(path)!r} is not a training checkpoint (no {', '.join(missing)})")
+        raise ValueError(f"load_checkpoint: {os.fspath(path)!r} is not a training checkpoint (no "
+                         f"{', '.join(missing)})")
 
     def part(prefix: str) -> dict[str, np.ndarray]:
         return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
@@ -182,7 +184,8 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         losses=lists["losses"].tolist(), lrs=lists["lrs"].tolist(),
         eval_steps=[int(s) for s in lists["eval_steps"]], eval_losses=lists["eval_losses"].tolist(),
         eval_accuracies=[None if np.isnan(a) else float(a) for a in lists["eval_accuracies"]],
-        seconds=float(lists["seconds"]), step_seconds=float(lists["step_seconds"]), tokens=int(lists["tokens"]),
+        seconds=float(lists["seconds"]), step_seconds=float(lists["step_seconds"]),
+        tokens=int(lists["tokens"]),
     )
     return Checkpoint(
         model_config=TransformerConfig(**json.loads(str(state["model_config"]))),
@@ -243,11 +246,13 @@ def _start(model: TransformerLM, optimizer: AdamW, config: TrainConfig,
     in `resume_from`, with the model, the optimizer and minigrad's generator restored."""
     if resume_from is None:
         minigrad.manual_seed(config.seed)
-        return 0, History(), np.random.default_rng([config.seed, 1])  # a stream other than manual_seed(seed)'s
+        # a stream other than manual_seed(seed)'s
+        return 0, History(), np.random.default_rng([config.seed, 1])
     checkpoint = load_checkpoint(resume_from)
     model.load_state_dict(checkpoint.weights)
     optimizer.load_state_dict(checkpoint.optimizer)
-    minigrad.manual_seed(0).bit_generator.state = checkpoint.rng["minigrad"]  # a new generator, then its state
+    # a new generator, then its state
+    minigrad.manual_seed(0).bit_generator.state = checkpoint.rng["minigrad"]
     data_rng = np.random.default_rng()
     data_rng.bit_generator.state = checkpoint.rng["data"]
     return checkpoint.step, checkpoint.history, data_rng
@@ -310,8 +315,9 @@ def train(model: TransformerLM, data: Dataset, config: TrainConfig | None = None
             history.eval_losses.append(eval_loss)
             history.eval_accuracies.append(accuracy)
             score = "" if accuracy is None else f"  exact match {100 * accuracy:.1f}%"
-            progress.line(f"step {step}/{config.steps}  loss {history.losses[-1]:.4f}  eval loss {eval_loss:.4f}"
-                          f"{score}  {history.tokens_per_second / 1000:.1f}k tok/s  {_clock(history.seconds)}")
+            progress.line(f"step {step}/{config.steps}  loss {history.losses[-1]:.4f}  eval loss "
+                          f"{eval_loss:.4f}{score}  {history.tokens_per_second / 1000:.1f}k tok/s  "
+                          f"{_clock(history.seconds)}")
         if out is not None and (step % config.eval_interval == 0 or step == stop):
             save_checkpoint(out, model, optimizer, step, config, data, data_rng, history)
     progress.close()

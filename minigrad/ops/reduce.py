@@ -29,7 +29,8 @@ def normalize_dims(dim: Any, ndim: int, op: str) -> tuple[int, ...] | None:
     return tuple(sorted(out)) if ndim else None
 
 
-def _keep(grad: np.ndarray, in_shape: tuple[int, ...], dim: tuple[int, ...] | None, keepdim: bool) -> np.ndarray:
+def _keep(grad: np.ndarray, in_shape: tuple[int, ...], dim: tuple[int, ...] | None,
+          keepdim: bool) -> np.ndarray:
     """Reinsert the reduced axes as size 1 so `grad` broadcasts against the input."""
     if keepdim or dim is None:
         return grad.reshape([1] * len(in_shape)) if dim is None and not keepdim else grad
@@ -82,7 +83,8 @@ class Max(Function):
         x, out = ctx.saved_tensors
         dim, keepdim = ctx.args
         is_max = x == out
-        ties = is_max.sum(axis=dim, keepdims=True, dtype=grad.dtype)  # a float count: int64 would promote float32
+        # a float count: int64 would promote float32
+        ties = is_max.sum(axis=dim, keepdims=True, dtype=grad.dtype)
         return is_max * (_keep(grad, x.shape, dim, keepdim) / ties)  # 1/ties at each maximum
 
 
@@ -93,7 +95,8 @@ class Var(Function):
     def forward(ctx, x, dim, keepdim, correction):
         n = _count(x.shape, dim)
         if n - correction <= 0:
-            raise ValueError(f"var: {n} element(s) per reduction leave no degrees of freedom with correction={correction}")
+            raise ValueError(f"var: {n} element(s) per reduction leave no degrees of freedom with "
+                             f"correction={correction}")
         centered = x - x.mean(axis=dim, keepdims=True)
         ctx.save_for_backward(centered)
         ctx.args = (dim, keepdim, n - correction)

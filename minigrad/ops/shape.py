@@ -6,8 +6,6 @@ wants, raising errors that name the op and the shapes.
 """
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from ..autograd import Function
