@@ -224,7 +224,8 @@ def block_to_torch(block: TransformerBlock | TransformerDecoderBlock) -> Any:
     }
     if type(block) not in kinds:
         raise TypeError(
-            f"block_to_torch: expected a TransformerBlock or TransformerDecoderBlock, got {type(block).__name__}"
+            "block_to_torch: expected a TransformerBlock or TransformerDecoderBlock, "
+            f"got {type(block).__name__}"
         )
     _check_standard(block, "block_to_torch")
     attn = block.attn
