@@ -1,8 +1,9 @@
 """Tensor: a numpy array, an optional gradient, and the graph node that produced it.
 
-Every operator and method here is one line that calls an op's `apply`; the math lives in
-`minigrad.ops`. Derived operators (`a - b`, `1 / t`, `t.mean()`...) reuse core ops, so each
-gradient formula is written exactly once.
+Every operator and method here checks its arguments and calls one op's `apply`, so the
+gradient of `t.exp()` is one hop away, in `ops.elementwise.Exp.backward`; the math lives in
+`minigrad.ops`. `apply_function`, at the top, is the one place where Tensors become arrays for
+an op's forward and its result becomes a Tensor again.
 """
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from typing import Any
 import numpy as np
 
 from . import autograd
+from .dims import normalize_dim, normalize_dims
 from .ops import elementwise as ew
 from .ops import linalg, reduce, shape
+from .ops import nn as nn_ops
 
 Dim = int | tuple[int, ...] | None
 
@@ -38,6 +41,34 @@ def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
     return array.astype(dtype, copy=False) if dtype is not None else array
 
 
+def apply_function(fn: type[autograd.Function], inputs: Sequence[Any], kwargs: dict[str, Any]) -> Tensor:
+    """Run op `fn` on Tensors (numbers among `inputs` are wrapped first): its forward sees the
+    arrays, and when grad mode is on and some input requires grad, the ctx becomes the result's
+    `grad_fn`. `Function.apply` calls this through the Tensor class of its inputs."""
+    tensors = inputs
+    for x in inputs:
+        if not isinstance(x, Tensor):  # a number or array operand: wrap them all once
+            like = next((t for t in inputs if isinstance(t, Tensor)), None)
+            tensors = [t if isinstance(t, Tensor) else as_tensor_like(t, like) for t in inputs]
+            break
+    # List comprehensions and the `_requires_grad` slot: this runs once per op, and a
+    # generator or a property call here is a measurable share of a small op's cost.
+    needs = tuple([t._requires_grad for t in tensors])
+    record = autograd.is_grad_enabled() and True in needs
+    ctx = fn()
+    # Known before forward (as in PyTorch), so that an op saves only the arrays that the
+    # gradients it will compute need; all False when no graph is recorded.
+    ctx.needs_input_grad = needs if record else (False,) * len(needs)
+    out = fn.forward(ctx, *[t.data for t in tensors], **kwargs)
+    if type(out) is not np.ndarray:  # numpy turns 0-d results into scalars
+        out = np.asarray(out)
+    if not record:
+        return Tensor._wrap(out)
+    parents = tuple([t if t.grad_fn is None else t.grad_fn for t in tensors])
+    ctx.connect(parents, tuple([t.data.shape for t in tensors]), out)
+    return Tensor._wrap(out, grad_fn=ctx)
+
+
 class Tensor:
     """An n-dimensional array that can record the operations applied to it.
 
@@ -47,6 +78,7 @@ class Tensor:
 
     __slots__ = ("data", "grad", "_requires_grad", "grad_fn", "__weakref__", "__dict__")
     __array_ufunc__ = None  # make numpy defer to our reflected operators: np.float32(2) * t
+    _apply_function = staticmethod(apply_function)  # what `Function.apply` calls
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         self.data = _to_array(data, dtype)
@@ -278,18 +310,18 @@ class Tensor:
 
     # ----- reductions --------------------------------------------------------------------
     def sum(self, dim: Dim = None, keepdim: bool = False) -> Tensor:
-        return reduce.Sum.apply(self, dim=reduce.normalize_dims(dim, self.ndim, "sum"), keepdim=keepdim)
+        return reduce.Sum.apply(self, dim=normalize_dims(dim, self.ndim, "sum"), keepdim=keepdim)
 
     def mean(self, dim: Dim = None, keepdim: bool = False) -> Tensor:
-        return reduce.Mean.apply(self, dim=reduce.normalize_dims(dim, self.ndim, "mean"), keepdim=keepdim)
+        return reduce.Mean.apply(self, dim=normalize_dims(dim, self.ndim, "mean"), keepdim=keepdim)
 
     def max(self, dim: Dim = None, keepdim: bool = False) -> Tensor:
         """The largest values (PyTorch's `amax`); ties share the gradient equally."""
-        return reduce.Max.apply(self, dim=reduce.normalize_dims(dim, self.ndim, "max"), keepdim=keepdim)
+        return reduce.Max.apply(self, dim=normalize_dims(dim, self.ndim, "max"), keepdim=keepdim)
 
     def var(self, dim: Dim = None, keepdim: bool = False, correction: int = 1) -> Tensor:
         """Variance with Bessel's correction by default (divide by N - correction), as PyTorch."""
-        dims = reduce.normalize_dims(dim, self.ndim, "var")
+        dims = normalize_dims(dim, self.ndim, "var")
         return reduce.Var.apply(self, dim=dims, keepdim=keepdim, correction=correction)
 
     def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
@@ -304,7 +336,9 @@ class Tensor:
         return shape_op_reshape(self, shape, "view")
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
-        dim0, dim1 = (shape.normalize_dim(d, self.ndim, "transpose") for d in (dim0, dim1))
+        dim0, dim1 = (normalize_dim(d, self.ndim, "transpose") for d in (dim0, dim1))
+        if self.ndim == 0:
+            return shape.Permute.apply(self, dims=())
         dims = list(range(self.ndim))
         dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
         return shape.Permute.apply(self, dims=tuple(dims))
@@ -320,14 +354,14 @@ class Tensor:
         return shape.Permute.apply(self, dims=tuple(reversed(range(self.ndim))))
 
     def unsqueeze(self, dim: int) -> Tensor:
-        dim = shape.normalize_dim(dim, self.ndim + 1, "unsqueeze")
+        dim = normalize_dim(dim, self.ndim + 1, "unsqueeze")
         return shape.Reshape.apply(self, shape=self.shape[:dim] + (1,) + self.shape[dim:])
 
     def squeeze(self, dim: Dim = None) -> Tensor:
         if dim is None:
             new = tuple(n for n in self.shape if n != 1)
         else:
-            dims = reduce.normalize_dims(dim, self.ndim, "squeeze")
+            dims = normalize_dims(dim, self.ndim, "squeeze")
             new = tuple(n for i, n in enumerate(self.shape) if not (i in dims and n == 1))
         return shape.Reshape.apply(self, shape=new)
 
@@ -341,20 +375,29 @@ class Tensor:
 
     # ----- common functions as methods ---------------------------------------------------
     def softmax(self, dim: int) -> Tensor:
-        from . import functional
-
-        return functional.softmax(self, dim)
+        """exp(x) / sum(exp(x)) along `dim`: every slice along `dim` becomes a distribution."""
+        _require_float(self, "softmax")
+        if self.ndim == 0:  # one element along its only dim: softmax 1
+            return self.reshape(1).softmax(0).reshape(())
+        return nn_ops.Softmax.apply(self, dim=normalize_dim(dim, self.ndim, "softmax"))
 
     def log_softmax(self, dim: int) -> Tensor:
-        from . import functional
-
-        return functional.log_softmax(self, dim)
+        """log(softmax(x, dim)), computed without forming the softmax (no log of 0)."""
+        _require_float(self, "log_softmax")
+        if self.ndim == 0:  # log_softmax 0
+            return self.reshape(1).log_softmax(0).reshape(())
+        return nn_ops.LogSoftmax.apply(self, dim=normalize_dim(dim, self.ndim, "log_softmax"))
 
 
 def shape_op_reshape(t: Tensor, sizes: Sequence[Any], op: str) -> Tensor:
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
         sizes = tuple(sizes[0])
     return shape.Reshape.apply(t, shape=shape.resolve_shape(t.shape, tuple(sizes), op))
+
+
+def _require_float(t: Tensor, op: str, what: str = "input") -> None:
+    if not _is_float(t.dtype):
+        raise TypeError(f"{op}: {what} must be a floating-point tensor, got dtype {t.dtype}")
 
 
 def _plain_index(index: Any) -> Any:

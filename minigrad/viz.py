@@ -163,7 +163,8 @@ def draw_graph(output: Tensor, params: Any = None, *, depth: int | None = None,
     """The graph that produced `output`, with modules as nested clusters.
 
     params: `dict(model.named_parameters())`, or the model itself (then clusters also show
-        module classes). Without it, parameters are named by their `.name` attribute.
+        module classes); parameter names are looked up there when drawing. Without it,
+        parameters are drawn as unnamed leaves.
     depth: draw each module whose qualified name has `depth` parts ("blocks" is 1,
         "blocks.0" is 2) as one box with its parameter count and input/output shapes.
     show_grads: after `backward()`, colour tensors by the norm of their gradient, one colour
@@ -216,7 +217,7 @@ def draw_graph(output: Tensor, params: Any = None, *, depth: int | None = None,
     # Draw ids: op k -> "op{k}", its output -> "t{k}", leaf j -> "leaf{j}", module j -> "mod{j}".
     leaf_ids: dict[int, str] = {}
     for j, (key, leaf) in enumerate(leaves.items()):
-        name = names.get(key) or getattr(leaf, "name", None)
+        name = names.get(key)
         if name:
             kind, home = "parameter", _parent_scope(name)
             param_sizes.setdefault(name, leaf.data.size)

@@ -117,7 +117,6 @@ def test_legend_names_every_kind():
 
 def test_clusters_nest_by_qualified_name():
     w = minigrad.ones(2, requires_grad=True)
-    w.name = "blocks.0.attn.w"
     x = minigrad.ones(2)
     with module_scope("blocks.0.attn"):
         y = x * w
@@ -125,7 +124,7 @@ def test_clusters_nest_by_qualified_name():
         y = y + 1.0
     with module_scope("blocks.1"):
         y = y.tanh()
-    source = draw_graph(y.sum()).source
+    source = draw_graph(y.sum(), {"blocks.0.attn.w": w}).source
     nodes, _, home, parent = parse(source)
     assert parent == {"blocks": "", "blocks.0": "blocks", "blocks.0.attn": "blocks.0", "blocks.1": "blocks"}
     where = {nodes[n].split()[0]: home[n] for n in nodes if nodes[n]}
@@ -189,10 +188,13 @@ def test_module_clusters_match_the_module_tree(net_loss):
     assert "<b>Net</b>" in source and "<b>blocks.0.attn</b> <i>Attn</i>" in source
 
 
-def test_parameters_are_named_without_params_through_their_name_attribute(net_loss):
-    _, loss = net_loss
-    nodes, _, _, _ = parse(draw_graph(loss).source)
-    assert "blocks.1.attn.q.weight (4, 4) float32" in nodes.values()
+def test_parameter_names_come_from_params_at_draw_time(net_loss):
+    net, loss = net_loss
+    unnamed, _, _, _ = parse(draw_graph(loss).source)  # without params: unnamed leaves
+    assert not any("weight" in label for label in unnamed.values())
+    block_params = {"blocks.1." + name: p for name, p in net.blocks[1].named_parameters()}
+    named, _, _, _ = parse(draw_graph(loss, block_params).source)
+    assert "blocks.1.attn.q.weight (4, 4) float32" in named.values()
 
 
 @pytest.mark.parametrize("depth", [1, 2, 3])

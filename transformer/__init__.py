@@ -7,7 +7,7 @@
 `transformer.interop` (weights to and from PyTorch) is imported on demand, and imports torch
 only when called: importing `transformer` never imports torch.
 """
-from .attention import MultiHeadAttention
+from .attention import MultiHeadAttention, record_attention
 from .block import FeedForward, TransformerBlock
 from .config import TransformerConfig
 from .decoder import TransformerDecoderBlock
@@ -15,4 +15,5 @@ from .encoder_decoder import EncoderDecoder, TransformerDecoder, TransformerEnco
 from .model import TransformerLM
 
 __all__ = ["TransformerConfig", "MultiHeadAttention", "FeedForward", "TransformerBlock", "TransformerLM",
-           "TransformerDecoderBlock", "TransformerEncoder", "TransformerDecoder", "EncoderDecoder"]
+           "record_attention", "TransformerDecoderBlock", "TransformerEncoder", "TransformerDecoder",
+           "EncoderDecoder"]

@@ -13,8 +13,8 @@ import numpy as np
 
 from .. import functional as F
 from ..creation import default_generator
+from ..dims import normalize_dim
 from ..functional import _padding_index
-from ..ops.shape import normalize_dim
 from ..tensor import Tensor
 from .module import Module
 from .parameter import Parameter
