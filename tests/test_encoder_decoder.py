@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import minigrad
-from transformer import EncoderDecoder, TransformerBlock, TransformerDecoderBlock
+from transformer import EncoderDecoder, TransformerBlock, TransformerDecoderBlock, record_attention
 from transformer.decoder import DecoderCache
 
 D_MODEL, N_HEADS, D_FF, B, S, T = 8, 2, 12, 3, 5, 4
@@ -276,7 +276,8 @@ def test_decoding_step_by_step_with_caches_equals_the_full_pass():
 def test_cross_attention_weights_are_recorded_per_layer():
     minigrad.manual_seed(0)
     model = EncoderDecoder(D_MODEL, N_HEADS, 1, 2, D_FF, dropout=0.0)
-    model(randn(B, S, D_MODEL), randn(B, T, D_MODEL))
+    with record_attention(model):
+        model(randn(B, S, D_MODEL), randn(B, T, D_MODEL))
     assert model.encoder.layers[0].attn.attn_weights.shape == (B, N_HEADS, S, S)
     for layer in model.decoder.layers:
         assert layer.attn.attn_weights.shape == (B, N_HEADS, T, T)
