@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .autograd import increment_version
 from .tensor import Tensor
 
 
@@ -63,6 +64,7 @@ class Optimizer:
         for p, state in zip(self.params, self.state):
             if p.grad is not None:
                 self._update(p.data, p.grad.data, state)
+                increment_version(p)  # a graph that saved the old values must not backward now
 
     def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any]) -> None:
         raise NotImplementedError
