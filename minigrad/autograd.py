@@ -64,6 +64,12 @@ def current_scope() -> str:
     return _scope_stack[-1] if _scope_stack else ""
 
 
+def in_module_call() -> bool:
+    """Whether a Module's forward is running (some `module_scope` is open): `Module.__call__`
+    names the modules below it only when it is the outermost call."""
+    return bool(_scope_stack)
+
+
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Sum a gradient that numpy broadcasting spread over `grad.shape` back to `shape`.
 
@@ -263,6 +269,7 @@ __all__ = [
     "is_grad_enabled",
     "module_scope",
     "current_scope",
+    "in_module_call",
     "unbroadcast",
     "topological_order",
     "run_backward",

@@ -156,7 +156,7 @@ def test_module_dict_in_a_model_names_parameters_and_scopes():
     model = Model()
     y = model(minigrad.randn(3, 2))
     assert y.grad_fn.scope == "heads.left"
-    assert model.heads.left.weight.name == "heads.left.weight"
+    assert dict(model.named_parameters())["heads.left.weight"] is model.heads.left.weight
 
 
 def test_parameter_list():

@@ -187,7 +187,7 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if not autograd._scope_stack:
+        if not autograd.in_module_call():
             self._name_submodules()
         scope = self._qualname if self._qualname is not None else autograd.current_scope()
         with autograd.module_scope(scope):
@@ -195,11 +195,10 @@ class Module:
 
     def _name_submodules(self) -> None:
         """Give every module below (and including) this one its qualified name relative to
-        this one, and every parameter its qualified parameter name."""
+        this one: the scope its ops are recorded in. Parameters are not renamed; the graph
+        renderer asks `named_parameters()` when it draws."""
         for prefix, module in self.named_modules():
             object.__setattr__(module, "_qualname", prefix)
-        for name, p in self.named_parameters():
-            p.name = name
 
     def apply(self, fn: Callable[[Module], Any]) -> Module:
         """Call `fn` on every submodule, children before their parent, and last on this module
