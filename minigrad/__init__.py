@@ -6,12 +6,12 @@
     x.grad  # tensor([[2., 4.]])
 """
 from . import (
-    _malloc,  # noqa: F401  (tunes glibc malloc at import; MINIGRAD_NO_MALLOPT=1 opts out)
     autograd,  # noqa: F401  (minigrad.autograd, the engine, for readers and tests)
     functional,
     nn,
     optim,
 )
+from .allocator import tune_allocator
 from .autograd import Function, is_grad_enabled, no_grad
 from .combine import cat, einsum, split, stack, where
 from .creation import (
@@ -22,6 +22,7 @@ from .creation import (
     from_numpy,
     full,
     full_like,
+    get_rng_state,
     linspace,
     manual_seed,
     ones,
@@ -30,6 +31,7 @@ from .creation import (
     randint,
     randn,
     randn_like,
+    set_rng_state,
     zeros,
     zeros_like,
 )
@@ -73,7 +75,7 @@ from .tensor_functions import (
 
 __all__ = [
     "Tensor", "tensor", "Function", "no_grad", "is_grad_enabled",
-    "zeros", "ones", "full", "arange", "randn", "rand", "manual_seed",
+    "zeros", "ones", "full", "arange", "randn", "rand", "manual_seed", "get_rng_state", "set_rng_state",
     "empty", "eye", "linspace", "randint", "zeros_like", "ones_like", "full_like", "randn_like",
     "from_numpy", "as_tensor",
     "cat", "stack", "split", "where", "einsum",
@@ -85,4 +87,5 @@ __all__ = [
     "gradcheck", "GradcheckError",
     "functional",
     "nn", "optim", "save", "load",
+    "tune_allocator",
 ]
