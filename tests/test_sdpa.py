@@ -100,6 +100,17 @@ def test_a_query_that_sees_no_key_gets_zeros_not_nan() -> None:
     assert np.all(q.grad.data[0, 1] == 0) and np.isfinite(k.grad.data).all()
 
 
+@pytest.mark.parametrize("L,S", [(0, 3), (3, 0), (0, 0)])
+def test_size_0_queries_or_keys_like_torch(L: int, S: int) -> None:
+    (q, k, v), (tq, tk, tv) = _inputs([(2, L, 4), (2, S, 4), (2, S, 3)], np.float64)
+    out = F.scaled_dot_product_attention(q, k, v)
+    expected = TF.scaled_dot_product_attention(tq, tk, tv)
+    assert out.shape == tuple(expected.shape)
+    np.testing.assert_array_equal(out.data, expected.detach().numpy())
+    out.backward(np.ones(out.shape))
+    assert q.grad.shape == q.shape and np.all(q.grad.data == 0)
+
+
 def test_the_probabilities_are_the_only_large_array_kept_for_backward() -> None:
     (q, k, v), _ = _inputs([(2, 2, 16, 4), (2, 2, 16, 4), (2, 2, 16, 4)], np.float32)
     out = F.scaled_dot_product_attention(q, k, v, is_causal=True)

@@ -66,7 +66,7 @@ class ScaledDotProductAttention(Function):
                 scores = scores + term
 
         # softmax over the keys; a row with every key hidden has max -inf: shift it by 0 instead
-        row_max = scores.max(axis=-1, keepdims=True)
+        row_max = scores.max(axis=-1, keepdims=True, initial=-np.inf)  # (initial: S may be 0)
         row_max[np.isneginf(row_max)] = 0
         probs = np.subtract(scores, row_max, out=scores)
         np.exp(probs, out=probs)
