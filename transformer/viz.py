@@ -8,6 +8,7 @@ queries on the left and keys on the right, with one edge per weight above a thre
 """
 from __future__ import annotations
 
+import re
 from os import PathLike
 from typing import Any, Sequence
 
@@ -17,6 +18,7 @@ import numpy as np
 import minigrad
 from minigrad.viz import draw_graph, html
 
+from .explorer import AttentionExplorer, AttentionKind
 from .model import TransformerLM
 from .train import load_checkpoint
 
@@ -255,6 +257,49 @@ def _heatmap_grid(found: list[tuple[str, np.ndarray]], tokens: list[str], layers
     return graph
 
 
+def _kind_pattern(name: str) -> str:
+    """A module name with its layer numbers replaced by *: "blocks.3.attn" -> "blocks.*.attn",
+    so the attention modules that play the same part in every layer share one pattern."""
+    return re.sub(r"(?<=\.)\d+(?=\.|$)|^\d+(?=\.|$)", "*", name)
+
+
+def _kind_label(pattern: str, only: bool) -> str:
+    """How a kind of attention is called in the explorer's selector."""
+    if only:
+        return "self-attention"
+    for word, label in (("cross", "cross-attention"), ("encoder", "encoder self-attention"),
+                        ("decoder", "decoder self-attention")):
+        if word in pattern:
+            return label
+    return pattern
+
+
+def attention_explorer(model: minigrad.nn.Module, ids: Any, tokens: Sequence[Any] | None = None) -> AttentionExplorer:
+    """Run `model` on one sequence of `ids` and return an interactive explorer of its attention:
+    `.save("attention.html")` writes one self-contained HTML file (no network request), and in
+    Jupyter the explorer shows itself inline. `tokens` label the positions (default: the ids).
+
+    The attention modules are grouped into kinds by their names with the layer number left
+    out ("blocks.0.attn", "blocks.1.attn" are one kind, each module a layer of it).
+    """
+    found = model_attention(model, ids)
+    T = found[0][1].shape[-1]
+    labels = [str(i) for i in np.asarray(ids.data if isinstance(ids, minigrad.Tensor) else ids).reshape(-1)]
+    if tokens is not None:
+        labels = list(tokens)
+    if len(labels) != T:
+        raise ValueError(f"attention_explorer: {len(labels)} tokens for a sequence of {T} ids")
+    labels = [token_text(t) for t in labels]
+    groups: dict[str, list[tuple[str, np.ndarray]]] = {}
+    for name, weights in found:
+        for head in weights:
+            check_weights(head, labels, None, "attention_explorer")
+        groups.setdefault(_kind_pattern(name), []).append((name, weights))
+    kinds = [AttentionKind(_kind_label(pattern, len(groups) == 1), labels, labels, layers)
+             for pattern, layers in groups.items()]
+    return AttentionExplorer(kinds, title=f"{type(model).__name__}: attention")
+
+
 def load_model(path: str | PathLike) -> TransformerLM:
     """The model in a training checkpoint (written by `train`) or in a `TransformerLM.save` file."""
     if "model_config" in minigrad.load(path):
@@ -290,5 +335,5 @@ def draw_model_graph(model: TransformerLM | str | PathLike, ids: Any = None, *, 
             p.grad = grad
 
 
-__all__ = ["draw_attention", "attention_heatmap", "draw_model_attention", "draw_model_graph",
+__all__ = ["draw_attention", "attention_heatmap", "draw_model_attention", "draw_model_graph", "attention_explorer",
            "load_model", "model_attention", "check_weights"]
