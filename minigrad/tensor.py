@@ -1,19 +1,23 @@
 """Tensor: a numpy array, an optional gradient, and the graph node that produced it.
 
-Every operator and method here is one line that calls an op's `apply`; the math lives in
-`minigrad.ops`. Derived operators (`a - b`, `1 / t`, `t.mean()`...) reuse core ops, so each
-gradient formula is written exactly once.
+Every operator and method here checks its arguments and calls one op's `apply`, so the
+gradient of `t.exp()` is one hop away, in `ops.elementwise.Exp.backward`; the math lives in
+`minigrad.ops`. `apply_function`, at the top, is the one place where Tensors become arrays for
+an op's forward and its result becomes a Tensor again.
 """
 from __future__ import annotations
 
 import weakref
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from . import autograd
+from .dims import normalize_dim, normalize_dims
 from .ops import elementwise as ew
 from .ops import linalg, reduce, shape
+from .ops import nn as nn_ops
 
 Dim = int | tuple[int, ...] | None
 
@@ -37,6 +41,34 @@ def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
     return array.astype(dtype, copy=False) if dtype is not None else array
 
 
+def apply_function(fn: type[autograd.Function], inputs: Sequence[Any], kwargs: dict[str, Any]) -> Tensor:
+    """Run op `fn` on Tensors (numbers among `inputs` are wrapped first): its forward sees the
+    arrays, and when grad mode is on and some input requires grad, the ctx becomes the result's
+    `grad_fn`. `Function.apply` calls this through the Tensor class of its inputs."""
+    tensors = inputs
+    for x in inputs:
+        if not isinstance(x, Tensor):  # a number or array operand: wrap them all once
+            like = next((t for t in inputs if isinstance(t, Tensor)), None)
+            tensors = [t if isinstance(t, Tensor) else as_tensor_like(t, like) for t in inputs]
+            break
+    # List comprehensions and the `_requires_grad` slot: this runs once per op, and a
+    # generator or a property call here is a measurable share of a small op's cost.
+    needs = tuple([t._requires_grad for t in tensors])
+    record = autograd.is_grad_enabled() and True in needs
+    ctx = fn()
+    # Known before forward (as in PyTorch), so that an op saves only the arrays that the
+    # gradients it will compute need; all False when no graph is recorded.
+    ctx.needs_input_grad = needs if record else (False,) * len(needs)
+    out = fn.forward(ctx, *[t.data for t in tensors], **kwargs)
+    if type(out) is not np.ndarray:  # numpy turns 0-d results into scalars
+        out = np.asarray(out)
+    if not record:
+        return Tensor._wrap(out)
+    parents = tuple([t if t.grad_fn is None else t.grad_fn for t in tensors])
+    ctx.connect(parents, tuple([t.data.shape for t in tensors]), out)
+    return Tensor._wrap(out, grad_fn=ctx)
+
+
 class Tensor:
     """An n-dimensional array that can record the operations applied to it.
 
@@ -46,6 +78,7 @@ class Tensor:
 
     __slots__ = ("data", "grad", "_requires_grad", "grad_fn", "__weakref__", "__dict__")
     __array_ufunc__ = None  # make numpy defer to our reflected operators: np.float32(2) * t
+    _apply_function = staticmethod(apply_function)  # what `Function.apply` calls
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         self.data = _to_array(data, dtype)
@@ -55,7 +88,7 @@ class Tensor:
         self.requires_grad = requires_grad
 
     @classmethod
-    def _wrap(cls, array: np.ndarray, grad_fn: autograd.Function | None = None) -> "Tensor":
+    def _wrap(cls, array: np.ndarray, grad_fn: autograd.Function | None = None) -> Tensor:
         """The fast constructor used by ops: no conversion, no checks."""
         t = object.__new__(Tensor)
         t.data = array
@@ -113,7 +146,8 @@ class Tensor:
 
     def item(self) -> float | int | bool:
         if self.data.size != 1:
-            raise ValueError(f"item: only a one-element tensor converts to a Python number, got shape {self.shape}")
+            raise ValueError("item: only a one-element tensor converts to a Python number, got shape "
+                             f"{self.shape}")
         return self.data.item()
 
     def __float__(self) -> float:
@@ -129,7 +163,7 @@ class Tensor:
         return f"tensor({body}{extra})"
 
     # ----- autograd ---------------------------------------------------------------------
-    def detach(self) -> "Tensor":
+    def detach(self) -> Tensor:
         """The same data, cut from the graph (shares memory, like PyTorch)."""
         return Tensor._wrap(self.data)
 
@@ -158,7 +192,8 @@ class Tensor:
         else:
             grad = _to_array(gradient, self.dtype)
             if grad.shape != self.shape:
-                raise ValueError(f"backward: gradient has shape {grad.shape} but the tensor has shape {self.shape}")
+                raise ValueError(f"backward: gradient has shape {grad.shape} but the tensor has shape "
+                                 f"{self.shape}")
         if self.grad_fn is None:
             self._accumulate(grad)
         else:
@@ -175,70 +210,70 @@ class Tensor:
             self.grad.data = np.asarray(self.grad.data + grad, dtype=self.data.dtype)
 
     # ----- arithmetic (numpy broadcasting) -----------------------------------------------
-    def __add__(self, other: Any) -> "Tensor":
+    def __add__(self, other: Any) -> Tensor:
         return ew.Add.apply(self, other)
 
-    def __radd__(self, other: Any) -> "Tensor":
+    def __radd__(self, other: Any) -> Tensor:
         return ew.Add.apply(other, self)
 
-    def __sub__(self, other: Any) -> "Tensor":
+    def __sub__(self, other: Any) -> Tensor:
         return ew.Sub.apply(self, other)
 
-    def __rsub__(self, other: Any) -> "Tensor":
+    def __rsub__(self, other: Any) -> Tensor:
         return ew.Sub.apply(other, self)
 
-    def __mul__(self, other: Any) -> "Tensor":
+    def __mul__(self, other: Any) -> Tensor:
         return ew.Mul.apply(self, other)
 
-    def __rmul__(self, other: Any) -> "Tensor":
+    def __rmul__(self, other: Any) -> Tensor:
         return ew.Mul.apply(other, self)
 
-    def __truediv__(self, other: Any) -> "Tensor":
+    def __truediv__(self, other: Any) -> Tensor:
         return ew.Div.apply(self, other)
 
-    def __rtruediv__(self, other: Any) -> "Tensor":
+    def __rtruediv__(self, other: Any) -> Tensor:
         return ew.Div.apply(other, self)
 
-    def __pow__(self, exponent: Any) -> "Tensor":
+    def __pow__(self, exponent: Any) -> Tensor:
         if isinstance(exponent, (np.integer, np.floating)):
             exponent = exponent.item()  # a Python number: a numpy float64 would promote float32
         if isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
             return ew.PowScalar.apply(self, exponent=exponent)
         return ew.Pow.apply(self, exponent)
 
-    def __rpow__(self, base: Any) -> "Tensor":
+    def __rpow__(self, base: Any) -> Tensor:
         return ew.Pow.apply(base, self)
 
-    def __neg__(self) -> "Tensor":
+    def __neg__(self) -> Tensor:
         return ew.Neg.apply(self)
 
-    def __matmul__(self, other: Any) -> "Tensor":
+    def __matmul__(self, other: Any) -> Tensor:
         return linalg.MatMul.apply(self, other)
 
-    def __rmatmul__(self, other: Any) -> "Tensor":
+    def __rmatmul__(self, other: Any) -> Tensor:
         return linalg.MatMul.apply(other, self)
 
     # ----- comparisons: bool tensors, outside the graph ----------------------------------
-    def _compare(self, other: Any, op: Any) -> "Tensor":
+    def _compare(self, other: Any, op: Any) -> Tensor:
         other = other.data if isinstance(other, Tensor) else other
         return Tensor._wrap(op(self.data, other))
 
-    def __lt__(self, other: Any) -> "Tensor":
+    def __lt__(self, other: Any) -> Tensor:
         return self._compare(other, np.less)
 
-    def __le__(self, other: Any) -> "Tensor":
+    def __le__(self, other: Any) -> Tensor:
         return self._compare(other, np.less_equal)
 
-    def __gt__(self, other: Any) -> "Tensor":
+    def __gt__(self, other: Any) -> Tensor:
         return self._compare(other, np.greater)
 
-    def __ge__(self, other: Any) -> "Tensor":
+    def __ge__(self, other: Any) -> Tensor:
         return self._compare(other, np.greater_equal)
 
-    def __eq__(self, other: Any) -> "Tensor":  # type: ignore[override]
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
         return self._compare(other, np.equal)
 
-    def __ne__(self, other: Any) -> "Tensor":  # type: ignore[override]
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
         return self._compare(other, np.not_equal)
 
     __hash__ = object.__hash__
@@ -247,111 +282,122 @@ class Tensor:
         return bool(self.item())
 
     # ----- elementwise functions ---------------------------------------------------------
-    def exp(self) -> "Tensor":
+    def exp(self) -> Tensor:
         return ew.Exp.apply(self)
 
-    def log(self) -> "Tensor":
+    def log(self) -> Tensor:
         return ew.Log.apply(self)
 
-    def sqrt(self) -> "Tensor":
+    def sqrt(self) -> Tensor:
         return ew.Sqrt.apply(self)
 
-    def tanh(self) -> "Tensor":
+    def tanh(self) -> Tensor:
         return ew.Tanh.apply(self)
 
-    def sigmoid(self) -> "Tensor":
+    def sigmoid(self) -> Tensor:
         return ew.Sigmoid.apply(self)
 
-    def relu(self) -> "Tensor":
+    def relu(self) -> Tensor:
         return ew.Relu.apply(self)
 
-    def abs(self) -> "Tensor":
+    def abs(self) -> Tensor:
         return ew.Abs.apply(self)
 
-    def masked_fill(self, mask: Any, value: float) -> "Tensor":
+    def masked_fill(self, mask: Any, value: float) -> Tensor:
         """Put `value` where `mask` (bool, broadcastable to this shape) is True; those
         positions get no gradient."""
         return ew.MaskedFill.apply(self, mask=_bool_mask(mask, self.shape, "masked_fill"), value=value)
 
     # ----- reductions --------------------------------------------------------------------
-    def sum(self, dim: Dim = None, keepdim: bool = False) -> "Tensor":
-        return reduce.Sum.apply(self, dim=reduce.normalize_dims(dim, self.ndim, "sum"), keepdim=keepdim)
+    def sum(self, dim: Dim = None, keepdim: bool = False) -> Tensor:
+        return reduce.Sum.apply(self, dim=normalize_dims(dim, self.ndim, "sum"), keepdim=keepdim)
 
-    def mean(self, dim: Dim = None, keepdim: bool = False) -> "Tensor":
-        return reduce.Mean.apply(self, dim=reduce.normalize_dims(dim, self.ndim, "mean"), keepdim=keepdim)
+    def mean(self, dim: Dim = None, keepdim: bool = False) -> Tensor:
+        return reduce.Mean.apply(self, dim=normalize_dims(dim, self.ndim, "mean"), keepdim=keepdim)
 
-    def max(self, dim: Dim = None, keepdim: bool = False) -> "Tensor":
+    def max(self, dim: Dim = None, keepdim: bool = False) -> Tensor:
         """The largest values (PyTorch's `amax`); ties share the gradient equally."""
-        return reduce.Max.apply(self, dim=reduce.normalize_dims(dim, self.ndim, "max"), keepdim=keepdim)
+        return reduce.Max.apply(self, dim=normalize_dims(dim, self.ndim, "max"), keepdim=keepdim)
 
-    def var(self, dim: Dim = None, keepdim: bool = False, correction: int = 1) -> "Tensor":
+    def var(self, dim: Dim = None, keepdim: bool = False, correction: int = 1) -> Tensor:
         """Variance with Bessel's correction by default (divide by N - correction), as PyTorch."""
-        dims = reduce.normalize_dims(dim, self.ndim, "var")
+        dims = normalize_dims(dim, self.ndim, "var")
         return reduce.Var.apply(self, dim=dims, keepdim=keepdim, correction=correction)
 
-    def argmax(self, dim: int | None = None, keepdim: bool = False) -> "Tensor":
+    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         """Indices of the largest values (int64, not differentiable)."""
         return Tensor._wrap(np.argmax(self.data, axis=dim, keepdims=keepdim))
 
     # ----- shapes ------------------------------------------------------------------------
-    def reshape(self, *shape: Any) -> "Tensor":
+    def reshape(self, *shape: Any) -> Tensor:
         return shape_op_reshape(self, shape, "reshape")
 
-    def view(self, *shape: Any) -> "Tensor":
+    def view(self, *shape: Any) -> Tensor:
         return shape_op_reshape(self, shape, "view")
 
-    def transpose(self, dim0: int, dim1: int) -> "Tensor":
-        dim0, dim1 = (shape.normalize_dim(d, self.ndim, "transpose") for d in (dim0, dim1))
+    def transpose(self, dim0: int, dim1: int) -> Tensor:
+        dim0, dim1 = (normalize_dim(d, self.ndim, "transpose") for d in (dim0, dim1))
+        if self.ndim == 0:
+            return shape.Permute.apply(self, dims=())
         dims = list(range(self.ndim))
         dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
         return shape.Permute.apply(self, dims=tuple(dims))
 
-    def permute(self, *dims: Any) -> "Tensor":
+    def permute(self, *dims: Any) -> Tensor:
         if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
             dims = tuple(dims[0])
         return shape.Permute.apply(self, dims=shape.check_permutation(dims, self.ndim))
 
     @property
-    def T(self) -> "Tensor":
+    def T(self) -> Tensor:
         """All dimensions reversed (the matrix transpose for 2-D)."""
         return shape.Permute.apply(self, dims=tuple(reversed(range(self.ndim))))
 
-    def unsqueeze(self, dim: int) -> "Tensor":
-        dim = shape.normalize_dim(dim, self.ndim + 1, "unsqueeze")
+    def unsqueeze(self, dim: int) -> Tensor:
+        dim = normalize_dim(dim, self.ndim + 1, "unsqueeze")
         return shape.Reshape.apply(self, shape=self.shape[:dim] + (1,) + self.shape[dim:])
 
-    def squeeze(self, dim: Dim = None) -> "Tensor":
+    def squeeze(self, dim: Dim = None) -> Tensor:
         if dim is None:
             new = tuple(n for n in self.shape if n != 1)
         else:
-            dims = reduce.normalize_dims(dim, self.ndim, "squeeze")
+            dims = normalize_dims(dim, self.ndim, "squeeze")
             new = tuple(n for i, n in enumerate(self.shape) if not (i in dims and n == 1))
         return shape.Reshape.apply(self, shape=new)
 
-    def expand(self, *sizes: Any) -> "Tensor":
+    def expand(self, *sizes: Any) -> Tensor:
         if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
             sizes = tuple(sizes[0])
         return shape.Expand.apply(self, shape=shape.expanded_shape(self.shape, sizes))
 
-    def __getitem__(self, index: Any) -> "Tensor":
+    def __getitem__(self, index: Any) -> Tensor:
         return shape.GetItem.apply(self, index=_plain_index(index))
 
     # ----- common functions as methods ---------------------------------------------------
-    def softmax(self, dim: int) -> "Tensor":
-        from . import functional
+    def softmax(self, dim: int) -> Tensor:
+        """exp(x) / sum(exp(x)) along `dim`: every slice along `dim` becomes a distribution."""
+        _require_float(self, "softmax")
+        if self.ndim == 0:  # one element along its only dim: softmax 1
+            return self.reshape(1).softmax(0).reshape(())
+        return nn_ops.Softmax.apply(self, dim=normalize_dim(dim, self.ndim, "softmax"))
 
-        return functional.softmax(self, dim)
-
-    def log_softmax(self, dim: int) -> "Tensor":
-        from . import functional
-
-        return functional.log_softmax(self, dim)
+    def log_softmax(self, dim: int) -> Tensor:
+        """log(softmax(x, dim)), computed without forming the softmax (no log of 0)."""
+        _require_float(self, "log_softmax")
+        if self.ndim == 0:  # log_softmax 0
+            return self.reshape(1).log_softmax(0).reshape(())
+        return nn_ops.LogSoftmax.apply(self, dim=normalize_dim(dim, self.ndim, "log_softmax"))
 
 
 def shape_op_reshape(t: Tensor, sizes: Sequence[Any], op: str) -> Tensor:
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
         sizes = tuple(sizes[0])
     return shape.Reshape.apply(t, shape=shape.resolve_shape(t.shape, tuple(sizes), op))
+
+
+def _require_float(t: Tensor, op: str, what: str = "input") -> None:
+    if not _is_float(t.dtype):
+        raise TypeError(f"{op}: {what} must be a floating-point tensor, got dtype {t.dtype}")
 
 
 def _plain_index(index: Any) -> Any:

@@ -9,6 +9,7 @@ socket speaking just enough WebSocket), for the tests of the HTML explorers.
 Every request the page makes is recorded in `browser.requests` (a self-contained page makes
 none but the one for its own file), every uncaught JavaScript exception in `browser.errors`.
 """
+
 from __future__ import annotations
 
 import base64
@@ -30,10 +31,21 @@ from typing import Any
 
 import numpy as np
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions",
-         "--disable-default-apps", "--mute-audio", "--hide-scrollbars", "--remote-debugging-port=0",
-         "--remote-allow-origins=*"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-extensions",
+    "--disable-default-apps",
+    "--mute-audio",
+    "--hide-scrollbars",
+    "--remote-debugging-port=0",
+    "--remote-allow-origins=*",
+]
 
 
 class BrowserUnavailable(RuntimeError):
@@ -56,8 +68,12 @@ class _WebSocket:
         host, port, path = match.group(1), int(match.group(2)), match.group(3)
         self.sock = socket.create_connection((host, port), timeout=timeout)
         key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall((f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+        self.sock.sendall(
+            (
+                f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
         reply = b""
         while b"\r\n\r\n" not in reply:
             chunk = self.sock.recv(4096)
@@ -123,8 +139,17 @@ class Browser:
         self.timeout = timeout
         self.profile = tempfile.mkdtemp(prefix="minigrad-chromium-")
         self.process = subprocess.Popen(
-            [binary, *FLAGS, f"--user-data-dir={self.profile}", f"--window-size={width},{height}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            [
+                binary,
+                *FLAGS,
+                f"--user-data-dir={self.profile}",
+                f"--window-size={width},{height}",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.events: queue.Queue = queue.Queue()
         self.requests: list[str] = []
         self.errors: list[str] = []  # uncaught JavaScript exceptions
@@ -143,8 +168,13 @@ class Browser:
         self.send("Page.enable")
         self.send("Runtime.enable")
         self.send("Network.enable")
-        self.send("Network.emulateNetworkConditions", offline=True, latency=0, downloadThroughput=0,
-                  uploadThroughput=0)
+        self.send(
+            "Network.emulateNetworkConditions",
+            offline=True,
+            latency=0,
+            downloadThroughput=0,
+            uploadThroughput=0,
+        )
 
     def _devtools_port(self) -> int:
         """Chromium prints "DevTools listening on ws://127.0.0.1:PORT/..." once it is up."""
@@ -157,7 +187,9 @@ class Browser:
             lines.append(line)
             match = re.search(r"DevTools listening on ws://[^:]+:(\d+)/", line)
             if match:
-                threading.Thread(target=self.process.stderr.read, daemon=True).start()  # keep the pipe drained
+                threading.Thread(
+                    target=self.process.stderr.read, daemon=True
+                ).start()  # keep the pipe drained
                 return int(match.group(1))
         raise BrowserUnavailable("chromium did not start: " + "".join(lines[-5:]).strip())
 
@@ -211,7 +243,9 @@ class Browser:
         """Poll until a JavaScript expression is true (one that throws counts as false: the
         document may still be loading)."""
         deadline = time.monotonic() + self.timeout
-        while not self.evaluate(f"(() => {{ try {{ return Boolean({expression}); }} catch (e) {{ return false; }} }})()"):
+        while not self.evaluate(
+            f"(() => {{ try {{ return Boolean({expression}); }} catch (e) {{ return false; }} }})()"
+        ):
             if self.errors:
                 raise RuntimeError(f"the page threw: {self.errors[0]}")
             if time.monotonic() > deadline:
@@ -242,7 +276,7 @@ class Browser:
             self.process.wait()
         shutil.rmtree(self.profile, ignore_errors=True)
 
-    def __enter__(self) -> "Browser":
+    def __enter__(self) -> Browser:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -256,8 +290,8 @@ def png_pixels(png: bytes) -> np.ndarray:
         raise ValueError("not a PNG file")
     pos, chunks, header = 8, [], None
     while pos < len(png):
-        length, kind = struct.unpack(">I4s", png[pos:pos + 8])
-        body = png[pos + 8:pos + 8 + length]
+        length, kind = struct.unpack(">I4s", png[pos : pos + 8])
+        body = png[pos + 8 : pos + 8 + length]
         if kind == b"IHDR":
             header = struct.unpack(">IIBBBBB", body)
         elif kind == b"IDAT":
@@ -265,7 +299,9 @@ def png_pixels(png: bytes) -> np.ndarray:
         pos += 12 + length
     width, height, depth, colour, _, _, interlace = header
     if depth != 8 or colour not in (2, 6) or interlace:
-        raise ValueError(f"png_pixels reads 8-bit RGB(A) without interlacing, got depth {depth}, colour {colour}")
+        raise ValueError(
+            f"png_pixels reads 8-bit RGB(A) without interlacing, got depth {depth}, colour {colour}"
+        )
     channels = 3 if colour == 2 else 4
     raw = np.frombuffer(zlib.decompress(b"".join(chunks)), np.uint8).reshape(height, 1 + width * channels)
     rows = np.zeros((height, width * channels), np.int32)

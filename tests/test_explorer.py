@@ -1,6 +1,7 @@
 """transformer.explorer and viz.attention_explorer: the HTML file carries exactly the weights
 model_attention returns, is self-contained (no address it could fetch), escapes what it embeds,
 and rejects what is not attention."""
+
 from __future__ import annotations
 
 import html
@@ -11,7 +12,13 @@ import pytest
 
 import minigrad
 from transformer import TransformerConfig, TransformerLM
-from transformer.explorer import AttentionExplorer, AttentionKind, decode_weights, embedded_data, encode_weights
+from transformer.explorer import (
+    AttentionExplorer,
+    AttentionKind,
+    decode_weights,
+    embedded_data,
+    encode_weights,
+)
 from transformer.viz import attention_explorer, model_attention
 
 
@@ -31,8 +38,11 @@ def test_the_embedded_weights_are_model_attentions_arrays_exactly(lm, tmp_path):
     (kind,) = data["kinds"]
     assert kind["label"] == "self-attention"
     assert kind["queries"] == kind["keys"] == [str(i) for i in IDS]
-    assert [layer["name"] for layer in kind["layers"]] == [name for name, _ in expected] == [
-        "blocks.0.attn", "blocks.1.attn", "blocks.2.attn"]
+    assert (
+        [layer["name"] for layer in kind["layers"]]
+        == [name for name, _ in expected]
+        == ["blocks.0.attn", "blocks.1.attn", "blocks.2.attn"]
+    )
     for layer, (_, weights) in zip(kind["layers"], expected):
         assert layer["shape"] == [4, 9, 9]
         assert np.array_equal(decode_weights(layer["weights"], layer["shape"]), weights)
@@ -75,9 +85,17 @@ def embedded_kinds(T: int) -> list[AttentionKind]:
 def test_several_kinds_with_rectangular_matrices():
     rng = np.random.default_rng(1)
     cross = rng.random((2, 3, 5)).astype(np.float32)
-    kinds = [AttentionKind("encoder self-attention", list("abcde"), list("abcde"),
-                           [("encoder.layers.0.self_attn", rng.random((2, 5, 5)).astype(np.float32))]),
-             AttentionKind("cross-attention", list("xyz"), list("abcde"), [("decoder.layers.0.cross_attn", cross)])]
+    kinds = [
+        AttentionKind(
+            "encoder self-attention",
+            list("abcde"),
+            list("abcde"),
+            [("encoder.layers.0.self_attn", rng.random((2, 5, 5)).astype(np.float32))],
+        ),
+        AttentionKind(
+            "cross-attention", list("xyz"), list("abcde"), [("decoder.layers.0.cross_attn", cross)]
+        ),
+    ]
     data = embedded_data(AttentionExplorer(kinds).to_html())
     assert [k["label"] for k in data["kinds"]] == ["encoder self-attention", "cross-attention"]
     second = data["kinds"][1]
@@ -87,7 +105,9 @@ def test_several_kinds_with_rectangular_matrices():
 
 def test_layers_of_one_kind_must_agree_in_shape():
     with pytest.raises(ValueError, match=r"layer1 has weights of shape \(2, 3, 3\), expected .*\(1, 3, 3\)"):
-        AttentionKind("self", list("abc"), list("abc"), [("layer0", np.ones((1, 3, 3))), ("layer1", np.ones((2, 3, 3)))])
+        AttentionKind(
+            "self", list("abc"), list("abc"), [("layer0", np.ones((1, 3, 3))), ("layer1", np.ones((2, 3, 3)))]
+        )
     with pytest.raises(ValueError, match="expected"):
         AttentionKind("cross", list("ab"), list("abc"), [("layer0", np.ones((1, 3, 2)))])
     with pytest.raises(ValueError, match="no layers"):
@@ -119,22 +139,84 @@ def test_render_attention_writes_the_explorer_for_an_html_suffix_or_format(tmp_p
     from transformer.train import load_checkpoint
 
     checkpoint = tmp_path / "sort.npz"
-    assert main(["train", "--task", "sort", "--length", "4", "--eval-size", "20", "--steps", "2", "--d-model", "16",
-                 "--n-heads", "2", "--n-layers", "2", "--batch-size", "8", "--quiet", "--out", str(checkpoint)]) == 0
-    assert main(["render-attention", str(checkpoint), "--input", "3142=123", "-o", str(tmp_path / "a.html")]) == 0
-    assert main(["render-attention", str(checkpoint), "--input", "3142=123", "--format", "html", "--layer", "-1",
-                 "--head", "1", "--kind", "heatmap", "--threshold", "0.1", "-o", str(tmp_path / "b.page")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--task",
+                "sort",
+                "--length",
+                "4",
+                "--eval-size",
+                "20",
+                "--steps",
+                "2",
+                "--d-model",
+                "16",
+                "--n-heads",
+                "2",
+                "--n-layers",
+                "2",
+                "--batch-size",
+                "8",
+                "--quiet",
+                "--out",
+                str(checkpoint),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(["render-attention", str(checkpoint), "--input", "3142=123", "-o", str(tmp_path / "a.html")])
+        == 0
+    )
+    assert (
+        main(
+            [
+                "render-attention",
+                str(checkpoint),
+                "--input",
+                "3142=123",
+                "--format",
+                "html",
+                "--layer",
+                "-1",
+                "--head",
+                "1",
+                "--kind",
+                "heatmap",
+                "--threshold",
+                "0.1",
+                "-o",
+                str(tmp_path / "b.page"),
+            ]
+        )
+        == 0
+    )
     assert str(tmp_path / "a.html") in capsys.readouterr().out
     loaded = load_checkpoint(checkpoint)
     expected = model_attention(loaded.build_model(), _encode(loaded, "3142=123"))
-    for name, start in (("a.html", {"view": "head", "layer": 0, "head": 0, "threshold": 0.05}),
-                        ("b.page", {"view": "matrix", "layer": 1, "head": 1, "threshold": 0.1})):
+    for name, start in (
+        ("a.html", {"view": "head", "layer": 0, "head": 0, "threshold": 0.05}),
+        ("b.page", {"view": "matrix", "layer": 1, "head": 1, "threshold": 0.1}),
+    ):
         data = embedded_data((tmp_path / name).read_text(encoding="utf-8"))
         assert data["start"] == start
         assert data["kinds"][0]["queries"] == list("3142=123")
         for layer, (_, weights) in zip(data["kinds"][0]["layers"], expected, strict=True):
             assert np.array_equal(decode_weights(layer["weights"], layer["shape"]), weights)
-    status = main(["render-attention", str(checkpoint), "--input", "3142", "--layer", "2", "-o", str(tmp_path / "c.html")])
+    status = main(
+        [
+            "render-attention",
+            str(checkpoint),
+            "--input",
+            "3142",
+            "--layer",
+            "2",
+            "-o",
+            str(tmp_path / "c.html"),
+        ]
+    )
     assert status == 1 and "--layer 2 is out of range for a model with 2 layers" in capsys.readouterr().err
 
 

@@ -3,15 +3,16 @@ ran, the page has the head panels and tokens it should, reacts to the layer sele
 and to the head toggles, opens a head large, shows a weight on hover, stays usable at 128 tokens,
 draws inside a notebook-style iframe, makes no request, and its screenshot is not blank.
 Skipped without a chromium."""
+
 from __future__ import annotations
 
 import json
 
 import numpy as np
 import pytest
+from browser import Browser, BrowserUnavailable, chromium_path, png_pixels
 
 import minigrad
-from browser import Browser, BrowserUnavailable, chromium_path, png_pixels
 from transformer import TransformerConfig, TransformerLM
 from transformer.viz import attention_explorer, model_attention
 
@@ -34,7 +35,9 @@ def browser():
 @pytest.fixture(scope="module")
 def lm():
     minigrad.manual_seed(0)
-    return TransformerLM(TransformerConfig(vocab_size=12, max_len=128, d_model=16, n_heads=HEADS, n_layers=LAYERS))
+    return TransformerLM(
+        TransformerConfig(vocab_size=12, max_len=128, d_model=16, n_heads=HEADS, n_layers=LAYERS)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +54,10 @@ def opened(browser, page):
     assert browser.requests == [page.resolve().as_uri()]  # its own file, nothing else
 
 
-LINES = "JSON.stringify([...document.querySelectorAll('#head-view line')].map(l => [l.dataset.head, l.dataset.query, l.dataset.key, l.getAttribute('stroke-opacity')]))"
+LINES = (
+    "JSON.stringify([...document.querySelectorAll('#head-view line')]"
+    ".map(l => [l.dataset.head, l.dataset.query, l.dataset.key, l.getAttribute('stroke-opacity')]))"
+)
 
 
 def lines(browser) -> list[list[str]]:
@@ -59,14 +65,18 @@ def lines(browser) -> list[list[str]]:
 
 
 def choose(browser, select_id: str, value: int) -> None:
-    browser.evaluate(f"(() => {{ const s = document.getElementById('{select_id}'); s.value = '{value}'; "
-                     "s.dispatchEvent(new Event('change')); })()")
+    browser.evaluate(
+        f"(() => {{ const s = document.getElementById('{select_id}'); s.value = '{value}'; "
+        "s.dispatchEvent(new Event('change')); })()"
+    )
 
 
 def test_head_view_has_a_token_per_position_on_each_side_and_lines_for_every_head(opened, lm):
     assert opened.evaluate("document.querySelectorAll('#head-view .token.query').length") == len(IDS)
     assert opened.evaluate("document.querySelectorAll('#head-view .token.key').length") == len(IDS)
-    texts = opened.evaluate("[...document.querySelectorAll('#head-view .token.query .text')].map(t => t.textContent)")
+    texts = opened.evaluate(
+        "[...document.querySelectorAll('#head-view .token.query .text')].map(t => t.textContent)"
+    )
     assert texts == TOKENS
     drawn = lines(opened)
     weights = model_attention(lm, IDS)[0][1]
@@ -86,14 +96,22 @@ def test_selecting_another_layer_changes_the_drawn_lines(opened, lm):
 
 
 def test_hovering_a_token_keeps_only_its_lines(opened):
-    opened.evaluate("document.querySelectorAll('#head-view .token.query')[6].dispatchEvent(new Event('mouseenter'))")
+    opened.evaluate(
+        "document.querySelectorAll('#head-view .token.query')[6].dispatchEvent(new Event('mouseenter'))"
+    )
     focused = lines(opened)
     assert focused and {line[1] for line in focused} == {"6"}
-    shaded = opened.evaluate("[...document.querySelectorAll('#head-view .token.key')].filter(t => t.style.background).length")
+    shaded = opened.evaluate(
+        "[...document.querySelectorAll('#head-view .token.key')].filter(t => t.style.background).length"
+    )
     assert shaded == len(IDS)  # every key shaded by how much query 6 looks at it
-    opened.evaluate("document.querySelectorAll('#head-view .token.key')[2].dispatchEvent(new Event('mouseenter'))")
+    opened.evaluate(
+        "document.querySelectorAll('#head-view .token.key')[2].dispatchEvent(new Event('mouseenter'))"
+    )
     assert {line[2] for line in lines(opened)} == {"2"}
-    opened.evaluate("document.querySelectorAll('#head-view .token.key')[2].dispatchEvent(new Event('mouseleave'))")
+    opened.evaluate(
+        "document.querySelectorAll('#head-view .token.key')[2].dispatchEvent(new Event('mouseleave'))"
+    )
     assert len({line[1] for line in lines(opened)}) > 1
 
 
@@ -114,8 +132,12 @@ def test_model_view_has_a_panel_per_layer_and_head_and_a_click_opens_one(opened)
     assert opened.evaluate("document.getElementById('detail').hidden")
     opened.evaluate("document.querySelector('.head-panel[data-layer=\"2\"][data-head=\"1\"]').click()")
     assert not opened.evaluate("document.getElementById('detail').hidden")
-    assert opened.evaluate("document.getElementById('detail-title').textContent").endswith("layer 2, head 1 (blocks.2.attn)")
-    heads = opened.evaluate("[...new Set([...document.querySelectorAll('#detail line')].map(l => l.dataset.head))]")
+    assert opened.evaluate("document.getElementById('detail-title').textContent").endswith(
+        "layer 2, head 1 (blocks.2.attn)"
+    )
+    heads = opened.evaluate(
+        "[...new Set([...document.querySelectorAll('#detail line')].map(l => l.dataset.head))]"
+    )
     assert heads == ["1"]
     assert opened.evaluate("document.querySelectorAll('#detail canvas').length") == 1  # and its matrix
     opened.evaluate("document.getElementById('detail-close').click()")
@@ -136,7 +158,9 @@ def test_matrix_view_shows_the_weight_under_the_pointer(opened, lm):
     weight = model_attention(lm, IDS)[1][1][3, i, j]
     assert f"({i}) → " in text and f"({j})" in text and f"{weight:.4f}" in text
     lit = "[...document.querySelectorAll('#matrix-view .{}-labels span.lit')].map(s => s.textContent)"
-    assert opened.evaluate(lit.format("row")) == [TOKENS[i]] and opened.evaluate(lit.format("column")) == [TOKENS[j]]
+    assert opened.evaluate(lit.format("row")) == [TOKENS[i]] and opened.evaluate(lit.format("column")) == [
+        TOKENS[j]
+    ]
 
 
 def test_the_address_sets_the_view_and_the_screenshot_is_not_blank(browser, page):
@@ -158,15 +182,27 @@ def test_128_tokens_stay_usable_with_a_scrolling_page_and_a_fixed_bar(browser, l
     assert browser.evaluate("document.querySelector('header.bar').getBoundingClientRect().top") == 0
     browser.evaluate("document.querySelector('.tabs button[data-view=\"model\"]').click()")
     assert browser.evaluate("document.querySelectorAll('.head-panel').length") == LAYERS * HEADS
-    assert browser.evaluate("Math.max(...[...document.querySelectorAll('.head-panel canvas')].map(c => c.getBoundingClientRect().width))") <= 100
+    assert (
+        browser.evaluate(
+            "Math.max(...[...document.querySelectorAll('.head-panel canvas')]"
+            ".map(c => c.getBoundingClientRect().width))"
+        )
+        <= 100
+    )
     assert browser.errors == []
 
 
 def test_inside_an_iframe_as_in_a_notebook(browser, lm, tmp_path):
     wrapper = tmp_path / "notebook.html"
-    wrapper.write_text("<!DOCTYPE html><html><body><p>cell output:</p>"
-                       + attention_explorer(lm, IDS[:5], list("abcde"))._repr_html_() + "</body></html>", encoding="utf-8")
-    browser.open(wrapper, ready="document.querySelector('iframe').contentDocument?.body?.dataset.ready === 'true'")
+    wrapper.write_text(
+        "<!DOCTYPE html><html><body><p>cell output:</p>"
+        + attention_explorer(lm, IDS[:5], list("abcde"))._repr_html_()
+        + "</body></html>",
+        encoding="utf-8",
+    )
+    browser.open(
+        wrapper, ready="document.querySelector('iframe').contentDocument?.body?.dataset.ready === 'true'"
+    )
     count = "document.querySelector('iframe').contentDocument.querySelectorAll('.token').length"
     assert browser.evaluate(count) == 10
     assert browser.errors == []

@@ -13,21 +13,23 @@ decoded by the page's script. The data model has several *kinds* of attention (a
 model has one, self-attention; an encoder-decoder has encoder, decoder and cross attention),
 each with its own query and key tokens, so a matrix may be rectangular (T, S).
 """
+
 from __future__ import annotations
 
 import base64
 import html
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from os import PathLike
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from minigrad.viz import _write_atomic
+from minigrad.atomic import write_bytes
 
 ASSETS = "assets"
 
@@ -79,8 +81,13 @@ def _json_for_script(data: Any) -> str:
 def build_page(title: str, body: str, script: str, data: Any) -> str:
     """The whole HTML page: the template with title, style, body, data and script filled in.
     Placeholders are replaced in one pass, so text inside the data is never read as one."""
-    parts = {"title": html.escape(title), "style": _asset("explorer.css"), "body": body,
-             "data": _json_for_script(data), "script": script}
+    parts = {
+        "title": html.escape(title),
+        "style": _asset("explorer.css"),
+        "body": body,
+        "data": _json_for_script(data),
+        "script": script,
+    }
     return re.sub(r"\{\{(\w+)\}\}", lambda m: parts[m.group(1)], _asset("page.html"))
 
 
@@ -95,8 +102,10 @@ def embedded_data(page: str) -> Any:
 def iframe(page: str, height: int) -> str:
     """The page inside an iframe (its HTML in `srcdoc`), so that in a notebook its style and
     script stay apart from the notebook's own."""
-    return (f'<iframe srcdoc="{html.escape(page, quote=True)}" style="width: 100%; height: {height}px; '
-            'border: 1px solid #ddd;" title="minigrad explorer"></iframe>')
+    return (
+        f'<iframe srcdoc="{html.escape(page, quote=True)}" style="width: 100%; height: {height}px; '
+        'border: 1px solid #ddd;" title="minigrad explorer"></iframe>'
+    )
 
 
 class _Page:
@@ -110,7 +119,7 @@ class _Page:
     def save(self, path: str | PathLike) -> Path:
         """Write the page to `path` (atomically) and return the path. Open it in any browser."""
         path = Path(path)
-        _write_atomic(path, self.to_html().encode("utf-8"))
+        write_bytes(path, self.to_html().encode("utf-8"))
         return path
 
     def _repr_html_(self) -> str:
@@ -129,8 +138,16 @@ class AttentionExplorer(_Page):
 
     VIEWS = ("head", "model", "matrix")
 
-    def __init__(self, kinds: Sequence[AttentionKind], title: str = "attention", *, view: str = "head",
-                 layer: int = 0, head: int = 0, threshold: float = 0.02) -> None:
+    def __init__(
+        self,
+        kinds: Sequence[AttentionKind],
+        title: str = "attention",
+        *,
+        view: str = "head",
+        layer: int = 0,
+        head: int = 0,
+        threshold: float = 0.02,
+    ) -> None:
         """`view`, `layer` (of the first kind), `head` (of the matrix view) and `threshold`
         (no line for a weight at or below it, in the head view) are how the page opens; its
         controls change them."""
@@ -147,21 +164,43 @@ class AttentionExplorer(_Page):
             raise ValueError(f"AttentionExplorer: threshold must be a number in [0, 1], got {threshold!r}")
         self.kinds = list(kinds)
         self.title = title
-        self.start = {"view": view, "layer": int(layer) % layers, "head": int(head) % heads,
-                      "threshold": float(threshold)}
+        self.start = {
+            "view": view,
+            "layer": int(layer) % layers,
+            "head": int(head) % heads,
+            "threshold": float(threshold),
+        }
 
     @property
     def data(self) -> dict[str, Any]:
         """What the page's script reads: the title, the state it opens in and, per kind, its
         tokens and its layers' weights (shape and base64 float32 bytes)."""
-        return {"title": self.title, "start": self.start, "kinds": [
-            {"label": kind.label, "queries": list(kind.query_tokens), "keys": list(kind.key_tokens),
-             "layers": [{"name": name, "shape": list(w.shape), "weights": encode_weights(w)} for name, w in kind.layers]}
-            for kind in self.kinds]}
+        return {
+            "title": self.title,
+            "start": self.start,
+            "kinds": [
+                {
+                    "label": kind.label,
+                    "queries": list(kind.query_tokens),
+                    "keys": list(kind.key_tokens),
+                    "layers": [
+                        {"name": name, "shape": list(w.shape), "weights": encode_weights(w)}
+                        for name, w in kind.layers
+                    ],
+                }
+                for kind in self.kinds
+            ],
+        }
 
     def to_html(self) -> str:
         return build_page(self.title, _asset("attention.html"), _asset("attention.js"), self.data)
 
 
-__all__ = ["AttentionExplorer", "AttentionKind", "build_page", "embedded_data", "encode_weights",
-           "decode_weights"]
+__all__ = [
+    "AttentionExplorer",
+    "AttentionKind",
+    "build_page",
+    "embedded_data",
+    "encode_weights",
+    "decode_weights",
+]

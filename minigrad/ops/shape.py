@@ -1,22 +1,14 @@
 """Ops that move elements around without changing them: reshape, permute, expand, indexing,
 concatenation. Their backward moves the gradient back the same way.
 
-The helpers at the top turn PyTorch-style arguments (`-1` sizes, negative dims) into what numpy
-wants, raising errors that name the op and the shapes.
+The helpers at the top turn PyTorch-style arguments (`-1` sizes, permutations, expand sizes)
+into what numpy wants, raising errors that name the op and the shapes.
 """
 from __future__ import annotations
-
-from typing import Any
 
 import numpy as np
 
 from ..autograd import Function
-
-
-def normalize_dim(dim: int, ndim: int, op: str) -> int:
-    if not -ndim <= dim < ndim:
-        raise IndexError(f"{op}: dim {dim} is out of range for {ndim} dimensions")
-    return dim % ndim
 
 
 def resolve_shape(old: tuple[int, ...], new: tuple[int, ...], op: str) -> tuple[int, ...]:
