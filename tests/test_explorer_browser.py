@@ -1,12 +1,14 @@
 """The attention explorer in a real browser (headless Chromium, network off): after its script
 ran, the page has the head panels and tokens it should, reacts to the layer selector, to hovering
 and to the head toggles, opens a head large, shows a weight on hover, stays usable at 128 tokens,
-draws inside a notebook-style iframe, makes no request, and its screenshot is not blank.
-Skipped without a chromium."""
+draws inside a notebook-style iframe, makes no request, and its screenshot is not blank; the
+graph explorer shows a tooltip per node, opens a module on click, pans and zooms. Skipped
+without a chromium (the graph explorer also without Graphviz's dot)."""
 
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -14,7 +16,7 @@ from browser import Browser, BrowserUnavailable, chromium_path, png_pixels
 
 import minigrad
 from transformer import TransformerConfig, TransformerLM
-from transformer.viz import attention_explorer, model_attention
+from transformer.viz import attention_explorer, graph_explorer, model_attention
 
 pytestmark = pytest.mark.skipif(chromium_path() is None, reason="no chromium browser installed")
 
@@ -205,4 +207,58 @@ def test_inside_an_iframe_as_in_a_notebook(browser, lm, tmp_path):
     )
     count = "document.querySelector('iframe').contentDocument.querySelectorAll('.token').length"
     assert browser.evaluate(count) == 10
+    assert browser.errors == []
+
+
+# ----- the graph explorer --------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def graph_page(lm, tmp_path_factory):
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz's dot program is not installed")
+    explorer = graph_explorer(lm, levels=1)
+    return explorer, explorer.save(tmp_path_factory.mktemp("graph") / "graph.html")
+
+
+def test_graph_nodes_have_tooltips_and_a_module_opens_on_click(browser, graph_page):
+    explorer, path = graph_page
+    browser.open(path)
+    root = explorer.pages[0]
+    assert browser.evaluate("document.querySelectorAll('#viewport g.node').length") == len(root.tooltips)
+    assert browser.evaluate("document.querySelectorAll('#viewport g.node.openable').length") == len(root.opens)
+    assert browser.evaluate("document.querySelectorAll('#viewport title').length") == 0  # no native tooltips
+    for node_id, lines in list(root.tooltips.items())[:6]:
+        text = browser.evaluate(f"""(() => {{
+            const node = document.querySelector('#viewport g.node[data-id="{node_id}"]');
+            node.dispatchEvent(new MouseEvent('mouseenter', {{ clientX: 200, clientY: 200 }}));
+            return document.getElementById('tooltip').textContent; }})()""")
+        assert text == "\n".join(lines)
+    box = next(node for node, name in root.opens.items() if name == "blocks")
+    browser.evaluate(f"document.querySelector('#viewport g.node[data-id=\"{box}\"]')"
+                     ".dispatchEvent(new MouseEvent('click', { bubbles: true }))")
+    blocks = next(p for p in explorer.pages if p.name == "blocks")
+    assert browser.evaluate("[...document.querySelectorAll('#breadcrumbs button')].map(b => b.textContent)") == [
+        root.title, blocks.title]
+    assert browser.evaluate("document.querySelectorAll('#viewport g.node').length") == len(blocks.tooltips)
+    browser.evaluate("document.querySelector('#breadcrumbs button').click()")  # back to the model
+    assert browser.evaluate("document.querySelectorAll('#viewport g.node').length") == len(root.tooltips)
+    assert browser.errors == [] and browser.requests == [path.resolve().as_uri()]
+
+
+def test_graph_pans_and_zooms_and_its_screenshot_is_not_blank(browser, graph_page):
+    _, path = graph_page
+    browser.open(path)
+    transform = "document.querySelector('#viewport svg').style.transform"
+    before = browser.evaluate(transform)
+    browser.evaluate("document.getElementById('viewport').dispatchEvent(new WheelEvent('wheel', "
+                     "{ deltaY: -100, clientX: 300, clientY: 300, bubbles: true, cancelable: true }))")
+    zoomed = browser.evaluate(transform)
+    assert float(browser.evaluate("document.querySelector('#viewport svg').dataset.scale")) > 0 and zoomed != before
+    browser.evaluate("""(() => { const v = document.getElementById('viewport');
+        v.dispatchEvent(new MouseEvent('mousedown', { clientX: 300, clientY: 300, bubbles: true }));
+        window.dispatchEvent(new MouseEvent('mousemove', { clientX: 380, clientY: 340 }));
+        window.dispatchEvent(new MouseEvent('mouseup', {})); })()""")
+    panned = browser.evaluate(transform)
+    assert panned != zoomed and "scale" in panned
+    pixels = png_pixels(browser.screenshot()).astype(np.float64)
+    assert pixels.std() > 15
     assert browser.errors == []

@@ -43,7 +43,7 @@ from .tasks import (
     make_task,
 )
 from .train import TrainConfig, evaluate, load_checkpoint, train
-from .viz import attention_explorer, draw_model_attention, draw_model_graph, load_model
+from .viz import attention_explorer, draw_model_attention, draw_model_graph, graph_explorer, load_model
 
 PROG = "minigrad-transformer"
 
@@ -346,6 +346,13 @@ def run_render_graph(args: argparse.Namespace) -> int:
         model, *_ = _new_run(build_parser().parse_args(["train"]))  # train's defaults, so the same model
     else:
         model = load_model(args.checkpoint)
+    if _picture_format(args) == "html":  # pan, zoom, tooltips; a click opens a module
+        try:
+            explorer = graph_explorer(model, depth=args.depth, show_grads=args.grads, rankdir=args.rankdir)
+        except RuntimeError as error:  # GraphvizNotFoundError (no `dot` on PATH), or Graphviz failed
+            print(f"{PROG} {args.command}: error: {error}", file=sys.stderr)
+            return 1
+        return _write_explorer(explorer, args, "graph")
     graph = draw_model_graph(model, depth=args.depth, show_grads=args.grads, rankdir=args.rankdir)
     return _write_picture(graph, args, "graph")
 
@@ -447,7 +454,8 @@ COMMANDS: dict[str, Command] = {
     "faq": Command("answer the seed notes' five attention questions by experiment (tables and SVG figures)",
                    add_faq_arguments, run_faq),
     "render-graph": Command("draw the computation graph of a checkpoint's model (or an untrained one) at a "
-                            "chosen module depth, to svg, png, pdf or dot", add_render_graph_arguments,
+                            "chosen module depth, to svg, png, pdf or dot, or as an interactive html explorer "
+                            "whose modules open", add_render_graph_arguments,
                             run_render_graph),
     "render-attention": Command("draw a checkpoint's attention on an input, as edges or heatmaps, to svg, "
                                 "png, pdf or dot, or as an interactive html explorer of every layer and head",

@@ -1,5 +1,5 @@
 """Interactive explorers as one offline HTML file: attention (head, model and matrix views) and
-a computation graph with pan, zoom and tooltips.
+a computation graph with pan, zoom, tooltips and modules that open.
 
 A page is assembled from the files in `transformer/assets/`: one HTML template, one style sheet
 and one script per explorer, inlined, plus the data as JSON in a `<script type="application/json">`
@@ -196,7 +196,48 @@ class AttentionExplorer(_Page):
         return build_page(self.title, _asset("attention.html"), _asset("attention.js"), self.data)
 
 
-__all__ = [
+@dataclass
+class GraphPage:
+    """One pre-rendered graph: `name` (the module it shows, "" for the whole model), a title,
+    the Graphviz SVG, and per DOT node id its tooltip lines; `opens` maps the id of a collapsed
+    module's box to the name of the page that shows that module."""
+
+    name: str
+    title: str
+    svg: str
+    tooltips: dict[str, list[str]]
+    opens: dict[str, str]
+
+
+class GraphExplorer(_Page):
+    """A computation graph as an interactive page: the SVG with pan (drag) and zoom (wheel,
+    buttons), a tooltip on every node, and a click on a collapsed module opening its own graph,
+    pre-rendered one depth further; the path back is a row of breadcrumbs."""
+
+    def __init__(self, pages: Sequence[GraphPage], title: str = "graph") -> None:
+        if not pages:
+            raise ValueError("GraphExplorer: no page to show")
+        names = [page.name for page in pages]
+        for page in pages:
+            for node, target in page.opens.items():
+                if target not in names:
+                    raise ValueError(f"GraphExplorer: page {page.name!r} node {node} opens {target!r}, "
+                                     "which is not a page")
+        self.pages = list(pages)
+        self.title = title
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """What the page's script reads: the title and the pages, the first shown first."""
+        return {"title": self.title, "pages": [
+            {"name": p.name, "title": p.title, "svg": p.svg, "tooltips": p.tooltips, "opens": p.opens}
+            for p in self.pages]}
+
+    def to_html(self) -> str:
+        return build_page(self.title, _asset("graph.html"), _asset("graph.js"), self.data)
+
+
+__all__ = ["GraphExplorer", "GraphPage", 
     "AttentionExplorer",
     "AttentionKind",
     "build_page",

@@ -8,8 +8,11 @@ queries on the left and keys on the right, with one edge per weight above a thre
 """
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Sequence
+import shutil
+from collections import deque
+from collections.abc import Iterator, Sequence
 from os import PathLike
 from typing import Any
 
@@ -17,10 +20,12 @@ import graphviz
 import numpy as np
 
 import minigrad
-from minigrad.viz import draw_graph, html
+from minigrad.autograd import Function, topological_order
+from minigrad.graph_layout import GraphLayout, ModuleBox, OpNode, TensorNode, grad_norm, layout_graph
+from minigrad.viz import GraphvizNotFoundError, draw_graph, html, shape_text, to_dot
 
 from .attention import record_attention
-from .explorer import AttentionExplorer, AttentionKind
+from .explorer import AttentionExplorer, AttentionKind, GraphExplorer, GraphPage
 from .model import TransformerLM
 from .train import load_checkpoint
 
@@ -349,5 +354,179 @@ def draw_model_graph(model: TransformerLM | str | PathLike, ids: Any = None, *, 
             p.grad = grad
 
 
+# ----- the graph explorer -----------------------------------------------------------------------------
+@contextlib.contextmanager
+def _keeping_results() -> Iterator[dict[int, minigrad.Tensor]]:
+    """Within the block, keep the result Tensor of every op recorded in a graph, by id of its
+    node, and make it retain its gradient: the graph itself keeps neither (intermediate arrays
+    are freed as soon as nothing needs them), but a tooltip wants to summarise both. Done by
+    wrapping the Tensor's `_apply_function` (which every `Function.apply` calls) for the block
+    only; the original is put back however the block ends."""
+    kept: dict[int, minigrad.Tensor] = {}
+    original = minigrad.Tensor._apply_function
+
+    def apply_and_keep(fn: type[Function], inputs: Sequence[Any], kwargs: dict[str, Any]) -> minigrad.Tensor:
+        out = original(fn, inputs, kwargs)
+        if out.grad_fn is not None:
+            out.retain_grad()
+            kept[id(out.grad_fn)] = out
+        return out
+
+    minigrad.Tensor._apply_function = staticmethod(apply_and_keep)
+    try:
+        yield kept
+    finally:
+        minigrad.Tensor._apply_function = staticmethod(original)
+
+
+def value_summary(array: np.ndarray) -> str:
+    """A line describing an array's values: the value itself for one element, else mean, std,
+    min and max (computed in float64)."""
+    a = np.asarray(array)
+    if a.size == 0:
+        return "no values (empty)"
+    if a.size == 1:
+        return f"value {a.reshape(-1)[0].item():.6g}"
+    f = a.astype(np.float64)
+    return f"mean {f.mean():.4g}, std {f.std():.4g}, min {f.min():.4g}, max {f.max():.4g}"
+
+
+def _module_part(layout: GraphLayout, module: str) -> GraphLayout:
+    """The part of `layout` inside `module` (its cluster), plus the nodes one edge away outside
+    it, moved to the top level: what goes in and what comes out."""
+    def inside(scope: str) -> bool:
+        return scope == module or scope.startswith(module + ".")
+
+    nodes = {scope: list(found) for scope, found in layout.nodes.items() if inside(scope)}
+    ids = {n.id for found in nodes.values() for n in found}
+    edges = [(a, b) for a, b in layout.edges if a in ids or b in ids]
+    by_id = layout.by_id()
+    neighbours = dict.fromkeys(x for edge in edges for x in edge if x not in ids)
+    nodes.setdefault("", []).extend(by_id[x] for x in neighbours)
+    return GraphLayout(nodes=nodes, edges=edges, classes=layout.classes, show_shapes=layout.show_shapes,
+                       show_grads=layout.show_grads)
+
+
+class _Tooltips:
+    """Tooltip lines for the nodes of a layout, from the graph and the Tensors kept while it
+    was recorded. Node ids follow `layout_graph`: "op{k}" and "t{k}" are op k of the
+    topological order and its result, "leaf{j}" the j-th leaf met walking that order."""
+
+    def __init__(self, loss: minigrad.Tensor, model: minigrad.nn.Module, kept: dict[int, minigrad.Tensor]) -> None:
+        self.order = topological_order(loss.grad_fn)
+        self.results = [loss if k == 0 else kept.get(id(node)) for k, node in enumerate(self.order)]
+        leaves: dict[int, minigrad.Tensor] = {}
+        for node in self.order:
+            for parent in node.parents:
+                if parent is not None and not isinstance(parent, Function):
+                    leaves.setdefault(id(parent), parent)
+        self.leaves = list(leaves.values())
+        self.parameters = dict(model.named_parameters())
+
+    @staticmethod
+    def _tensor_lines(tensor: minigrad.Tensor | None) -> list[str]:
+        if tensor is None:
+            return []
+        lines = [value_summary(tensor.data)]
+        if tensor.grad is not None:
+            lines.append(f"|grad| {grad_norm(tensor.grad):.4g}")
+        return lines
+
+    def lines(self, node: OpNode | TensorNode | ModuleBox) -> list[str]:
+        if isinstance(node, OpNode):
+            k = int(node.id[2:])
+            where = f" in {node.scope}" if node.scope else ""
+            return [f"op {node.op}{where}",
+                    "inputs: " + ", ".join(shape_text(s) for s in node.input_shapes),
+                    f"output: {shape_text(node.out_shape)} {self.order[k].out_dtype}",
+                    *(f"output {line}" for line in self._tensor_lines(self.results[k]))]
+        if isinstance(node, TensorNode):
+            tensor = None
+            if node.id.startswith("t"):
+                tensor = self.results[int(node.id[1:])]
+            elif node.id.startswith("leaf"):
+                tensor = self.leaves[int(node.id[4:])]
+            heading = {"parameter": "parameter", "input": "input (no grad)", "leaf": "leaf (requires grad)",
+                       "output": "output", "tensor": "tensor"}[node.kind]
+            return [f"{heading} {node.name}" if node.name else heading,
+                    f"shape {shape_text(node.shape)}, dtype {node.dtype}", *self._tensor_lines(tensor)]
+        owned = [p for name, p in self.parameters.items() if name.startswith(node.name + ".")]
+        norms = [grad_norm(p.grad) for p in owned if p.grad is not None]
+        lines = [f"module {node.name}" + (f" ({node.cls})" if node.cls else ""), f"{node.parameters:,} parameters"]
+        if node.inputs:
+            lines.append("in: " + ", ".join(shape_text(s) for s in node.inputs))
+        lines.append("out: " + ", ".join(shape_text(s) for s in node.outputs))
+        if norms:
+            lines.append(f"|grad| of its parameters {float(np.sqrt(np.sum(np.square(norms)))):.4g}")
+        return lines
+
+
+def _svg(layout: GraphLayout, rankdir: str) -> str:
+    """The layout drawn by Graphviz's dot, as the text of one <svg> element."""
+    if shutil.which("dot") is None:
+        raise GraphvizNotFoundError(
+            "graph_explorer: Graphviz's `dot` program is not on PATH; install Graphviz (Debian/Ubuntu: "
+            "`sudo apt-get install graphviz`; macOS: `brew install graphviz`; conda: `conda install graphviz`)")
+    text = to_dot(layout, rankdir).pipe(format="svg").decode("utf-8")
+    return text[text.index("<svg"):]
+
+
+def graph_explorer(model: TransformerLM | str | PathLike, ids: Any = None, *, depth: int | None = 1,
+                   levels: int = 2, show_grads: bool = False, rankdir: str = "TB") -> GraphExplorer:
+    """The computation graph of a TransformerLM's loss on `ids` (as in `draw_model_graph`) as an
+    interactive explorer: `.save("graph.html")` writes one self-contained HTML file with the SVG
+    at `depth`, pan and zoom, and a tooltip on every node (op, shapes, dtype, a summary of the
+    values, the gradient norm). Clicking a collapsed module opens that module's own graph, drawn
+    one depth further; those pages are rendered beforehand, `levels` depths below `depth`
+    (each page is one run of Graphviz's `dot`, which is what takes the time).
+
+    Backward runs once, for the tooltips' gradient norms; `show_grads` also colours the
+    tensors by them. The parameters' `.grad` are put back as they were afterwards."""
+    if not isinstance(model, TransformerLM):
+        model = load_model(model)
+    if not isinstance(levels, int) or levels < 0:
+        raise ValueError(f"graph_explorer: levels must be an int >= 0, got {levels!r}")
+    if ids is None:
+        ids = np.random.default_rng(0).integers(0, model.config.vocab_size, size=(1, min(8, model.config.max_len)))
+    ids = np.asarray(ids.data if isinstance(ids, minigrad.Tensor) else ids)
+    ids = ids[None] if ids.ndim == 1 else ids
+    saved = [(p, p.grad) for p in model.parameters()]
+    try:
+        with _keeping_results() as kept:
+            _, loss = model(ids, ids)
+        model.zero_grad()
+        loss.backward()
+        tooltips = _Tooltips(loss, model, kept)
+        layouts: dict[int | None, GraphLayout] = {}
+
+        def layout_at(d: int | None) -> GraphLayout:
+            if d not in layouts:
+                layouts[d] = layout_graph(loss, model, depth=d, show_grads=show_grads)
+            return layouts[d]
+
+        cls = type(model).__name__
+        pages: list[GraphPage] = []
+        queue = deque([("", depth, 0)])  # (module, depth drawn at, levels below the first page)
+        while queue:
+            name, d, level = queue.popleft()
+            layout = layout_at(d) if not name else _module_part(layout_at(d), name)
+            opens = {}
+            if d is not None and level < levels:
+                for box in layout.boxes:  # its own modules, not the neighbours drawn around it
+                    if not name or box.name.startswith(name + "."):
+                        opens[box.id] = box.name
+                        queue.append((box.name, d + 1, level + 1))
+            title = f"{cls}, depth {d if d is not None else 'full'}" if not name else \
+                f"{name} ({layout.classes.get(name, 'module')})"
+            pages.append(GraphPage(name, title, _svg(layout, rankdir),
+                                   {n.id: tooltips.lines(n) for found in layout.nodes.values() for n in found},
+                                   opens))
+        return GraphExplorer(pages, title=f"{cls}: computation graph of the loss")
+    finally:
+        for p, grad in saved:
+            p.grad = grad
+
+
 __all__ = ["draw_attention", "attention_heatmap", "draw_model_attention", "draw_model_graph",
-           "attention_explorer", "load_model", "model_attention", "check_weights"]
+           "attention_explorer", "graph_explorer", "value_summary", "load_model", "model_attention",
+           "check_weights"]
