@@ -224,7 +224,9 @@ def test_graph_nodes_have_tooltips_and_a_module_opens_on_click(browser, graph_pa
     browser.open(path)
     root = explorer.pages[0]
     assert browser.evaluate("document.querySelectorAll('#viewport g.node').length") == len(root.tooltips)
-    assert browser.evaluate("document.querySelectorAll('#viewport g.node.openable').length") == len(root.opens)
+    assert browser.evaluate("document.querySelectorAll('#viewport g.node.openable').length") == len(
+        root.opens
+    )
     assert browser.evaluate("document.querySelectorAll('#viewport title').length") == 0  # no native tooltips
     for node_id, lines in list(root.tooltips.items())[:6]:
         text = browser.evaluate(f"""(() => {{
@@ -233,11 +235,14 @@ def test_graph_nodes_have_tooltips_and_a_module_opens_on_click(browser, graph_pa
             return document.getElementById('tooltip').textContent; }})()""")
         assert text == "\n".join(lines)
     box = next(node for node, name in root.opens.items() if name == "blocks")
-    browser.evaluate(f"document.querySelector('#viewport g.node[data-id=\"{box}\"]')"
-                     ".dispatchEvent(new MouseEvent('click', { bubbles: true }))")
+    browser.evaluate(
+        f"document.querySelector('#viewport g.node[data-id=\"{box}\"]')"
+        ".dispatchEvent(new MouseEvent('click', { bubbles: true }))"
+    )
     blocks = next(p for p in explorer.pages if p.name == "blocks")
-    assert browser.evaluate("[...document.querySelectorAll('#breadcrumbs button')].map(b => b.textContent)") == [
-        root.title, blocks.title]
+    assert browser.evaluate(
+        "[...document.querySelectorAll('#breadcrumbs button')].map(b => b.textContent)"
+    ) == [root.title, blocks.title]
     assert browser.evaluate("document.querySelectorAll('#viewport g.node').length") == len(blocks.tooltips)
     browser.evaluate("document.querySelector('#breadcrumbs button').click()")  # back to the model
     assert browser.evaluate("document.querySelectorAll('#viewport g.node').length") == len(root.tooltips)
@@ -249,10 +254,15 @@ def test_graph_pans_and_zooms_and_its_screenshot_is_not_blank(browser, graph_pag
     browser.open(path)
     transform = "document.querySelector('#viewport svg').style.transform"
     before = browser.evaluate(transform)
-    browser.evaluate("document.getElementById('viewport').dispatchEvent(new WheelEvent('wheel', "
-                     "{ deltaY: -100, clientX: 300, clientY: 300, bubbles: true, cancelable: true }))")
+    browser.evaluate(
+        "document.getElementById('viewport').dispatchEvent(new WheelEvent('wheel', "
+        "{ deltaY: -100, clientX: 300, clientY: 300, bubbles: true, cancelable: true }))"
+    )
     zoomed = browser.evaluate(transform)
-    assert float(browser.evaluate("document.querySelector('#viewport svg').dataset.scale")) > 0 and zoomed != before
+    assert (
+        float(browser.evaluate("document.querySelector('#viewport svg').dataset.scale")) > 0
+        and zoomed != before
+    )
     browser.evaluate("""(() => { const v = document.getElementById('viewport');
         v.dispatchEvent(new MouseEvent('mousedown', { clientX: 300, clientY: 300, bubbles: true }));
         window.dispatchEvent(new MouseEvent('mousemove', { clientX: 380, clientY: 340 }));

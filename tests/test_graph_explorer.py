@@ -1,6 +1,7 @@
 """viz.graph_explorer: one page per module it can open, a tooltip for every node drawn (op,
 shapes, dtype, values, gradient norm) that agrees with the model, the parameters' gradients put
 back, and render-graph writing it for an .html output. Needs Graphviz's dot."""
+
 from __future__ import annotations
 
 import re
@@ -67,8 +68,12 @@ def test_tooltips_give_op_shapes_dtype_values_and_gradient_norms(lm, explorer):
     assert tensors and all(len(lines) == 4 and lines[3].startswith("|grad| ") for lines in tensors)
     head_page = next(p for p in explorer.pages if p.name == "head")
     weight = next(lines for lines in head_page.tooltips.values() if lines[0] == "parameter head.weight")
-    assert weight == ["parameter head.weight", "shape (10, 16), dtype float32", value_summary(lm.head.weight.data),
-                      f"|grad| {grad_norm(lm.head.weight.grad):.4g}"]
+    assert weight == [
+        "parameter head.weight",
+        "shape (10, 16), dtype float32",
+        value_summary(lm.head.weight.data),
+        f"|grad| {grad_norm(lm.head.weight.grad):.4g}",
+    ]
 
 
 def test_module_pages_hold_the_module_and_what_goes_in_and_out(explorer):
@@ -76,7 +81,9 @@ def test_module_pages_hold_the_module_and_what_goes_in_and_out(explorer):
     assert "blocks.0.attn" in page.svg and "blocks.0.ffn" in page.svg
     assert "blocks.1.ffn" not in page.svg and "tok_emb" not in page.svg
     assert "blocks.1.attn" in page.svg  # where its output goes: a neighbour, drawn but not opened
-    assert set(page.opens.values()) <= {n for n in (p.name for p in explorer.pages) if n.startswith("blocks.0.")}
+    assert set(page.opens.values()) <= {
+        n for n in (p.name for p in explorer.pages) if n.startswith("blocks.0.")
+    }
     names = [p.name for p in explorer.pages]
     assert len(names) == len(set(names))
     assert any(lines[0] == "op Add in blocks.0" for lines in page.tooltips.values())  # the residual additions

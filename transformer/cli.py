@@ -454,8 +454,8 @@ COMMANDS: dict[str, Command] = {
     "faq": Command("answer the seed notes' five attention questions by experiment (tables and SVG figures)",
                    add_faq_arguments, run_faq),
     "render-graph": Command("draw the computation graph of a checkpoint's model (or an untrained one) at a "
-                            "chosen module depth, to svg, png, pdf or dot, or as an interactive html explorer "
-                            "whose modules open", add_render_graph_arguments,
+                            "chosen module depth, to svg, png, pdf or dot, or as an interactive html "
+                            "explorer whose modules open", add_render_graph_arguments,
                             run_render_graph),
     "render-attention": Command("draw a checkpoint's attention on an input, as edges or heatmaps, to svg, "
                                 "png, pdf or dot, or as an interactive html explorer of every layer and head",

@@ -221,23 +221,30 @@ class GraphExplorer(_Page):
         for page in pages:
             for node, target in page.opens.items():
                 if target not in names:
-                    raise ValueError(f"GraphExplorer: page {page.name!r} node {node} opens {target!r}, "
-                                     "which is not a page")
+                    raise ValueError(
+                        f"GraphExplorer: page {page.name!r} node {node} opens {target!r}, which is not a page"
+                    )
         self.pages = list(pages)
         self.title = title
 
     @property
     def data(self) -> dict[str, Any]:
         """What the page's script reads: the title and the pages, the first shown first."""
-        return {"title": self.title, "pages": [
-            {"name": p.name, "title": p.title, "svg": p.svg, "tooltips": p.tooltips, "opens": p.opens}
-            for p in self.pages]}
+        return {
+            "title": self.title,
+            "pages": [
+                {"name": p.name, "title": p.title, "svg": p.svg, "tooltips": p.tooltips, "opens": p.opens}
+                for p in self.pages
+            ],
+        }
 
     def to_html(self) -> str:
         return build_page(self.title, _asset("graph.html"), _asset("graph.js"), self.data)
 
 
-__all__ = ["GraphExplorer", "GraphPage", 
+__all__ = [
+    "GraphExplorer",
+    "GraphPage",
     "AttentionExplorer",
     "AttentionKind",
     "build_page",

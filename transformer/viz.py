@@ -412,7 +412,8 @@ class _Tooltips:
     was recorded. Node ids follow `layout_graph`: "op{k}" and "t{k}" are op k of the
     topological order and its result, "leaf{j}" the j-th leaf met walking that order."""
 
-    def __init__(self, loss: minigrad.Tensor, model: minigrad.nn.Module, kept: dict[int, minigrad.Tensor]) -> None:
+    def __init__(self, loss: minigrad.Tensor, model: minigrad.nn.Module,
+                 kept: dict[int, minigrad.Tensor]) -> None:
         self.order = topological_order(loss.grad_fn)
         self.results = [loss if k == 0 else kept.get(id(node)) for k, node in enumerate(self.order)]
         leaves: dict[int, minigrad.Tensor] = {}
@@ -452,7 +453,8 @@ class _Tooltips:
                     f"shape {shape_text(node.shape)}, dtype {node.dtype}", *self._tensor_lines(tensor)]
         owned = [p for name, p in self.parameters.items() if name.startswith(node.name + ".")]
         norms = [grad_norm(p.grad) for p in owned if p.grad is not None]
-        lines = [f"module {node.name}" + (f" ({node.cls})" if node.cls else ""), f"{node.parameters:,} parameters"]
+        lines = [f"module {node.name}" + (f" ({node.cls})" if node.cls else ""),
+                 f"{node.parameters:,} parameters"]
         if node.inputs:
             lines.append("in: " + ", ".join(shape_text(s) for s in node.inputs))
         lines.append("out: " + ", ".join(shape_text(s) for s in node.outputs))
@@ -466,7 +468,8 @@ def _svg(layout: GraphLayout, rankdir: str) -> str:
     if shutil.which("dot") is None:
         raise GraphvizNotFoundError(
             "graph_explorer: Graphviz's `dot` program is not on PATH; install Graphviz (Debian/Ubuntu: "
-            "`sudo apt-get install graphviz`; macOS: `brew install graphviz`; conda: `conda install graphviz`)")
+            "`sudo apt-get install graphviz`; macOS: `brew install graphviz`; conda: "
+            "`conda install graphviz`)")
     text = to_dot(layout, rankdir).pipe(format="svg").decode("utf-8")
     return text[text.index("<svg"):]
 
@@ -487,7 +490,8 @@ def graph_explorer(model: TransformerLM | str | PathLike, ids: Any = None, *, de
     if not isinstance(levels, int) or levels < 0:
         raise ValueError(f"graph_explorer: levels must be an int >= 0, got {levels!r}")
     if ids is None:
-        ids = np.random.default_rng(0).integers(0, model.config.vocab_size, size=(1, min(8, model.config.max_len)))
+        size = (1, min(8, model.config.max_len))
+        ids = np.random.default_rng(0).integers(0, model.config.vocab_size, size=size)
     ids = np.asarray(ids.data if isinstance(ids, minigrad.Tensor) else ids)
     ids = ids[None] if ids.ndim == 1 else ids
     saved = [(p, p.grad) for p in model.parameters()]
@@ -518,9 +522,8 @@ def graph_explorer(model: TransformerLM | str | PathLike, ids: Any = None, *, de
                         queue.append((box.name, d + 1, level + 1))
             title = f"{cls}, depth {d if d is not None else 'full'}" if not name else \
                 f"{name} ({layout.classes.get(name, 'module')})"
-            pages.append(GraphPage(name, title, _svg(layout, rankdir),
-                                   {n.id: tooltips.lines(n) for found in layout.nodes.values() for n in found},
-                                   opens))
+            lines = {n.id: tooltips.lines(n) for found in layout.nodes.values() for n in found}
+            pages.append(GraphPage(name, title, _svg(layout, rankdir), lines, opens))
         return GraphExplorer(pages, title=f"{cls}: computation graph of the loss")
     finally:
         for p, grad in saved:
