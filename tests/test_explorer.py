@@ -224,3 +224,62 @@ def _encode(checkpoint, text):
     from transformer.tasks import dataset_from_description
 
     return dataset_from_description(checkpoint.data).vocab.encode(text)
+
+
+class TinySeq2Seq(minigrad.nn.Module):
+    """Embeddings around an EncoderDecoder: forward(src_ids, tgt_ids), as a seq2seq model's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from transformer.encoder_decoder import EncoderDecoder
+
+        self.src_emb = minigrad.nn.Embedding(10, 16)
+        self.tgt_emb = minigrad.nn.Embedding(10, 16)
+        self.transformer = EncoderDecoder(16, 2, 2, 2, 32, dropout=0.0)
+
+    def forward(self, src_ids, tgt_ids):
+        return self.transformer(self.src_emb(src_ids), self.tgt_emb(tgt_ids))
+
+
+@pytest.fixture(scope="module")
+def seq2seq():
+    minigrad.manual_seed(0)
+    return TinySeq2Seq()
+
+
+SRC, TGT = np.array([1, 2, 3, 4, 5]), np.array([0, 6, 7])
+
+
+def test_an_encoder_decoder_has_encoder_decoder_and_cross_attention(seq2seq):
+    explorer = attention_explorer(seq2seq, (SRC, TGT), (list("abcde"), list("xyz")))
+    data = embedded_data(explorer.to_html())
+    kinds = {k["label"]: k for k in data["kinds"]}
+    assert list(kinds) == ["encoder self-attention", "decoder self-attention", "cross-attention"]
+    assert (
+        kinds["encoder self-attention"]["queries"] == kinds["encoder self-attention"]["keys"] == list("abcde")
+    )
+    assert (
+        kinds["decoder self-attention"]["queries"] == kinds["decoder self-attention"]["keys"] == list("xyz")
+    )
+    assert kinds["cross-attention"]["queries"] == list("xyz") and kinds["cross-attention"]["keys"] == list(
+        "abcde"
+    )
+    expected = dict(model_attention(seq2seq, (SRC, TGT)))
+    assert [layer["name"] for layer in kinds["cross-attention"]["layers"]] == [
+        "transformer.decoder.layers.0.cross_attn",
+        "transformer.decoder.layers.1.cross_attn",
+    ]
+    for kind in data["kinds"]:
+        for layer in kind["layers"]:
+            weights = decode_weights(layer["weights"], layer["shape"])
+            assert np.array_equal(weights, expected[layer["name"]])
+            assert weights.shape == (2, len(kind["queries"]), len(kind["keys"]))
+
+
+def test_an_encoder_decoder_takes_a_pair_of_token_lists(seq2seq):
+    with pytest.raises(ValueError, match=r"tokens must be the pair \(source tokens, target tokens\)"):
+        attention_explorer(seq2seq, (SRC, TGT), list("abcde"))
+    with pytest.raises(ValueError, match="2 target tokens for a sequence of 3 ids"):
+        attention_explorer(seq2seq, (SRC, TGT), (list("abcde"), list("xy")))
+    data = embedded_data(attention_explorer(seq2seq, (SRC, TGT)).to_html())
+    assert data["kinds"][2]["keys"] == ["1", "2", "3", "4", "5"]

@@ -272,3 +272,41 @@ def test_graph_pans_and_zooms_and_its_screenshot_is_not_blank(browser, graph_pag
     pixels = png_pixels(browser.screenshot()).astype(np.float64)
     assert pixels.std() > 15
     assert browser.errors == []
+
+
+def test_an_encoder_decoders_kinds_are_selectable(browser, tmp_path):
+    from test_explorer import TinySeq2Seq
+
+    minigrad.manual_seed(0)
+    src, tgt = np.array([1, 2, 3, 4, 5]), np.array([0, 6, 7])
+    path = attention_explorer(TinySeq2Seq(), (src, tgt), (list("abcde"), list("xyz"))).save(
+        tmp_path / "s2s.html"
+    )
+    browser.open(path)
+    assert not browser.evaluate("document.getElementById('kind-control').hidden")
+    assert browser.evaluate("[...document.querySelectorAll('#kind option')].map(o => o.textContent)") == [
+        "encoder self-attention",
+        "decoder self-attention",
+        "cross-attention",
+    ]
+    count = (
+        "[document.querySelectorAll('#head-view .token.query').length, "
+        "document.querySelectorAll('#head-view .token.key').length]"
+    )
+    assert browser.evaluate(count) == [5, 5]
+    choose(browser, "kind", 2)
+    assert browser.evaluate(count) == [3, 5]
+    keys = {line[2] for line in lines(browser)}
+    assert (
+        keys
+        and keys <= {str(j) for j in range(5)}
+        and {line[1] for line in lines(browser)} <= {"0", "1", "2"}
+    )
+    browser.evaluate("document.querySelector('.tabs button[data-view=\"model\"]').click()")
+    assert browser.evaluate("document.querySelectorAll('.head-panel').length") == 4  # 2 layers x 2 heads
+    browser.evaluate("document.querySelector('.tabs button[data-view=\"matrix\"]').click()")
+    assert browser.evaluate(
+        "[document.querySelector('#matrix-view canvas').width, "
+        "document.querySelector('#matrix-view canvas').height]"
+    ) == [5 * 36, 3 * 36]
+    assert browser.errors == []

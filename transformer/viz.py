@@ -193,15 +193,34 @@ def _pick(index: int | None, count: int, what: str) -> list[int]:
     return [int(index) % count]
 
 
-def model_attention(model: minigrad.nn.Module, ids: Any) -> list[tuple[str, np.ndarray]]:
-    """Run `model` on one sequence of ids (T,) or (1, T) in eval mode without a graph, and
-    return each attention module's (name, weights (h, T, T)), in the order they ran."""
+def _one_sequence(ids: Any, what: str) -> np.ndarray:
+    """The ids of one sequence, (T,) or (1, T), as a (T,) array."""
     ids = np.asarray(ids.data if isinstance(ids, minigrad.Tensor) else ids)
     if ids.ndim == 2 and ids.shape[0] == 1:
         ids = ids[0]
     if ids.ndim != 1:
-        raise ValueError("draw_model_attention: expected the ids of one sequence, (T,) or (1, T), got shape "
-                         f"{ids.shape}")
+        raise ValueError(f"draw_model_attention: expected the {what} of one sequence, (T,) or (1, T), "
+                         f"got shape {ids.shape}")
+    return ids
+
+
+def is_source_target_pair(ids: Any) -> bool:
+    """Whether `ids` is a (source ids, target ids) tuple, the input of an encoder-decoder,
+    rather than the ids of one sequence."""
+    return isinstance(ids, tuple) and len(ids) == 2 and all(np.ndim(part) >= 1 for part in ids)
+
+
+def model_attention(model: minigrad.nn.Module, ids: Any) -> list[tuple[str, np.ndarray]]:
+    """Run `model` on one sequence of ids (T,) or (1, T) in eval mode without a graph, and
+    return each attention module's (name, weights (h, T, T)), in `named_modules()` order.
+
+    For an encoder-decoder, `ids` is the tuple (source ids (S,), target ids (T,)), and the
+    model is called as `model(src_ids, tgt_ids)`: encoder self-attention weights are
+    (h, S, S), decoder self-attention (h, T, T) and cross-attention (h, T, S)."""
+    if is_source_target_pair(ids):
+        inputs = [_one_sequence(ids[0], "source ids")[None], _one_sequence(ids[1], "target ids")[None]]
+    else:
+        inputs = [_one_sequence(ids, "ids")[None]]
     modules = [(name, m) for name, m in model.named_modules() if hasattr(m, "attn_weights")]
     if not modules:
         raise ValueError(f"draw_model_attention: {type(model).__name__} has no attention module (nothing "
@@ -212,7 +231,7 @@ def model_attention(model: minigrad.nn.Module, ids: Any) -> list[tuple[str, np.n
         for _, m in modules:
             m.attn_weights = None
         with minigrad.no_grad(), record_attention(model):
-            model(ids[None])
+            model(*inputs)
     finally:
         for m, training in modes:
             m.training = training
@@ -298,23 +317,40 @@ def attention_explorer(model: minigrad.nn.Module, ids: Any,
     Jupyter the explorer shows itself inline. `tokens` label the positions (default: the ids).
 
     The attention modules are grouped into kinds by their names with the layer number left
-    out ("blocks.0.attn", "blocks.1.attn" are one kind, each module a layer of it).
+    out ("blocks.0.attn", "blocks.1.attn" are one kind, each module a layer of it). For an
+    encoder-decoder, `ids` is the tuple (source ids, target ids) and `tokens`, if given, the
+    tuple (source tokens, target tokens): the explorer then offers encoder self-attention
+    (source x source), decoder self-attention (target x target) and cross-attention (target
+    queries x source keys), told apart by "cross", "encoder" and "decoder" in the names.
     """
     found = model_attention(model, ids)
-    T = found[0][1].shape[-1]
-    labels = [str(i) for i in np.asarray(ids.data if isinstance(ids, minigrad.Tensor) else ids).reshape(-1)]
-    if tokens is not None:
-        labels = list(tokens)
-    if len(labels) != T:
-        raise ValueError(f"attention_explorer: {len(labels)} tokens for a sequence of {T} ids")
-    labels = [token_text(t) for t in labels]
+    pair = is_source_target_pair(ids)
+    if pair and tokens is not None and not (isinstance(tokens, tuple) and len(tokens) == 2):
+        raise ValueError("attention_explorer: for a (source, target) pair of ids, tokens must be the pair "
+                         "(source tokens, target tokens)")
+    sides = list(ids) if pair else [ids]
+    words_per_side = [None] * len(sides) if tokens is None else list(tokens) if pair else [tokens]
+    labels = []
+    for side, part, words in zip(("source ", "target ") if pair else ("",), sides, words_per_side):
+        ids_here = _one_sequence(part, "ids")
+        words = [str(i) for i in ids_here] if words is None else list(words)
+        if len(words) != len(ids_here):
+            raise ValueError(f"attention_explorer: {len(words)} {side}tokens for a sequence of "
+                             f"{len(ids_here)} ids")
+        labels.append([token_text(t) for t in words])
+    source, target = labels[0], labels[-1]
     groups: dict[str, list[tuple[str, np.ndarray]]] = {}
     for name, weights in found:
-        for head in weights:
-            check_weights(head, labels, None, "attention_explorer")
         groups.setdefault(_kind_pattern(name), []).append((name, weights))
-    kinds = [AttentionKind(_kind_label(pattern, len(groups) == 1), labels, labels, layers)
-             for pattern, layers in groups.items()]
+    kinds = []
+    for pattern, layers in groups.items():
+        label = _kind_label(pattern, len(groups) == 1)
+        queries, keys = {"cross-attention": (target, source), "encoder self-attention": (source, source),
+                         "decoder self-attention": (target, target)}.get(label, (target, target))
+        for _, weights in layers:
+            for head in weights:
+                check_weights(head, keys, queries, "attention_explorer")
+        kinds.append(AttentionKind(label, queries, keys, layers))
     return AttentionExplorer(kinds, title=f"{type(model).__name__}: attention")
 
 
@@ -532,4 +568,4 @@ def graph_explorer(model: TransformerLM | str | PathLike, ids: Any = None, *, de
 
 __all__ = ["draw_attention", "attention_heatmap", "draw_model_attention", "draw_model_graph",
            "attention_explorer", "graph_explorer", "value_summary", "load_model", "model_attention",
-           "check_weights"]
+           "check_weights", "is_source_target_pair"]
