@@ -20,6 +20,7 @@ import graphviz
 import numpy as np
 
 import minigrad
+from minigrad import nn
 from minigrad.autograd import Function, topological_order
 from minigrad.graph_layout import GraphLayout, ModuleBox, OpNode, TensorNode, grad_norm, layout_graph
 from minigrad.viz import GraphvizNotFoundError, draw_graph, html, shape_text, to_dot
@@ -225,16 +226,10 @@ def model_attention(model: minigrad.nn.Module, ids: Any) -> list[tuple[str, np.n
     if not modules:
         raise ValueError(f"draw_model_attention: {type(model).__name__} has no attention module (nothing "
                          "keeps attn_weights)")
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()  # no dropout
-    try:
-        for _, m in modules:
-            m.attn_weights = None
-        with minigrad.no_grad(), record_attention(model):
-            model(*inputs)
-    finally:
-        for m, training in modes:
-            m.training = training
+    for _, m in modules:
+        m.attn_weights = None
+    with minigrad.no_grad(), nn.evaluating(model), record_attention(model):  # no dropout
+        model(*inputs)
     ran = [(name or type(m).__name__, m.attn_weights[0]) for name, m in modules if m.attn_weights is not None]
     if not ran:
         raise ValueError(f"draw_model_attention: running {type(model).__name__} used none of its attention "
