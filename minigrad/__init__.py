@@ -12,7 +12,7 @@ from . import (
     optim,
 )
 from .allocator import tune_allocator
-from .autograd import Function, is_grad_enabled, no_grad
+from .autograd import Function, enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .combine import cat, einsum, split, stack, where
 from .creation import (
     arange,
@@ -74,7 +74,8 @@ from .tensor_functions import (
 )
 
 __all__ = [
-    "Tensor", "tensor", "Function", "no_grad", "is_grad_enabled",
+    "Tensor", "tensor", "Function",
+    "no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled",
     "zeros", "ones", "full", "arange", "randn", "rand", "manual_seed", "get_rng_state", "set_rng_state",
     "empty", "eye", "linspace", "randint", "zeros_like", "ones_like", "full_like", "randn_like",
     "from_numpy", "as_tensor",

@@ -2,13 +2,12 @@
 
 Every operator and method here checks its arguments and calls one op's `apply`, so the
 gradient of `t.exp()` is one hop away, in `ops.elementwise.Exp.backward`; the math lives in
-`minigrad.ops`. A few methods are derived instead, written over other methods and so with no
-gradient of their own: `square` (`x ** 2`), `rsqrt`, `std` (`var().sqrt()`), `tril`/`triu`
-(`masked_fill`), `flatten`/`unflatten`, `repeat`/`repeat_interleave` (`expand` and
-`reshape`, or indexing), `split`/`chunk`/`flip`/`masked_select` (indexing), `t`/`mT`
-(`transpose`), `sort`/`topk` (`gather`), `clamp` with tensor bounds (`maximum`/`minimum`).
-`apply_function`, at the top, is the one place where Tensors become arrays for an op's forward
-and its result becomes a Tensor again.
+`minigrad.ops`. The derived methods say so on their first line and are written over other
+methods, most in one line (`sqrt` is `x ** 0.5`, `mean` is `sum / count`, `squeeze` and `unsqueeze` are
+reshapes, `transpose` and `T` permutations); the ops kept although derivable are listed, with
+the reason, in the docstrings of `ops.elementwise` and `ops.reduce`. In-place methods run the
+out-of-place op and write its result back. `apply_function`, at the top, is the one place where
+Tensors become arrays for an op's forward and its result becomes a Tensor again.
 """
 from __future__ import annotations
 
@@ -502,8 +501,8 @@ class Tensor:
     def log(self) -> Tensor:
         return ew.Log.apply(self)
 
-    def sqrt(self) -> Tensor:
-        return ew.Sqrt.apply(self)
+    def sqrt(self) -> Tensor:  # derived: x ** 0.5 (PowScalar has the sqrt fast path)
+        return self ** 0.5
 
     def tanh(self) -> Tensor:
         return ew.Tanh.apply(self)
@@ -526,8 +525,10 @@ class Tensor:
     def sum(self, dim: Dim = None, keepdim: bool = False) -> Tensor:
         return reduce.Sum.apply(self, dim=normalize_dims(dim, self.ndim, "sum"), keepdim=keepdim)
 
-    def mean(self, dim: Dim = None, keepdim: bool = False) -> Tensor:
-        return reduce.Mean.apply(self, dim=normalize_dims(dim, self.ndim, "mean"), keepdim=keepdim)
+    def mean(self, dim: Dim = None, keepdim: bool = False) -> Tensor:  # derived: sum / count
+        dims = normalize_dims(dim, self.ndim, "mean")
+        count = self._data.size if dims is None else math.prod(self.shape[d] for d in dims)
+        return self.sum(dims, keepdim) / count
 
     def max(self, dim: Dim = None, keepdim: bool = False) -> Tensor:
         """The largest values (PyTorch's `amax`); ties share the gradient equally."""
@@ -618,10 +619,10 @@ class Tensor:
         """-1, 0 or 1 by the sign of each element; its gradient is 0."""
         return ew.Sign.apply(self)
 
-    def square(self) -> Tensor:
+    def square(self) -> Tensor:  # derived: x ** 2
         return self ** 2
 
-    def rsqrt(self) -> Tensor:
+    def rsqrt(self) -> Tensor:  # derived: 1 / sqrt(x)
         """1 / sqrt(x)."""
         return 1 / self.sqrt()
 
@@ -635,7 +636,7 @@ class Tensor:
             return low if max is None else low.minimum(max)
         return ew.Clamp.apply(self, low=min, high=max)
 
-    def clip(self, min: Any = None, max: Any = None) -> Tensor:
+    def clip(self, min: Any = None, max: Any = None) -> Tensor:  # derived: clamp
         """The same as `clamp`."""
         return self.clamp(min, max)
 
@@ -662,7 +663,7 @@ class Tensor:
         return ew.Where.apply(self, other, condition=where_condition(condition, self, other))
 
     # reductions and scans
-    def std(self, dim: Dim = None, keepdim: bool = False, correction: int = 1) -> Tensor:
+    def std(self, dim: Dim = None, keepdim: bool = False, correction: int = 1) -> Tensor:  # derived: var.sqrt
         """The square root of `var` (Bessel's correction by default)."""
         return self.var(dim, keepdim, correction=correction).sqrt()
 
@@ -696,7 +697,7 @@ class Tensor:
         return reduce.CumSum.apply(self, dim=normalize_dim(dim, self.ndim, "cumsum"))
 
     # shapes
-    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:  # derived: reshape
         """Dims start_dim..end_dim merged into one (a 0-d tensor becomes 1-d)."""
         if self.ndim == 0:
             return self.reshape(1)
@@ -707,40 +708,40 @@ class Tensor:
         merged = math.prod(self.shape[start:end + 1])
         return self.reshape(self.shape[:start] + (merged,) + self.shape[end + 1:])
 
-    def unflatten(self, dim: int, sizes: Sequence[int]) -> Tensor:
+    def unflatten(self, dim: int, sizes: Sequence[int]) -> Tensor:  # derived: reshape
         """Dim `dim` split into `sizes` (one of them may be -1)."""
         d = normalize_dim(dim, self.ndim, "unflatten")
         sizes = shape.resolve_shape((self.shape[d],), tuple(sizes), "unflatten")
         return self.reshape(self.shape[:d] + sizes + self.shape[d + 1:])
 
-    def t(self) -> Tensor:
+    def t(self) -> Tensor:  # derived: transpose
         """The transpose of a matrix; 0-d and 1-d tensors are returned as they are."""
         if self.ndim > 2:
             raise ValueError(f"t: expects a tensor with at most 2 dimensions, got shape {self.shape}")
         return self.transpose(0, 1) if self.ndim == 2 else self
 
     @property
-    def mT(self) -> Tensor:
+    def mT(self) -> Tensor:  # derived: transpose
         """The last two dims swapped (a batch of matrices, each transposed)."""
         if self.ndim < 2:
             raise ValueError(f"mT: expects a tensor with at least 2 dimensions, got shape {self.shape}")
         return self.transpose(-2, -1)
 
-    def tril(self, diagonal: int = 0) -> Tensor:
+    def tril(self, diagonal: int = 0) -> Tensor:  # derived: masked_fill
         """The lower triangle of the last two dims (j - i <= diagonal kept), the rest 0."""
         if self.ndim < 2:
             raise ValueError(f"tril: expects a tensor with at least 2 dimensions, got shape {self.shape}")
         keep = np.tri(*self.shape[-2:], k=diagonal, dtype=bool)
         return self.masked_fill(~keep, 0)
 
-    def triu(self, diagonal: int = 0) -> Tensor:
+    def triu(self, diagonal: int = 0) -> Tensor:  # derived: masked_fill
         """The upper triangle of the last two dims (j - i >= diagonal kept), the rest 0."""
         if self.ndim < 2:
             raise ValueError(f"triu: expects a tensor with at least 2 dimensions, got shape {self.shape}")
         below = np.tri(*self.shape[-2:], k=diagonal - 1, dtype=bool)
         return self.masked_fill(below, 0)
 
-    def repeat(self, *sizes: Any) -> Tensor:
+    def repeat(self, *sizes: Any) -> Tensor:  # derived: reshape, expand, reshape
         """The whole tensor tiled `sizes[i]` times along dim i, as `torch.Tensor.repeat` (extra
         leading sizes add dims)."""
         if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
@@ -753,7 +754,7 @@ class Tensor:
         spread = sum(((int(r), n) for r, n in zip(sizes, old)), ())  # (r1, a, r2, b)
         return self.reshape(paired).expand(spread).reshape(tuple(int(r) * n for r, n in zip(sizes, old)))
 
-    def repeat_interleave(self, repeats: Any, dim: int | None = None) -> Tensor:
+    def repeat_interleave(self, repeats: Any, dim: int | None = None) -> Tensor:  # derived: expand/index
         """Each element repeated `repeats` times (an int, or one count per element) along `dim`,
         next to itself: [a, b] -> [a, a, b, b]. dim None: of the flattened tensor."""
         x = self.reshape(-1) if dim is None else self
@@ -772,7 +773,8 @@ class Tensor:
         picks = np.repeat(np.arange(n), counts)
         return x[(slice(None),) * d + (picks,)]
 
-    def split(self, split_size_or_sections: int | Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
+    def split(self, split_size_or_sections: int | Sequence[int],  # derived: slices
+              dim: int = 0) -> tuple[Tensor, ...]:
         """Pieces of `split_size` along `dim` (the last may be smaller) or of the listed sizes,
         as `torch.split`. Each piece is a differentiable slice."""
         if self.ndim == 0:
@@ -792,7 +794,7 @@ class Tensor:
         lead = (slice(None),) * d
         return tuple(self[lead + (slice(int(s), int(s) + k),)] for s, k in zip(starts, sizes))
 
-    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:  # derived: split
         """At most `chunks` pieces along `dim`, each of ceil(size / chunks) (the last smaller),
         as `torch.chunk`."""
         if chunks <= 0:
@@ -804,7 +806,7 @@ class Tensor:
             return self.split([0] * chunks, dim)
         return self.split(-(-n // chunks), dim)
 
-    def flip(self, dims: int | Sequence[int]) -> Tensor:
+    def flip(self, dims: int | Sequence[int]) -> Tensor:  # derived: reversed slices
         """The order of the elements reversed along `dims`."""
         axes = normalize_dims(dims, self.ndim, "flip") or ()
         return self[tuple(slice(None, None, -1) if i in axes else slice(None) for i in range(self.ndim))]
@@ -848,7 +850,7 @@ class Tensor:
                              f"of shape {src.shape}")
         return index_ops.ScatterAdd.apply(self, src, index=where, dim=d)
 
-    def masked_select(self, mask: Any) -> Tensor:
+    def masked_select(self, mask: Any) -> Tensor:  # derived: a bool index
         """The elements where the bool `mask` (broadcast against self) is True, as a 1-d tensor."""
         mask = _bool_mask(mask, self.shape, "masked_select")
         full = np.broadcast_shapes(mask.shape, self.shape)
@@ -856,7 +858,8 @@ class Tensor:
         return x[np.broadcast_to(mask, full)]
 
     # sorting
-    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> ValuesIndices:
+    def sort(self, dim: int = -1, descending: bool = False,  # derived: gather
+             stable: bool = False) -> ValuesIndices:
         """(values, indices) sorted along `dim`; NaN counts as the largest value, as PyTorch.
         The values are differentiable (the gradient goes back to each element's place). The
         sort is always stable here."""
@@ -872,7 +875,8 @@ class Tensor:
             return Tensor._wrap(np.zeros((), dtype=np.int64))
         return Tensor._wrap(_stable_argsort(self.data, normalize_dim(dim, self.ndim, "argsort"), descending))
 
-    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> ValuesIndices:
+    def topk(self, k: int, dim: int = -1, largest: bool = True,  # derived: gather
+             sorted: bool = True) -> ValuesIndices:
         """(values, indices) of the k largest (or smallest) elements along `dim`, largest first
         (smallest first for largest=False). The values are differentiable."""
         n = self.shape[normalize_dim(dim, self.ndim, "topk")] if self.ndim else 1
