@@ -72,8 +72,8 @@ def seq2seq_attention(
     weights, encoder layers first, then each decoder layer's self- and cross-attention.
 
     tgt_ids: the decoder's input (BOS first); default: BOS and the model's greedy target for
-    the source, without its EOS (what the decoder read while writing it). src_tokens and tgt_tokens label the ids of the
-    source and of the target vocabulary (default: the ids as numbers).
+    the source, without its EOS (what the decoder read while writing it). src_tokens and
+    tgt_tokens label the ids of the source and of the target vocabulary (default: the ids).
     """
     src = _one_row(src_ids, "src_ids")
     if tgt_ids is None:
