@@ -9,6 +9,8 @@ from . import _malloc  # noqa: F401  (tunes glibc malloc at import; MINIGRAD_NO_
 from . import autograd
 from .autograd import Function, is_grad_enabled, no_grad
 from .combine import cat, split, stack, where
+from .dtypes import (bool_ as bool, float16, float32, float64, get_default_dtype, int8, int16, int32, int64,
+                     promote_types, result_type, set_default_dtype, uint8)
 from .creation import arange, full, manual_seed, ones, rand, randn, zeros
 from .gradcheck import GradcheckError, gradcheck
 from .tensor import Tensor, tensor
@@ -20,6 +22,8 @@ __all__ = [
     "Tensor", "tensor", "Function", "no_grad", "is_grad_enabled",
     "zeros", "ones", "full", "arange", "randn", "rand", "manual_seed",
     "cat", "stack", "split", "where",
+    "float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool",
+    "get_default_dtype", "set_default_dtype", "result_type", "promote_types",
     "gradcheck", "GradcheckError",
     "functional",
     "nn", "optim", "save", "load",

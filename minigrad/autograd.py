@@ -98,6 +98,11 @@ class Function:
     sums them back to each input's shape.
     """
 
+    # How the inputs' dtypes meet before `forward` (minigrad.dtypes has the rule): None passes
+    # the arrays as they are; "common" casts them to their result type (Add, MatMul, Cat...);
+    # "float" to their floating result type (Div, Exp: int inputs give the default float dtype).
+    promotion: str | None = None
+
     # Set on the node by `apply`; read by backward, the renderer and gradcheck.
     parents: tuple[Any, ...]  # per input: its grad_fn node, the leaf Tensor itself, or None
     input_shapes: tuple[tuple[int, ...], ...]
@@ -131,12 +136,7 @@ class Function:
     @classmethod
     def apply(cls, *inputs: Any, **kwargs: Any) -> "Tensor":
         Tensor = _tensor_module.Tensor
-        tensors = inputs
-        for x in inputs:
-            if not isinstance(x, Tensor):  # a number or array operand: wrap them all once
-                like = next((t for t in inputs if isinstance(t, Tensor)), None)
-                tensors = [t if isinstance(t, Tensor) else _tensor_module.as_tensor_like(t, like) for t in inputs]
-                break
+        tensors, arrays = _tensor_module.op_inputs(inputs, cls.promotion)
         # List comprehensions and the `_requires_grad` slot: this runs once per op, and a
         # generator or a property call here is a measurable share of a small op's cost.
         needs = tuple([t._requires_grad for t in tensors])
@@ -145,7 +145,7 @@ class Function:
         # Known before forward (as in PyTorch), so that an op saves only the arrays that the
         # gradients it will compute need; all False when no graph is recorded.
         ctx.needs_input_grad = needs if record else (False,) * len(needs)
-        out = cls.forward(ctx, *[t.data for t in tensors], **kwargs)
+        out = cls.forward(ctx, *arrays, **kwargs)
         if type(out) is not np.ndarray:  # numpy turns 0-d results into scalars
             out = np.asarray(out)
         if not record:
@@ -219,6 +219,8 @@ def run_backward(root: Function, grad: np.ndarray, retain_graph: bool) -> None:
             if isinstance(parent, Tensor):
                 parent._accumulate(pg)
             else:
+                if pg.dtype != parent.out_dtype:  # the op computed in a promoted dtype
+                    pg = pg.astype(parent.out_dtype)
                 key = id(parent)
                 previous = pending.get(key)
                 pending[key] = pg if previous is None else previous + pg

@@ -35,12 +35,18 @@ def _int_array(x: Any, op: str, what: str) -> np.ndarray:
 def softmax(x: Tensor, dim: int) -> Tensor:
     """exp(x) / sum(exp(x)) along `dim`: every slice along `dim` becomes a distribution."""
     x = _float_tensor(x, "softmax")
+    if x.ndim == 0:  # a 0-d tensor has one dimension for PyTorch (dim 0 or -1): softmax is 1
+        normalize_dim(dim, 1, "softmax")
+        return softmax(x.reshape(1), 0).reshape(())
     return ops.Softmax.apply(x, dim=normalize_dim(dim, x.ndim, "softmax"))
 
 
 def log_softmax(x: Tensor, dim: int) -> Tensor:
     """log(softmax(x, dim)), computed without forming the softmax (no log of 0)."""
     x = _float_tensor(x, "log_softmax")
+    if x.ndim == 0:  # as in softmax: the log-softmax of a 0-d tensor is 0
+        normalize_dim(dim, 1, "log_softmax")
+        return log_softmax(x.reshape(1), 0).reshape(())
     return ops.LogSoftmax.apply(x, dim=normalize_dim(dim, x.ndim, "log_softmax"))
 
 

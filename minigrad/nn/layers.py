@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import dtypes
 from .. import functional as F
 from ..creation import default_generator
 from ..tensor import Tensor
@@ -31,12 +32,13 @@ class Linear(Module):
     [-1/sqrt(in_features), 1/sqrt(in_features)], PyTorch's default (kaiming-uniform with a=sqrt(5)).
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype: Any = np.float32) -> None:
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype: Any = None) -> None:
         super().__init__()
         self.in_features = _check_size("Linear", "in_features", in_features)
         self.out_features = _check_size("Linear", "out_features", out_features)
         bound = 1.0 / math.sqrt(self.in_features)
         rng = default_generator()
+        dtype = dtypes.or_default(dtype, "Linear")
         self.weight = Parameter(rng.uniform(-bound, bound, (self.out_features, self.in_features)).astype(dtype))
         self.bias = Parameter(rng.uniform(-bound, bound, self.out_features).astype(dtype)) if bias else None
 
@@ -51,11 +53,12 @@ class Embedding(Module):
     """A lookup table: ids of any shape (...) -> rows of weight, shape (..., embedding_dim).
     weight (num_embeddings, embedding_dim) starts N(0, 1), as in PyTorch."""
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, dtype: Any = np.float32) -> None:
+    def __init__(self, num_embeddings: int, embedding_dim: int, dtype: Any = None) -> None:
         super().__init__()
         self.num_embeddings = _check_size("Embedding", "num_embeddings", num_embeddings)
         self.embedding_dim = _check_size("Embedding", "embedding_dim", embedding_dim)
         shape = (self.num_embeddings, self.embedding_dim)
+        dtype = dtypes.or_default(dtype, "Embedding")
         self.weight = Parameter(default_generator().standard_normal(shape).astype(dtype))
 
     def forward(self, ids: Any) -> Tensor:
@@ -70,12 +73,13 @@ class LayerNorm(Module):
     (biased variance, eps inside the square root), then scale by weight (ones) and shift by
     bias (zeros), both of shape normalized_shape."""
 
-    def __init__(self, normalized_shape: int | tuple[int, ...], eps: float = 1e-5, dtype: Any = np.float32) -> None:
+    def __init__(self, normalized_shape: int | tuple[int, ...], eps: float = 1e-5, dtype: Any = None) -> None:
         super().__init__()
         if isinstance(normalized_shape, (int, np.integer)):
             normalized_shape = (normalized_shape,)
         self.normalized_shape = tuple(_check_size("LayerNorm", "normalized_shape", n) for n in normalized_shape)
         self.eps = float(eps)
+        dtype = dtypes.or_default(dtype, "LayerNorm")
         self.weight = Parameter(np.ones(self.normalized_shape, dtype=dtype))
         self.bias = Parameter(np.zeros(self.normalized_shape, dtype=dtype))
 

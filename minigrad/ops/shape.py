@@ -88,17 +88,50 @@ class Expand(Function):
         return grad  # apply() sums the broadcast axes back to x's shape
 
 
+def index_steps(index: Any) -> tuple[Any, ...]:
+    """The numpy indices that, applied in turn, select what PyTorch's `t[index]` selects.
+
+    numpy and PyTorch agree except when integers and index arrays are mixed: PyTorch applies
+    the integers first, so t[0, :, idx] is t[0][:, idx] with shape (t.shape[1], len(idx)),
+    while numpy would put idx's dimension first. Such an index becomes two steps: the integers
+    (a view), then the rest.
+    """
+    parts = index if isinstance(index, tuple) else (index,)
+    integer = [isinstance(p, (int, np.integer)) and not isinstance(p, (bool, np.bool_)) for p in parts]
+    if not any(integer) or not any(isinstance(p, np.ndarray) for p in parts):
+        return (index,)
+    ints_first: list[Any] = []
+    the_rest: list[Any] = []
+    for part, is_int in zip(parts, integer):
+        if is_int:
+            ints_first.append(part)
+        elif part is None:  # the new axis exists after the first step
+            ints_first.append(None)
+            the_rest.append(slice(None))
+        elif part is Ellipsis:
+            ints_first.append(Ellipsis)
+            the_rest.append(Ellipsis)
+        else:  # a slice or an array, applied in the second step (a bool mask spans its ndim axes)
+            ints_first.extend([slice(None)] * (part.ndim if isinstance(part, np.ndarray) and part.dtype == np.bool_ else 1))
+            the_rest.append(part)
+    return tuple(ints_first), tuple(the_rest)
+
+
 class GetItem(Function):
-    """x[index] for any numpy index. Integer-array indices may repeat an element: its
-    gradients are summed (np.add.at), not overwritten."""
+    """x[index] for any numpy index, with PyTorch's order when integers and index arrays mix
+    (see index_steps). Integer-array indices may repeat an element: its gradients are summed
+    (np.add.at), not overwritten."""
 
     @staticmethod
     def forward(ctx, x, index):
+        steps = index_steps(index)
+        out = x
         try:
-            out = x[index]
+            for step in steps:
+                out = out[step]
         except IndexError as e:
             raise IndexError(f"getitem: index {index!r} is invalid for shape {x.shape}: {e}") from None
-        ctx.index = index
+        ctx.steps = steps
         ctx.in_shape = x.shape
         parts = index if isinstance(index, tuple) else (index,)
         ctx.basic = not any(isinstance(i, np.ndarray) for i in parts)
@@ -107,15 +140,20 @@ class GetItem(Function):
     @staticmethod
     def backward(ctx, grad):
         full = np.zeros(ctx.in_shape, dtype=grad.dtype)
+        target = full
+        for step in ctx.steps[:-1]:  # integers and slices: a view into `full`
+            target = target[step]
         if ctx.basic:  # slices and ints pick each element at most once
-            full[ctx.index] = grad
+            target[ctx.steps[-1]] = grad
         else:
-            np.add.at(full, ctx.index, grad)  # scatter-add: d x[i] / dx_j = [i == j], summed over repeats
+            np.add.at(target, ctx.steps[-1], grad)  # scatter-add: d x[i] / dx_j = [i == j], summed over repeats
         return full
 
 
 class Cat(Function):
     """Concatenation along `dim` of any number of tensors."""
+
+    promotion = "common"
 
     @staticmethod
     def forward(ctx, *xs, dim):
@@ -130,6 +168,8 @@ class Cat(Function):
 
 class Stack(Function):
     """Stack equal-shaped tensors along a new dimension `dim`."""
+
+    promotion = "common"
 
     @staticmethod
     def forward(ctx, *xs, dim):
