@@ -25,7 +25,8 @@ minigrad.manual_seed(config.seed)
 model = TransformerLM(TransformerConfig(vocab_size=data.vocab.size, max_len=data.block_size,
                                         d_model=64, n_heads=4, n_layers=2, dropout=0.1))
 history = train(model, data, config, out="runs/text.npz")
-print(f"validation loss {history.eval_losses[-1]:.3f} after {len(history.losses)} steps, {history.seconds:.0f} s")
+print(f"validation loss {history.eval_losses[-1]:.3f} after {len(history.losses)} steps, "
+      f"{history.seconds:.0f} s")
 
 prompt = data.vocab.encode("The keeper")
 sample = model.generate(prompt, 400, temperature=0.8, top_k=10, rng=np.random.default_rng(0))

@@ -5,18 +5,34 @@
     (x * x).sum().backward()
     x.grad  # tensor([[2., 4.]])
 """
-from . import _malloc  # noqa: F401  (tunes glibc malloc at import; MINIGRAD_NO_MALLOPT=1 opts out)
-from . import autograd
+from . import (
+    _malloc,  # noqa: F401  (tunes glibc malloc at import; MINIGRAD_NO_MALLOPT=1 opts out)
+    autograd,  # noqa: F401  (minigrad.autograd, the engine, for readers and tests)
+    functional,
+    nn,
+    optim,
+)
 from .autograd import Function, is_grad_enabled, no_grad
 from .combine import cat, split, stack, where
-from .dtypes import (bool_ as bool, float16, float32, float64, get_default_dtype, int8, int16, int32, int64,
-                     promote_types, result_type, set_default_dtype, uint8)
 from .creation import arange, full, manual_seed, ones, rand, randn, zeros
+from .dtypes import bool_ as bool
+from .dtypes import (
+    float16,
+    float32,
+    float64,
+    get_default_dtype,
+    int8,
+    int16,
+    int32,
+    int64,
+    promote_types,
+    result_type,
+    set_default_dtype,
+    uint8,
+)
 from .gradcheck import GradcheckError, gradcheck
-from .tensor import Tensor, tensor
-from . import functional
-from . import nn, optim
 from .serialize import load, save
+from .tensor import Tensor, tensor
 
 __all__ = [
     "Tensor", "tensor", "Function", "no_grad", "is_grad_enabled",

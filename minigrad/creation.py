@@ -57,14 +57,16 @@ def randn(*size: Any, dtype: Any = None, requires_grad: bool = False,
           generator: np.random.Generator | None = None) -> Tensor:
     """Standard normal samples."""
     rng = generator or _generator
-    return _make(rng.standard_normal(_shape(size)).astype(dtypes.or_default(dtype, "tensor"), copy=False), requires_grad)
+    dtype = dtypes.or_default(dtype, "randn")
+    return _make(rng.standard_normal(_shape(size)).astype(dtype, copy=False), requires_grad)
 
 
 def rand(*size: Any, dtype: Any = None, requires_grad: bool = False,
          generator: np.random.Generator | None = None) -> Tensor:
     """Uniform samples in [0, 1)."""
     rng = generator or _generator
-    return _make(rng.random(_shape(size)).astype(dtypes.or_default(dtype, "tensor"), copy=False), requires_grad)
+    dtype = dtypes.or_default(dtype, "rand")
+    return _make(rng.random(_shape(size)).astype(dtype, copy=False), requires_grad)
 
 
 def arange(start: float, end: float | None = None, step: float = 1, dtype: Any = None,

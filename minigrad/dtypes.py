@@ -75,7 +75,8 @@ def as_dtype(dtype: Any, op: str) -> np.dtype:
     except TypeError:
         result = None
     if result is None or result.kind not in _CATEGORY:
-        hint = " (minigrad runs on the CPU only: there is no device to move to)" if dtype in ("cpu", "cuda") else ""
+        on_device = dtype in ("cpu", "cuda")
+        hint = " (minigrad runs on the CPU only: there is no device to move to)" if on_device else ""
         raise TypeError(f"{op}: {dtype!r} is not a supported dtype (bool, integer or floating){hint}")
     return result
 

@@ -7,14 +7,14 @@ numpy integer arrays, lists, or integer Tensors; they are never differentiated.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from .creation import default_generator
 from .ops import linalg
 from .ops import nn as ops
-from .ops.shape import normalize_dim
 from .tensor import Tensor
 
 
@@ -33,21 +33,15 @@ def _int_array(x: Any, op: str, what: str) -> np.ndarray:
 
 
 def softmax(x: Tensor, dim: int) -> Tensor:
-    """exp(x) / sum(exp(x)) along `dim`: every slice along `dim` becomes a distribution."""
-    x = _float_tensor(x, "softmax")
-    if x.ndim == 0:  # a 0-d tensor has one dimension for PyTorch (dim 0 or -1): softmax is 1
-        normalize_dim(dim, 1, "softmax")
-        return softmax(x.reshape(1), 0).reshape(())
-    return ops.Softmax.apply(x, dim=normalize_dim(dim, x.ndim, "softmax"))
+    """exp(x) / sum(exp(x)) along `dim`: every slice along `dim` becomes a distribution.
+    The same as `x.softmax(dim)`, where the op is called."""
+    return _float_tensor(x, "softmax").softmax(dim)
 
 
 def log_softmax(x: Tensor, dim: int) -> Tensor:
-    """log(softmax(x, dim)), computed without forming the softmax (no log of 0)."""
-    x = _float_tensor(x, "log_softmax")
-    if x.ndim == 0:  # as in softmax: the log-softmax of a 0-d tensor is 0
-        normalize_dim(dim, 1, "log_softmax")
-        return log_softmax(x.reshape(1), 0).reshape(())
-    return ops.LogSoftmax.apply(x, dim=normalize_dim(dim, x.ndim, "log_softmax"))
+    """log(softmax(x, dim)), computed without forming the softmax (no log of 0).
+    The same as `x.log_softmax(dim)`, where the op is called."""
+    return _float_tensor(x, "log_softmax").log_softmax(dim)
 
 
 def layer_norm(x: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
@@ -120,9 +114,10 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True,
     return ops.Dropout.apply(x, p=float(p), generator=generator or default_generator())
 
 
-def embedding(ids: Any, weight: Tensor) -> Tensor:
+def embedding(ids: Any, weight: Tensor, padding_idx: int | None = None) -> Tensor:
     """The rows of `weight` (num_embeddings, dim) picked by integer `ids` of any shape:
-    shape ids.shape + (dim,). Ids must lie in [0, num_embeddings); negative ids do not wrap."""
+    shape ids.shape + (dim,). Ids must lie in [0, num_embeddings); negative ids do not wrap.
+    The row `padding_idx` (negative counts from the end) receives no gradient."""
     ids = _int_array(ids, "embedding", "ids")
     weight = _float_tensor(weight, "embedding", "weight")
     if weight.ndim != 2:
@@ -132,7 +127,18 @@ def embedding(ids: Any, weight: Tensor) -> Tensor:
         low, high = ids.min(), ids.max()
         if low < 0 or high >= num:
             raise IndexError(f"embedding: id {low if low < 0 else high} is outside [0, {num})")
-    return ops.Embedding.apply(weight, ids=ids)
+    if padding_idx is not None:
+        padding_idx = _padding_index(padding_idx, num, "embedding")
+    return ops.Embedding.apply(weight, ids=ids, padding_idx=padding_idx)
+
+
+def _padding_index(padding_idx: int, num: int, op: str) -> int:
+    """padding_idx in [-num, num) as a non-negative row index, or an IndexError."""
+    if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)):
+        raise TypeError(f"{op}: padding_idx must be an int or None, got {type(padding_idx).__name__}")
+    if not -num <= padding_idx < num:
+        raise IndexError(f"{op}: padding_idx {padding_idx} is outside [-{num}, {num})")
+    return int(padding_idx) % num
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:

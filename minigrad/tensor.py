@@ -1,19 +1,23 @@
 """Tensor: a numpy array, an optional gradient, and the graph node that produced it.
 
-Every operator and method here is one line that calls an op's `apply`; the math lives in
-`minigrad.ops`. Derived operators (`a - b`, `1 / t`, `t.mean()`...) reuse core ops, so each
-gradient formula is written exactly once.
+Every operator and method here checks its arguments and calls one op's `apply`, so the
+gradient of `t.exp()` is one hop away, in `ops.elementwise.Exp.backward`; the math lives in
+`minigrad.ops`. `apply_function`, at the top, is the one place where Tensors become arrays for
+an op's forward and its result becomes a Tensor again.
 """
 from __future__ import annotations
 
 import weakref
-from typing import Any, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from . import autograd, dtypes
+from .dims import normalize_dim, normalize_dims
 from .ops import elementwise as ew
 from .ops import linalg, reduce, shape
+from .ops import nn as nn_ops
 
 Dim = int | tuple[int, ...] | None
 
@@ -31,6 +35,30 @@ def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
     return dtypes.as_array(data, dtype)
 
 
+def apply_function(fn: type[autograd.Function], inputs: Sequence[Any], kwargs: dict[str, Any]) -> Tensor:
+    """Run op `fn` on Tensors (numbers among `inputs` are wrapped first, and the arrays cast
+    as the op's `promotion` says: see op_inputs): its forward sees the arrays, and when grad
+    mode is on and some input requires grad, the ctx becomes the result's `grad_fn`.
+    `Function.apply` calls this through the Tensor class of its inputs."""
+    tensors, arrays = op_inputs(inputs, fn.promotion)
+    # List comprehensions and the `_requires_grad` slot: this runs once per op, and a
+    # generator or a property call here is a measurable share of a small op's cost.
+    needs = tuple([t._requires_grad for t in tensors])
+    record = autograd.is_grad_enabled() and True in needs
+    ctx = fn()
+    # Known before forward (as in PyTorch), so that an op saves only the arrays that the
+    # gradients it will compute need; all False when no graph is recorded.
+    ctx.needs_input_grad = needs if record else (False,) * len(needs)
+    out = fn.forward(ctx, *arrays, **kwargs)
+    if type(out) is not np.ndarray:  # numpy turns 0-d results into scalars
+        out = np.asarray(out)
+    if not record:
+        return Tensor._wrap(out)
+    parents = tuple([t if t.grad_fn is None else t.grad_fn for t in tensors])
+    ctx.connect(parents, tuple([t.data.shape for t in tensors]), out)
+    return Tensor._wrap(out, grad_fn=ctx)
+
+
 class Tensor:
     """An n-dimensional array that can record the operations applied to it.
 
@@ -40,6 +68,7 @@ class Tensor:
 
     __slots__ = ("data", "grad", "_requires_grad", "grad_fn", "__weakref__", "__dict__")
     __array_ufunc__ = None  # make numpy defer to our reflected operators: np.float32(2) * t
+    _apply_function = staticmethod(apply_function)  # what `Function.apply` calls
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         self.data = _to_array(data, dtype)
@@ -49,7 +78,7 @@ class Tensor:
         self.requires_grad = requires_grad
 
     @classmethod
-    def _wrap(cls, array: np.ndarray, grad_fn: autograd.Function | None = None) -> "Tensor":
+    def _wrap(cls, array: np.ndarray, grad_fn: autograd.Function | None = None) -> Tensor:
         """The fast constructor used by ops: no conversion, no checks."""
         t = object.__new__(Tensor)
         t.data = array
@@ -107,7 +136,8 @@ class Tensor:
 
     def item(self) -> float | int | bool:
         if self.data.size != 1:
-            raise ValueError(f"item: only a one-element tensor converts to a Python number, got shape {self.shape}")
+            raise ValueError("item: only a one-element tensor converts to a Python number, got shape "
+                             f"{self.shape}")
         return self.data.item()
 
     def __float__(self) -> float:
@@ -123,7 +153,7 @@ class Tensor:
         return f"tensor({body}{extra})"
 
     # ----- autograd ---------------------------------------------------------------------
-    def detach(self) -> "Tensor":
+    def detach(self) -> Tensor:
         """The same data, cut from the graph (shares memory, like PyTorch)."""
         return Tensor._wrap(self.data)
 
@@ -152,7 +182,8 @@ class Tensor:
         else:
             grad = _to_array(gradient, self.dtype)
             if grad.shape != self.shape:
-                raise ValueError(f"backward: gradient has shape {grad.shape} but the tensor has shape {self.shape}")
+                raise ValueError(f"backward: gradient has shape {grad.shape} but the tensor has shape "
+                                 f"{self.shape}")
         if self.grad_fn is None:
             self._accumulate(grad)
         else:
@@ -169,31 +200,31 @@ class Tensor:
             self.grad.data = np.asarray(self.grad.data + grad, dtype=self.data.dtype)
 
     # ----- arithmetic (numpy broadcasting) -----------------------------------------------
-    def __add__(self, other: Any) -> "Tensor":
+    def __add__(self, other: Any) -> Tensor:
         return ew.Add.apply(self, other)
 
-    def __radd__(self, other: Any) -> "Tensor":
+    def __radd__(self, other: Any) -> Tensor:
         return ew.Add.apply(other, self)
 
-    def __sub__(self, other: Any) -> "Tensor":
+    def __sub__(self, other: Any) -> Tensor:
         return ew.Sub.apply(self, other)
 
-    def __rsub__(self, other: Any) -> "Tensor":
+    def __rsub__(self, other: Any) -> Tensor:
         return ew.Sub.apply(other, self)
 
-    def __mul__(self, other: Any) -> "Tensor":
+    def __mul__(self, other: Any) -> Tensor:
         return ew.Mul.apply(self, other)
 
-    def __rmul__(self, other: Any) -> "Tensor":
+    def __rmul__(self, other: Any) -> Tensor:
         return ew.Mul.apply(other, self)
 
-    def __truediv__(self, other: Any) -> "Tensor":
+    def __truediv__(self, other: Any) -> Tensor:
         return ew.Div.apply(self, other)
 
-    def __rtruediv__(self, other: Any) -> "Tensor":
+    def __rtruediv__(self, other: Any) -> Tensor:
         return ew.Div.apply(other, self)
 
-    def __pow__(self, exponent: Any) -> "Tensor":
+    def __pow__(self, exponent: Any) -> Tensor:
         if isinstance(exponent, (np.integer, np.floating)):
             exponent = exponent.item()  # a Python number: a numpy float64 would promote float32
         if isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
@@ -201,39 +232,39 @@ class Tensor:
             return ew.PowScalar.apply(self if dtype == self.dtype else self.to(dtype), exponent=exponent)
         return ew.Pow.apply(self, exponent)
 
-    def __rpow__(self, base: Any) -> "Tensor":
+    def __rpow__(self, base: Any) -> Tensor:
         return ew.Pow.apply(base, self)
 
-    def __neg__(self) -> "Tensor":
+    def __neg__(self) -> Tensor:
         return ew.Neg.apply(self)
 
-    def __matmul__(self, other: Any) -> "Tensor":
+    def __matmul__(self, other: Any) -> Tensor:
         return linalg.MatMul.apply(self, other)
 
-    def __rmatmul__(self, other: Any) -> "Tensor":
+    def __rmatmul__(self, other: Any) -> Tensor:
         return linalg.MatMul.apply(other, self)
 
     # ----- comparisons: bool tensors, outside the graph ----------------------------------
-    def _compare(self, other: Any, op: Any) -> "Tensor":
+    def _compare(self, other: Any, op: Any) -> Tensor:
         other = other.data if isinstance(other, Tensor) else other
         return Tensor._wrap(op(self.data, other))
 
-    def __lt__(self, other: Any) -> "Tensor":
+    def __lt__(self, other: Any) -> Tensor:
         return self._compare(other, np.less)
 
-    def __le__(self, other: Any) -> "Tensor":
+    def __le__(self, other: Any) -> Tensor:
         return self._compare(other, np.less_equal)
 
-    def __gt__(self, other: Any) -> "Tensor":
+    def __gt__(self, other: Any) -> Tensor:
         return self._compare(other, np.greater)
 
-    def __ge__(self, other: Any) -> "Tensor":
+    def __ge__(self, other: Any) -> Tensor:
         return self._compare(other, np.greater_equal)
 
-    def __eq__(self, other: Any) -> "Tensor":  # type: ignore[override]
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
         return self._compare(other, np.equal)
 
-    def __ne__(self, other: Any) -> "Tensor":  # type: ignore[override]
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
         return self._compare(other, np.not_equal)
 
     __hash__ = object.__hash__
@@ -242,40 +273,40 @@ class Tensor:
         return bool(self.item())
 
     # ----- elementwise functions ---------------------------------------------------------
-    def exp(self) -> "Tensor":
+    def exp(self) -> Tensor:
         return ew.Exp.apply(self)
 
-    def log(self) -> "Tensor":
+    def log(self) -> Tensor:
         return ew.Log.apply(self)
 
-    def sqrt(self) -> "Tensor":
+    def sqrt(self) -> Tensor:
         return ew.Sqrt.apply(self)
 
-    def tanh(self) -> "Tensor":
+    def tanh(self) -> Tensor:
         return ew.Tanh.apply(self)
 
-    def sigmoid(self) -> "Tensor":
+    def sigmoid(self) -> Tensor:
         return ew.Sigmoid.apply(self)
 
-    def relu(self) -> "Tensor":
+    def relu(self) -> Tensor:
         return ew.Relu.apply(self)
 
-    def abs(self) -> "Tensor":
+    def abs(self) -> Tensor:
         return ew.Abs.apply(self)
 
-    def masked_fill(self, mask: Any, value: float) -> "Tensor":
+    def masked_fill(self, mask: Any, value: float) -> Tensor:
         """Put `value` where `mask` (bool, broadcastable to this shape) is True; those
         positions get no gradient."""
         return ew.MaskedFill.apply(self, mask=_bool_mask(mask, self.shape, "masked_fill"), value=value)
 
     # ----- reductions --------------------------------------------------------------------
-    def sum(self, dim: Dim = None, keepdim: bool = False) -> "Tensor":
-        return reduce.Sum.apply(self, dim=reduce.normalize_dims(dim, self.ndim, "sum"), keepdim=keepdim)
+    def sum(self, dim: Dim = None, keepdim: bool = False) -> Tensor:
+        return reduce.Sum.apply(self, dim=normalize_dims(dim, self.ndim, "sum"), keepdim=keepdim)
 
-    def mean(self, dim: Dim = None, keepdim: bool = False) -> "Tensor":
-        return reduce.Mean.apply(self, dim=reduce.normalize_dims(dim, self.ndim, "mean"), keepdim=keepdim)
+    def mean(self, dim: Dim = None, keepdim: bool = False) -> Tensor:
+        return reduce.Mean.apply(self, dim=normalize_dims(dim, self.ndim, "mean"), keepdim=keepdim)
 
-    def max(self, dim: int | None = None, keepdim: bool = False) -> "Tensor | MinMax":
+    def max(self, dim: int | None = None, keepdim: bool = False) -> Tensor | MinMax:
         """With no `dim`, the largest value (0-d; tied maxima share the gradient). With an int
         `dim`, as `torch.max`: the named tuple (values, indices) along it, where the gradient
         goes to the element each index names (the first of tied maxima)."""
@@ -283,89 +314,97 @@ class Tensor:
             return self.amax()
         return _values_and_indices(self, dim, keepdim, np.argmax, "max")
 
-    def min(self, dim: int | None = None, keepdim: bool = False) -> "Tensor | MinMax":
+    def min(self, dim: int | None = None, keepdim: bool = False) -> Tensor | MinMax:
         """The smallest value, or (values, indices) along an int `dim`: as `max`."""
         if dim is None:
             return self.amin()
         return _values_and_indices(self, dim, keepdim, np.argmin, "min")
 
-    def amax(self, dim: Dim = None, keepdim: bool = False) -> "Tensor":
+    def amax(self, dim: Dim = None, keepdim: bool = False) -> Tensor:
         """The largest values over `dim` (an int, a tuple, or all); ties share the gradient equally."""
-        return reduce.Max.apply(self, dim=reduce.normalize_dims(dim, self.ndim, "amax"), keepdim=keepdim)
+        return reduce.Max.apply(self, dim=normalize_dims(dim, self.ndim, "amax"), keepdim=keepdim)
 
-    def amin(self, dim: Dim = None, keepdim: bool = False) -> "Tensor":
+    def amin(self, dim: Dim = None, keepdim: bool = False) -> Tensor:
         """The smallest values over `dim`; ties share the gradient equally."""
-        return reduce.Min.apply(self, dim=reduce.normalize_dims(dim, self.ndim, "amin"), keepdim=keepdim)
+        return reduce.Min.apply(self, dim=normalize_dims(dim, self.ndim, "amin"), keepdim=keepdim)
 
-    def var(self, dim: Dim = None, keepdim: bool = False, correction: int = 1) -> "Tensor":
+    def var(self, dim: Dim = None, keepdim: bool = False, correction: int = 1) -> Tensor:
         """Variance with Bessel's correction by default (divide by N - correction), as PyTorch."""
-        dims = reduce.normalize_dims(dim, self.ndim, "var")
+        dims = normalize_dims(dim, self.ndim, "var")
         return reduce.Var.apply(self, dim=dims, keepdim=keepdim, correction=correction)
 
-    def argmax(self, dim: int | None = None, keepdim: bool = False) -> "Tensor":
+    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         """Indices of the largest values (int64, not differentiable; the first of ties)."""
         return Tensor._wrap(np.asarray(np.argmax(self.data, axis=dim, keepdims=keepdim), dtype=np.int64))
 
-    def argmin(self, dim: int | None = None, keepdim: bool = False) -> "Tensor":
+    def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         """Indices of the smallest values (int64, not differentiable; the first of ties)."""
         return Tensor._wrap(np.asarray(np.argmin(self.data, axis=dim, keepdims=keepdim), dtype=np.int64))
 
     # ----- shapes ------------------------------------------------------------------------
-    def reshape(self, *shape: Any) -> "Tensor":
+    def reshape(self, *shape: Any) -> Tensor:
         return shape_op_reshape(self, shape, "reshape")
 
-    def view(self, *shape: Any) -> "Tensor":
+    def view(self, *shape: Any) -> Tensor:
         return shape_op_reshape(self, shape, "view")
 
-    def transpose(self, dim0: int, dim1: int) -> "Tensor":
-        dim0, dim1 = (shape.normalize_dim(d, self.ndim, "transpose") for d in (dim0, dim1))
+    def transpose(self, dim0: int, dim1: int) -> Tensor:
+        dim0, dim1 = (normalize_dim(d, self.ndim, "transpose") for d in (dim0, dim1))
+        if self.ndim == 0:
+            return shape.Permute.apply(self, dims=())
         dims = list(range(self.ndim))
         dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
         return shape.Permute.apply(self, dims=tuple(dims))
 
-    def permute(self, *dims: Any) -> "Tensor":
+    def permute(self, *dims: Any) -> Tensor:
         if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
             dims = tuple(dims[0])
         return shape.Permute.apply(self, dims=shape.check_permutation(dims, self.ndim))
 
     @property
-    def T(self) -> "Tensor":
+    def T(self) -> Tensor:
         """All dimensions reversed (the matrix transpose for 2-D)."""
         return shape.Permute.apply(self, dims=tuple(reversed(range(self.ndim))))
 
-    def unsqueeze(self, dim: int) -> "Tensor":
-        dim = shape.normalize_dim(dim, self.ndim + 1, "unsqueeze")
+    def unsqueeze(self, dim: int) -> Tensor:
+        dim = normalize_dim(dim, self.ndim + 1, "unsqueeze")
         return shape.Reshape.apply(self, shape=self.shape[:dim] + (1,) + self.shape[dim:])
 
-    def squeeze(self, dim: Dim = None) -> "Tensor":
+    def squeeze(self, dim: Dim = None) -> Tensor:
         if dim is None:
             new = tuple(n for n in self.shape if n != 1)
         else:
-            dims = reduce.normalize_dims(dim, self.ndim, "squeeze")
+            dims = normalize_dims(dim, self.ndim, "squeeze")
             new = tuple(n for i, n in enumerate(self.shape) if not (i in dims and n == 1))
         return shape.Reshape.apply(self, shape=new)
 
-    def expand(self, *sizes: Any) -> "Tensor":
+    def expand(self, *sizes: Any) -> Tensor:
         if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
             sizes = tuple(sizes[0])
         return shape.Expand.apply(self, shape=shape.expanded_shape(self.shape, sizes))
 
-    def __getitem__(self, index: Any) -> "Tensor":
+    def __getitem__(self, index: Any) -> Tensor:
         return shape.GetItem.apply(self, index=_plain_index(index))
 
     # ----- common functions as methods ---------------------------------------------------
-    def softmax(self, dim: int) -> "Tensor":
-        from . import functional
+    def softmax(self, dim: int) -> Tensor:
+        """exp(x) / sum(exp(x)) along `dim`: every slice along `dim` becomes a distribution."""
+        _require_float(self, "softmax")
+        if self.ndim == 0:  # one element along its only dim (0 or -1): softmax 1
+            normalize_dim(dim, 0, "softmax")
+            return self.reshape(1).softmax(0).reshape(())
+        return nn_ops.Softmax.apply(self, dim=normalize_dim(dim, self.ndim, "softmax"))
 
-        return functional.softmax(self, dim)
-
-    def log_softmax(self, dim: int) -> "Tensor":
-        from . import functional
-
-        return functional.log_softmax(self, dim)
+    def log_softmax(self, dim: int) -> Tensor:
+        """log(softmax(x, dim)), computed without forming the softmax (no log of 0)."""
+        _require_float(self, "log_softmax")
+        if self.ndim == 0:  # log_softmax 0
+            normalize_dim(dim, 0, "log_softmax")
+            return self.reshape(1).log_softmax(0).reshape(())
+        return nn_ops.LogSoftmax.apply(self, dim=normalize_dim(dim, self.ndim, "log_softmax"))
 
     # ----- dtypes ------------------------------------------------------------------------
-    def to(self, dtype: Any) -> "Tensor":
+    def to(self, dtype: Any) -> Tensor:
         """This tensor in `dtype`, or itself when it has that dtype already (as PyTorch).
         Between floating dtypes the cast is differentiable (the gradient comes back in this
         tensor's dtype); a cast to an integer or bool dtype is outside the graph."""
@@ -376,22 +415,22 @@ class Tensor:
             return Tensor._wrap(self.data.astype(target))
         return ew.Cast.apply(self, dtype=target)
 
-    def float(self) -> "Tensor":
+    def float(self) -> Tensor:
         return self.to(dtypes.float32)
 
-    def double(self) -> "Tensor":
+    def double(self) -> Tensor:
         return self.to(dtypes.float64)
 
-    def half(self) -> "Tensor":
+    def half(self) -> Tensor:
         return self.to(dtypes.float16)
 
-    def long(self) -> "Tensor":
+    def long(self) -> Tensor:
         return self.to(dtypes.int64)
 
-    def int(self) -> "Tensor":
+    def int(self) -> Tensor:
         return self.to(dtypes.int32)
 
-    def bool(self) -> "Tensor":
+    def bool(self) -> Tensor:
         return self.to(dtypes.bool_)
 
 
@@ -407,9 +446,9 @@ def _values_and_indices(t: Tensor, dim: int, keepdim: bool, arg: Any, op: str) -
     if not isinstance(dim, (int, np.integer)):
         raise TypeError(f"{op}: dim must be an int (amax and amin take tuples), got {dim!r}")
     if t.ndim == 0:  # a 0-d tensor has one dimension to reduce for PyTorch: dim 0 or -1
-        shape.normalize_dim(dim, 1, op)
+        normalize_dim(dim, 0, op)
         return _values_and_indices(t.reshape(1), 0, False, arg, op)
-    d = shape.normalize_dim(dim, t.ndim, op)
+    d = normalize_dim(dim, t.ndim, op)
     if t.shape[d] == 0:
         raise IndexError(f"{op}: cannot reduce over dim {dim} of size 0 (input shape {t.shape})")
     indices = np.asarray(arg(t.data, axis=d, keepdims=True), dtype=np.int64)
@@ -421,6 +460,11 @@ def shape_op_reshape(t: Tensor, sizes: Sequence[Any], op: str) -> Tensor:
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
         sizes = tuple(sizes[0])
     return shape.Reshape.apply(t, shape=shape.resolve_shape(t.shape, tuple(sizes), op))
+
+
+def _require_float(t: Tensor, op: str, what: str = "input") -> None:
+    if not _is_float(t.dtype):
+        raise TypeError(f"{op}: {what} must be a floating-point tensor, got dtype {t.dtype}")
 
 
 def _plain_index(index: Any) -> Any:

@@ -20,14 +20,15 @@ Anything whose home lies inside a collapsed module is absorbed into that module'
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import graphviz
 import numpy as np
 
+from .atomic import write_bytes
 from .autograd import Function, topological_order
 from .tensor import Tensor
 
@@ -145,7 +146,8 @@ def _names_and_classes(params: Any) -> tuple[dict[int, str], dict[str, int], dic
             classes = {name: type(m).__name__ for name, m in params.named_modules()}
         params = dict(params.named_parameters())
     if not isinstance(params, Mapping):
-        raise TypeError(f"draw_graph: params must be a dict of name -> tensor or a Module, got {type(params).__name__}")
+        raise TypeError("draw_graph: params must be a dict of name -> tensor or a Module, got "
+                        f"{type(params).__name__}")
     names, sizes = {}, {}
     for name, p in params.items():
         if not isinstance(p, Tensor):
@@ -161,7 +163,8 @@ def draw_graph(output: Tensor, params: Any = None, *, depth: int | None = None,
     """The graph that produced `output`, with modules as nested clusters.
 
     params: `dict(model.named_parameters())`, or the model itself (then clusters also show
-        module classes). Without it, parameters are named by their `.name` attribute.
+        module classes); parameter names are looked up there when drawing. Without it,
+        parameters are drawn as unnamed leaves.
     depth: draw each module whose qualified name has `depth` parts ("blocks" is 1,
         "blocks.0" is 2) as one box with its parameter count and input/output shapes.
     show_grads: after `backward()`, colour tensors by the norm of their gradient, one colour
@@ -171,14 +174,16 @@ def draw_graph(output: Tensor, params: Any = None, *, depth: int | None = None,
     if not isinstance(output, Tensor):
         raise TypeError(f"draw_graph: expected the Tensor to draw, got {type(output).__name__}")
     if depth is not None and (not isinstance(depth, int) or depth < 1):
-        raise ValueError(f"draw_graph: depth must be a positive int (1 = the model's children) or None, got {depth!r}")
+        raise ValueError("draw_graph: depth must be a positive int (1 = the model's children) or None, got "
+                         f"{depth!r}")
     if rankdir not in ("TB", "LR", "BT", "RL"):
         raise ValueError(f"draw_graph: rankdir must be one of TB, LR, BT, RL, got {rankdir!r}")
     names, param_sizes, classes = _names_and_classes(params)
     style = _Style(show_shapes, show_grads)
     picture = _Picture()
     if output.grad_fn is None:
-        picture.node("", "out", **style.tensor("output", output.shape, output.dtype, output, names.get(id(output))))
+        picture.node("", "out",
+                     **style.tensor("output", output.shape, output.dtype, output, names.get(id(output))))
         return _assemble(picture, style, classes, rankdir, collapsed=False)
 
     order = topological_order(output.grad_fn)
@@ -212,7 +217,7 @@ def draw_graph(output: Tensor, params: Any = None, *, depth: int | None = None,
     # Draw ids: op k -> "op{k}", its output -> "t{k}", leaf j -> "leaf{j}", module j -> "mod{j}".
     leaf_ids: dict[int, str] = {}
     for j, (key, leaf) in enumerate(leaves.items()):
-        name = names.get(key) or getattr(leaf, "name", None)
+        name = names.get(key)
         if name:
             kind, home = "parameter", _parent_scope(name)
             param_sizes.setdefault(name, leaf.data.size)
@@ -300,7 +305,8 @@ class _Style:
             lines.append(html(f"= {source.data.item():.4g}"))
         attrs = {"shape": "box", "style": "filled", "fillcolor": COLOURS[kind],
                  "tooltip": " ".join(filter(None, (KIND_TEXT[kind], name, shape_text(shape))))}
-        if self.show_grads and kind in BORDERS:  # the fill may show the gradient: the kind moves to the border
+        # the fill may show the gradient: the kind moves to the border
+        if self.show_grads and kind in BORDERS:
             attrs.update(color=BORDERS[kind], penwidth="3")
         grad = self._grad(source)
         if grad is not None:
@@ -362,7 +368,8 @@ def _legend(style: _Style, collapsed: bool, title: str | None) -> str:
         bar = "".join(f'<td bgcolor="{c}" width="16"> </td>' for c in GRAD_COLOURS)
         rows.append(
             f'<tr><td colspan="{per_row}"><table border="0" cellspacing="0" cellborder="1">'
-            f'<tr><td align="left">fill = |grad|, a colour per decade:</td><td>&lt;1e{GRAD_LOWEST_DECADE}</td>{bar}'
+            f'<tr><td align="left">fill = |grad|, a colour per decade:</td>'
+            f'<td>&lt;1e{GRAD_LOWEST_DECADE}</td>{bar}'
             f'<td>&#8805;1e{GRAD_LOWEST_DECADE + n - 2}</td><td bgcolor="{GRAD_NONFINITE}">nan, inf</td></tr>'
             f"</table></td></tr>"
         )
@@ -416,21 +423,30 @@ class GraphvizNotFoundError(RuntimeError):
 
 
 def render(graph: graphviz.Digraph | graphviz.Graph | graphviz.Source, path: str | os.PathLike,
-           format: str = "svg") -> Path:
+           format: str | None = None) -> Path:
     """Write `graph` to `path` as svg, png or pdf, laid out by Graphviz (its `dot` program,
-    or the graph's own `engine`), or as DOT source text (format="dot", which needs no
+    or the graph's own `engine`), or as DOT source text (format "dot", which needs no
     Graphviz program); return the path written.
 
-    A path without a suffix gets `.{format}`. The file is written to a temporary name in
-    the same directory and renamed, so a reader never sees half a picture.
+    The format is the path's suffix (`g.png` is a PNG); `format` is needed only for a path
+    without a suffix, which then gets `.{format}` (svg when neither is given). A suffix that
+    is not a known format, or that contradicts `format`, is a ValueError rather than a file
+    whose name lies about its contents. Written with `minigrad.atomic.atomic_write`.
     """
-    if format not in FORMATS:
+    if format is not None and format not in FORMATS:
         raise ValueError(f"render: format must be one of {', '.join(FORMATS)}, got {format!r}")
     path = Path(path)
-    if not path.suffix:
+    suffix = path.suffix[1:].lower()
+    if suffix and suffix not in FORMATS:
+        raise ValueError(f"render: cannot write {path}: .{suffix} is not one of the formats "
+                         f"{', '.join(FORMATS)}")
+    if suffix and format is not None and suffix != format:
+        raise ValueError(f"render: {path} has the suffix .{suffix} but format is {format!r}")
+    format = suffix or format or "svg"
+    if not suffix:
         path = path.with_suffix(f".{format}")
     if format == "dot":
-        _write_atomic(path, graph.source.encode("utf-8"))
+        write_bytes(path, graph.source.encode("utf-8"))
         return path
     program = getattr(graph, "engine", "dot")  # the layout program: dot, or neato for pinned positions
     if shutil.which(program) is None:
@@ -445,22 +461,8 @@ def render(graph: graphviz.Digraph | graphviz.Graph | graphviz.Source, path: str
     except graphviz.CalledProcessError as error:
         message = error.stderr.decode(errors="replace") if isinstance(error.stderr, bytes) else error.stderr
         raise RuntimeError(f"render: Graphviz's {program} failed on this graph: {message}") from None
-    _write_atomic(path, data)
+    write_bytes(path, data)
     return path
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write to a fresh name beside `path`, then rename it over `path` (atomic on POSIX and
-    Windows). Opened with "xb", the file gets the usual permissions (the umask's)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 __all__ = ["draw_graph", "render", "GraphvizNotFoundError", "grad_norm", "grad_colour"]

@@ -9,7 +9,8 @@ Integer arguments (ids, targets) and the dropout generator live inside `fn`.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -40,6 +41,12 @@ def _tf() -> Any:
     return torch.nn.functional
 
 
+def _from(array: np.ndarray) -> Any:
+    import torch
+
+    return torch.from_numpy(array)
+
+
 def _long(array: np.ndarray) -> Any:
     import torch
 
@@ -50,7 +57,8 @@ def _long(array: np.ndarray) -> Any:
 for dims, dim in [((3, 4), -1), ((3, 4), 0), ((2, 3, 4), 1), ((5,), 0)]:
     tag = f"{dims}dim={dim}"
     make = lambda dims=dims: [leaf(*dims)]
-    case(ops.Softmax, tag, lambda x, dim=dim: F.softmax(x, dim), make, lambda x, dim=dim: _tf().softmax(x, dim))
+    case(ops.Softmax, tag, lambda x, dim=dim: F.softmax(x, dim), make, lambda x,
+         dim=dim: _tf().softmax(x, dim))
     case(ops.LogSoftmax, tag, lambda x, dim=dim: F.log_softmax(x, dim), make,
          lambda x, dim=dim: _tf().log_softmax(x, dim))
 # logits of a few hundred: a softmax without the max shift would overflow exp
@@ -98,7 +106,8 @@ for reduction in ["mean", "sum", "none"]:
         case(ops.CrossEntropy, f"{reduction},{name or 'all'}",
              lambda x, t=target, i=ignore, r=reduction: F.cross_entropy(x, t, ignore_index=i, reduction=r),
              lambda: [leaf(5, 4, scale=2)],
-             lambda x, t=target, i=ignore, r=reduction: _tf().cross_entropy(x, _long(t), ignore_index=i, reduction=r))
+             lambda x, t=target, i=ignore, r=reduction:
+                 _tf().cross_entropy(x, _long(t), ignore_index=i, reduction=r))
 case(ops.CrossEntropy, "large-logits", lambda x: F.cross_entropy(x, TARGET), lambda: [leaf(5, 4, scale=200)],
      lambda x: _tf().cross_entropy(x, _long(TARGET)))
 
@@ -106,7 +115,8 @@ case(ops.CrossEntropy, "large-logits", lambda x: F.cross_entropy(x, TARGET), lam
 IDS = np.array([[0, 2, 2], [4, 2, 0]])
 case(ops.Embedding, "ids(2,3)repeated", lambda w: F.embedding(IDS, w), lambda: [leaf(5, 3)],
      lambda w: _tf().embedding(_long(IDS), w))
-case(ops.Embedding, "ids(7,)", lambda w: F.embedding(np.array([3, 3, 3, 1, 0, 3, 1]), w), lambda: [leaf(4, 2)],
+case(ops.Embedding, "ids(7,)", lambda w: F.embedding(np.array([3, 3, 3, 1, 0, 3, 1]), w),
+     lambda: [leaf(4, 2)],
      lambda w: _tf().embedding(_long([3, 3, 3, 1, 0, 3, 1]), w))
 case(ops.Embedding, "id()", lambda w: F.embedding(np.array(2), w), lambda: [leaf(3, 4)],
      lambda w: _tf().embedding(_long(2), w))
@@ -115,3 +125,8 @@ case(ops.Embedding, "id()", lambda w: F.embedding(np.array(2), w), lambda: [leaf
 for dims, p in [((4, 5), 0.5), ((2, 3, 4), 0.2)]:
     case(ops.Dropout, f"{dims}p={p}", lambda x, p=p: F.dropout(x, p, generator=np.random.default_rng(3)),
          lambda dims=dims: [leaf(*dims)], None)
+# padding_idx drops the padding row's gradient by design; gradcheck sees the true derivative
+# when the padding positions are multiplied by 0 (PyTorch's convention, as a function).
+NOT_PADDING = (IDS != 2)[..., None].astype(np.float64)
+case(ops.Embedding, "padding_idx=2", lambda w: F.embedding(IDS, w, padding_idx=2) * NOT_PADDING,
+     lambda: [leaf(5, 3)], lambda w: _tf().embedding(_long(IDS), w, padding_idx=2) * _from(NOT_PADDING))

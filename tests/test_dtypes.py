@@ -3,7 +3,8 @@ each compared with what PyTorch does."""
 from __future__ import annotations
 
 import itertools
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -40,8 +41,9 @@ def test_aliases_are_numpy_dtypes() -> None:
 
 def test_default_dtype_reaches_lists_constructors_and_layers(default_float64) -> None:
     assert mg.get_default_dtype() == mg.float64
-    made = [mg.tensor([1.5]), mg.tensor(2.5), mg.zeros(2), mg.ones(2), mg.full(2, 1.0), mg.randn(2), mg.rand(2),
-            mg.arange(0.0, 1.0, 0.5), mg.nn.Linear(2, 3).weight, mg.nn.Embedding(3, 2).weight, mg.nn.LayerNorm(2).bias]
+    made = [mg.tensor([1.5]), mg.tensor(2.5), mg.zeros(2), mg.ones(2), mg.full(2, 1.0), mg.randn(2),
+            mg.rand(2), mg.arange(0.0, 1.0, 0.5), mg.nn.Linear(2, 3).weight, mg.nn.Embedding(3, 2).weight,
+            mg.nn.LayerNorm(2).bias]
     assert all(t.dtype == np.float64 for t in made)
     assert (mg.arange(3) / 2).dtype == np.float64 and mg.tensor([1, 2]).dtype == np.int64
 
@@ -60,7 +62,8 @@ def test_bad_dtypes_are_type_errors_naming_the_op() -> None:
 
 
 # ----- inference from Python data -------------------------------------------------------------------
-@pytest.mark.parametrize("data", [[1, 2, 3], [[1], [2]], 3, 2.5, [1.0, 2], [True, False], True, [], [[1, 2.5]]])
+@pytest.mark.parametrize("data", [[1, 2, 3], [[1], [2]], 3, 2.5, [1.0, 2], [True, False], True, [],
+                                  [[1, 2.5]]])
 def test_python_data_gets_the_dtype_torch_infers(torch, data) -> None:
     assert mg.tensor(data).dtype == np.dtype(str(torch.tensor(data).dtype).replace("torch.", ""))
 
@@ -103,8 +106,9 @@ def test_result_type_matches_torch_for_every_pair(torch) -> None:
 
 
 OPS = {
-    "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b, "div": lambda a, b: a / b,
-    "radd": lambda a, b: b + a, "rmul": lambda a, b: b * a, "rdiv": lambda a, b: b / a,
+    "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / b, "radd": lambda a, b: b + a, "rmul": lambda a, b: b * a,
+    "rdiv": lambda a, b: b / a,
 }
 
 
@@ -122,7 +126,8 @@ def test_binary_ops_compute_in_torch_dtype(torch, op) -> None:
         got = fn(a, b)
         if got.dtype.name != str(expected.dtype).replace("torch.", ""):
             wrong.append(f"{la} {op} {lb}: {got.dtype} (torch {expected.dtype})")
-        elif not np.allclose(got.numpy().astype(np.float64), expected.double().numpy(), rtol=2e-3, equal_nan=True):
+        elif not np.allclose(got.numpy().astype(np.float64), expected.double().numpy(), rtol=2e-3,
+                             equal_nan=True):
             wrong.append(f"{la} {op} {lb}: values {got.numpy()} (torch {expected.numpy()})")
     assert not wrong, "\n".join(wrong)
 
@@ -134,7 +139,8 @@ def test_unary_ops_give_torch_dtype(torch, name, dtype) -> None:
     if dtype == "bool" and name in ("neg", "relu", "abs", "pow2", "pow2.0", "pow0.5"):
         pytest.skip("torch refuses these on bool")
     data = np.array([1, 2, 3]).astype(dtype)
-    fns = {"neg": lambda t: -t, "pow2": lambda t: t ** 2, "pow2.0": lambda t: t ** 2.0, "pow0.5": lambda t: t ** 0.5}
+    fns = {"neg": lambda t: -t, "pow2": lambda t: t ** 2, "pow2.0": lambda t: t ** 2.0,
+           "pow0.5": lambda t: t ** 0.5}
     fn = fns.get(name, lambda t: getattr(t, name)())
     tx = torch.from_numpy(data.copy())
     if name == "mean" and not tx.is_floating_point():
@@ -175,7 +181,8 @@ def test_mixed_dtype_gradients_reach_inner_nodes_in_their_dtype(torch) -> None:
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-6)
 
 
-@pytest.mark.parametrize("a,b", [("int64", "float32"), ("float32", "float64"), ("int32", "int64"), ("bool", "float32")])
+@pytest.mark.parametrize("a,b", [("int64", "float32"), ("float32", "float64"), ("int32", "int64"),
+                                 ("bool", "float32")])
 def test_where_cat_stack_matmul_promote(torch, a, b) -> None:
     x, y = np.ones((2, 2)).astype(a), np.ones((2, 2)).astype(b)
     tx, ty = torch.from_numpy(x.copy()), torch.from_numpy(y.copy())
@@ -224,7 +231,8 @@ def test_cast_methods_match_torch(torch, method, dtype) -> None:
     np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
 
 
-@pytest.mark.parametrize("source,target", [("float32", "float64"), ("float64", "float32"), ("float32", "float16")])
+@pytest.mark.parametrize("source,target", [("float32", "float64"), ("float64", "float32"),
+                                           ("float32", "float16")])
 def test_float_casts_are_differentiable_like_torch(torch, source, target) -> None:
     data = np.array([0.5, -1.25, 3.0]).astype(source)
     x = mg.tensor(data, requires_grad=True)
@@ -232,7 +240,8 @@ def test_float_casts_are_differentiable_like_torch(torch, source, target) -> Non
     (y * y * 3.0).sum().backward()
     tx = torch.from_numpy(data.copy()).requires_grad_()
     (tx.to(torch_dtype(torch, target)) ** 2 * 3.0).sum().backward()
-    assert y.dtype == np.dtype(target) and x.grad.dtype == np.dtype(source) and type(y.grad_fn).__name__ == "Cast"
+    assert y.dtype == np.dtype(target) and x.grad.dtype == np.dtype(source)
+    assert type(y.grad_fn).__name__ == "Cast"
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-3)
 
 

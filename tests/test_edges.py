@@ -2,7 +2,8 @@
 0-d and size-0 inputs, 0 ** 0, the float32 erf tail, integer-and-array indexing, max/min(dim)."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,7 +15,8 @@ torch = pytest.importorskip("torch")
 FLOATS = [np.float64, np.float32]
 
 
-def compare(fn: Callable[..., Any], torch_fn: Callable[..., Any], arrays: list[np.ndarray], seed_grad: bool = True) -> None:
+def compare(fn: Callable[..., Any], torch_fn: Callable[..., Any], arrays: list[np.ndarray],
+            seed_grad: bool = True) -> None:
     """Run fn on minigrad leaves and torch_fn on torch leaves; compare values, dtypes and gradients."""
     ours_in = [mg.tensor(a, requires_grad=True) for a in arrays]
     theirs_in = [torch.tensor(a, requires_grad=True) for a in arrays]
@@ -45,7 +47,8 @@ def test_softmax_and_log_softmax_of_a_0d_tensor(dtype, dim) -> None:
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
-@pytest.mark.parametrize("shape,dim", [((3, 0), 1), ((3, 0), 0), ((0, 4), 1), ((2, 0, 3), -1), ((2, 0, 3), 1)])
+@pytest.mark.parametrize("shape,dim", [((3, 0), 1), ((3, 0), 0), ((0, 4), 1), ((2, 0, 3), -1),
+                                       ((2, 0, 3), 1)])
 def test_softmax_over_empty_shapes(dtype, shape, dim) -> None:
     x = np.zeros(shape, dtype=dtype)
     compare(lambda t: F.softmax(t, dim), lambda t: torch.softmax(t, dim), [x])
@@ -53,18 +56,21 @@ def test_softmax_over_empty_shapes(dtype, shape, dim) -> None:
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
-@pytest.mark.parametrize("shape,normalized", [((2, 0), (0,)), ((0, 4), (4,)), ((2, 3, 0), (3, 0)), ((0,), (0,))])
+@pytest.mark.parametrize("shape,normalized", [((2, 0), (0,)), ((0, 4), (4,)), ((2, 3, 0), (3, 0)),
+                                              ((0,), (0,))])
 def test_layer_norm_over_empty_shapes(dtype, shape, normalized) -> None:
     rng = np.random.default_rng(1)
     x, w, b = (rng.standard_normal(s).astype(dtype) for s in (shape, normalized, normalized))
-    compare(lambda t, tw, tb: F.layer_norm(t, normalized, tw, tb), lambda t, tw, tb: torch.nn.functional.layer_norm(t, normalized, tw, tb),
-            [x, w, b])
-    compare(lambda t: F.layer_norm(t, normalized), lambda t: torch.nn.functional.layer_norm(t, normalized), [x])
+    torch_layer_norm = torch.nn.functional.layer_norm
+    compare(lambda t, tw, tb: F.layer_norm(t, normalized, tw, tb),
+            lambda t, tw, tb: torch_layer_norm(t, normalized, tw, tb), [x, w, b])
+    compare(lambda t: F.layer_norm(t, normalized), lambda t: torch_layer_norm(t, normalized), [x])
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
-@pytest.mark.parametrize("a_shape,b_shape", [((2, 3, 0), (0, 4)), ((0,), (0, 3)), ((3, 0), (0,)), ((0,), (0,)),
-                                              ((2, 0, 3), (3, 4)), ((2, 1, 0), (2, 0, 5)), ((0, 3), (3, 0))])
+@pytest.mark.parametrize("a_shape,b_shape", [((2, 3, 0), (0, 4)), ((0,), (0, 3)), ((3, 0), (0,)),
+                                             ((0,), (0,)), ((2, 0, 3), (3, 4)), ((2, 1, 0), (2, 0, 5)),
+                                             ((0, 3), (3, 0))])
 def test_matmul_with_size_0_dims(dtype, a_shape, b_shape) -> None:
     rng = np.random.default_rng(2)
     a, b = rng.standard_normal(a_shape).astype(dtype), rng.standard_normal(b_shape).astype(dtype)
@@ -154,8 +160,10 @@ TIES = np.array([[1.0, 3.0, 3.0, -1.0], [2.0, 0.5, 0.5, 2.0], [0.0, 4.0, -2.0, 4
 @pytest.mark.parametrize("dim,keepdim", [(0, False), (1, True), (-1, False)])
 def test_max_min_along_a_dim_match_torch(dtype, op, dim, keepdim) -> None:
     data = TIES.astype(dtype)
-    compare(lambda t: getattr(t, op)(dim, keepdim).values, lambda t: getattr(t, op)(dim, keepdim).values, [data])
-    ours, theirs = getattr(mg.tensor(data), op)(dim=dim, keepdim=keepdim), getattr(torch.from_numpy(data), op)(dim=dim, keepdim=keepdim)
+    values = lambda t: getattr(t, op)(dim, keepdim).values  # noqa: E731  (the same code on both sides)
+    compare(values, values, [data])
+    ours = getattr(mg.tensor(data), op)(dim=dim, keepdim=keepdim)
+    theirs = getattr(torch.from_numpy(data), op)(dim=dim, keepdim=keepdim)
     np.testing.assert_array_equal(ours.indices.numpy(), theirs.indices.numpy())
     assert ours.indices.dtype == np.int64
     values, indices = ours  # a named tuple that unpacks, as torch.return_types.max
@@ -178,8 +186,9 @@ def test_amax_amin_argmin_match_torch(dtype, dim) -> None:
     compare(lambda t: t.amax(dim), lambda t: t.amax(tdim), [data])
     compare(lambda t: t.amin(dim, keepdim=True), lambda t: t.amin(tdim, keepdim=True), [data])
     if not isinstance(dim, tuple):
-        np.testing.assert_array_equal(mg.tensor(data).argmin(dim).numpy(), torch.from_numpy(data).argmin(dim).numpy())
-        np.testing.assert_array_equal(mg.tensor(data).argmax(dim).numpy(), torch.from_numpy(data).argmax(dim).numpy())
+        for arg in ("argmin", "argmax"):
+            ours, theirs = getattr(mg.tensor(data), arg)(dim), getattr(torch.from_numpy(data), arg)(dim)
+            np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
 
 
 def test_max_min_errors() -> None:

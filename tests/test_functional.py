@@ -8,7 +8,8 @@ and every error message.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -146,7 +147,8 @@ def test_softmax_method_on_tensor_uses_the_fused_op() -> None:
 
 
 def test_linear_and_convenience_functions() -> None:
-    x, w, b = randn(2, 3, 4, dtype=np.float64), randn(5, 4, seed=1, dtype=np.float64), randn(5, seed=2, dtype=np.float64)
+    x, w, b = (randn(2, 3, 4, dtype=np.float64), randn(5, 4, seed=1, dtype=np.float64),
+               randn(5, seed=2, dtype=np.float64))
     np.testing.assert_allclose(F.linear(x, w, b).data, x.data @ w.data.T + b.data, rtol=1e-12)
     np.testing.assert_allclose(F.linear(x, w).data, x.data @ w.data.T, rtol=1e-12)
     assert mg.gradcheck(lambda x, w, b: F.linear(x, w, b), [x, w, b])
@@ -242,7 +244,8 @@ def test_embedding_rejects_ids_out_of_range(bad: int) -> None:
 def test_embedding_rejects_non_integer_ids_and_bad_weight() -> None:
     with pytest.raises(TypeError, match="embedding: ids must be integers, got dtype float32"):
         F.embedding(mg.tensor([1.0, 2.0]), randn(10, 4))
-    with pytest.raises(ValueError, match=r"embedding: weight must have shape \(num_embeddings, dim\), got \(10,\)"):
+    with pytest.raises(ValueError,
+                       match=r"embedding: weight must have shape \(num_embeddings, dim\), got \(10,\)"):
         F.embedding(np.array([1]), randn(10))
 
 
@@ -252,13 +255,15 @@ def re_shape(shape: tuple) -> str:
 
 @pytest.mark.parametrize("logits_shape,target_shape", [((2, 3, 4), (2,)), ((4, 3), (4, 1)), ((4, 3), (5,))])
 def test_cross_entropy_rejects_mismatched_shapes(logits_shape: tuple, target_shape: tuple) -> None:
-    message = rf"cross_entropy: expected logits \(N, C\) and target \(N,\), got logits of shape {re_shape(logits_shape)}"
+    message = (r"cross_entropy: expected logits \(N, C\) and target \(N,\), "
+               rf"got logits of shape {re_shape(logits_shape)}")
     with pytest.raises(ValueError, match=message):
         F.cross_entropy(randn(*logits_shape), np.zeros(target_shape, dtype=np.int64))
 
 
 def test_cross_entropy_rejects_targets_out_of_range_but_not_ignore_index() -> None:
-    with pytest.raises(IndexError, match=r"cross_entropy: target 3 is outside \[0, 3\) and is not ignore_index \(-100\)"):
+    with pytest.raises(IndexError,
+                       match=r"cross_entropy: target 3 is outside \[0, 3\) and is not ignore_index \(-100\)"):
         F.cross_entropy(randn(2, 3), np.array([0, 3]))
     with pytest.raises(IndexError, match=r"target -1 is outside \[0, 3\)"):
         F.cross_entropy(randn(2, 3), np.array([-1, 0]))
@@ -268,7 +273,8 @@ def test_cross_entropy_rejects_targets_out_of_range_but_not_ignore_index() -> No
 def test_cross_entropy_rejects_float_targets_and_bad_reduction() -> None:
     with pytest.raises(TypeError, match="cross_entropy: target must be integers, got dtype float64"):
         F.cross_entropy(randn(2, 3), np.array([0.0, 1.0]))
-    with pytest.raises(ValueError, match="cross_entropy: reduction must be 'mean', 'sum' or 'none', got 'avg'"):
+    with pytest.raises(ValueError,
+                       match="cross_entropy: reduction must be 'mean', 'sum' or 'none', got 'avg'"):
         F.cross_entropy(randn(2, 3), np.array([0, 1]), reduction="avg")
 
 
@@ -278,7 +284,8 @@ def test_layer_norm_rejects_mismatched_shapes() -> None:
         F.layer_norm(randn(2, 3), 4)
     with pytest.raises(ValueError, match=r"normalized_shape \(2, 3, 4\) does not match"):
         F.layer_norm(randn(3, 4), (2, 3, 4))
-    with pytest.raises(ValueError, match=r"layer_norm: weight of shape \(4,\) does not match normalized_shape \(3,\)"):
+    with pytest.raises(ValueError,
+                       match=r"layer_norm: weight of shape \(4,\) does not match normalized_shape \(3,\)"):
         F.layer_norm(randn(2, 3), 3, weight=randn(4))
     with pytest.raises(ValueError, match=r"layer_norm: bias of shape \(3, 1\) does not match"):
         F.layer_norm(randn(2, 3), 3, bias=randn(3, 1))
@@ -298,7 +305,8 @@ def test_dropout_rejects_p_outside_0_1(p: float) -> None:
 def test_softmax_rejects_a_dim_out_of_range_and_integer_input() -> None:
     with pytest.raises(IndexError, match="softmax: dim 2 is out of range for 2 dimensions"):
         F.softmax(randn(2, 3), 2)
-    with pytest.raises(TypeError, match="log_softmax: input must be a floating-point tensor, got dtype int64"):
+    with pytest.raises(TypeError,
+                       match="log_softmax: input must be a floating-point tensor, got dtype int64"):
         F.log_softmax(mg.tensor(np.array([1, 2])), 0)
 
 

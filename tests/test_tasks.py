@@ -2,8 +2,15 @@
 import numpy as np
 import pytest
 
-from transformer.tasks import (IGNORE, TASKS, CharDataset, Vocab, dataset_from_description, exact_match,
-                               make_task)
+from transformer.tasks import (
+    IGNORE,
+    TASKS,
+    CharDataset,
+    Vocab,
+    dataset_from_description,
+    exact_match,
+    make_task,
+)
 
 TEXT = "the quick brown fox jumps over the lazy dog. " * 20
 

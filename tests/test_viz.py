@@ -13,8 +13,7 @@ import pytest
 import minigrad
 from minigrad import nn
 from minigrad.autograd import module_scope, topological_order
-from minigrad.viz import (GRAD_COLOURS, GRAD_NONFINITE, GraphvizNotFoundError, draw_graph, grad_colour,
-                          render)
+from minigrad.viz import GRAD_COLOURS, GRAD_NONFINITE, GraphvizNotFoundError, draw_graph, grad_colour, render
 
 NODE = re.compile(r"^\s*(\w+) \[(.*)\]$")
 EDGE = re.compile(r"^\s*(\w+) -> (\w+)")
@@ -118,7 +117,6 @@ def test_legend_names_every_kind():
 
 def test_clusters_nest_by_qualified_name():
     w = minigrad.ones(2, requires_grad=True)
-    w.name = "blocks.0.attn.w"
     x = minigrad.ones(2)
     with module_scope("blocks.0.attn"):
         y = x * w
@@ -126,7 +124,7 @@ def test_clusters_nest_by_qualified_name():
         y = y + 1.0
     with module_scope("blocks.1"):
         y = y.tanh()
-    source = draw_graph(y.sum()).source
+    source = draw_graph(y.sum(), {"blocks.0.attn.w": w}).source
     nodes, _, home, parent = parse(source)
     assert parent == {"blocks": "", "blocks.0": "blocks", "blocks.0.attn": "blocks.0", "blocks.1": "blocks"}
     where = {nodes[n].split()[0]: home[n] for n in nodes if nodes[n]}
@@ -190,10 +188,13 @@ def test_module_clusters_match_the_module_tree(net_loss):
     assert "<b>Net</b>" in source and "<b>blocks.0.attn</b> <i>Attn</i>" in source
 
 
-def test_parameters_are_named_without_params_through_their_name_attribute(net_loss):
-    _, loss = net_loss
-    nodes, _, _, _ = parse(draw_graph(loss).source)
-    assert "blocks.1.attn.q.weight (4, 4) float32" in nodes.values()
+def test_parameter_names_come_from_params_at_draw_time(net_loss):
+    net, loss = net_loss
+    unnamed, _, _, _ = parse(draw_graph(loss).source)  # without params: unnamed leaves
+    assert not any("weight" in label for label in unnamed.values())
+    block_params = {"blocks.1." + name: p for name, p in net.blocks[1].named_parameters()}
+    named, _, _, _ = parse(draw_graph(loss, block_params).source)
+    assert "blocks.1.attn.q.weight (4, 4) float32" in named.values()
 
 
 @pytest.mark.parametrize("depth", [1, 2, 3])
@@ -267,10 +268,12 @@ def test_show_grads_labels_and_colours_by_norm():
     out = (small * 1.0).sum() + (big * big).sum() * 1.0 + (zero * 0.0).sum()
     out.backward()
     source = draw_graph(out, {"small": small, "big": big, "zero": zero}, show_grads=True).source
-    line = {name: next(l for l in source.splitlines() if f"<b>{name}</b>" in l) for name in ("small", "big", "zero")}
+    line = {name: next(row for row in source.splitlines() if f"<b>{name}</b>" in row)
+            for name in ("small", "big", "zero")}
     assert "|grad| 1.41e+00" in line["small"]  # d/dsmall of sum(small) = ones(2)
     assert "|grad| 1.00e+03" in line["big"]  # 2 * [300, 400]
-    assert f'fillcolor="{GRAD_COLOURS[7]}"' in line["small"] and f'fillcolor="{GRAD_COLOURS[-1]}"' in line["big"]
+    assert f'fillcolor="{GRAD_COLOURS[7]}"' in line["small"]
+    assert f'fillcolor="{GRAD_COLOURS[-1]}"' in line["big"]
     assert f'fillcolor="{GRAD_COLOURS[0]}"' in line["zero"]  # a zero gradient counts as vanishing
     assert "fill = |grad|" in source and all(c in source for c in GRAD_COLOURS)  # the legend explains them
 

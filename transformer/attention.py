@@ -1,9 +1,13 @@
-"""Multi-head self-attention, all heads at once on whole (B, h, T, T) arrays.
+"""Multi-head attention, all heads at once on whole (B, h, T, S) arrays.
 
-    q, k, v = x W_q^T, x W_k^T, x W_v^T      (B, T, h * d_k) each, split into heads (B, h, T, d_k)
-    scores  = score(q, k)                    (B, h, T, T); by default q . k / sqrt(d_k)
-    weights = softmax(masked scores)         (B, h, T, T); each query's distribution over the keys
+    q       = x W_q^T                        (B, T, h * d_k), split into heads (B, h, T, d_k)
+    k, v    = m W_k^T, m W_v^T               (B, S, h * d_k) each, split into heads (B, h, S, d_k)
+    scores  = score(q, k)                    (B, h, T, S); by default q . k / sqrt(d_k)
+    weights = softmax(masked scores)         (B, h, T, S); each query's distribution over the keys
     out     = merge_heads(weights @ v) W_o^T (B, h, T, d_k) -> (B, T, h * d_k) -> (B, T, d_model)
+
+The keys and values come from m = x (self-attention, S = T, the default) or from a `memory`
+(cross-attention: a decoder's queries looking at the encoder's output, S source positions).
 
 Splitting the heads is a reshape and a transpose: views of the projection's output, never a
 copy per head. The experiment variants of the seed notes' questions (no scaling, one matrix for
@@ -13,24 +17,25 @@ picked there, so `forward` reads the same for every variant.
 """
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 import minigrad
-from minigrad import Tensor
+from minigrad import Tensor, nn
 from minigrad import functional as F
-from minigrad import nn
 
 from .config import SCORES
 
 
 class DotScore(nn.Module):
-    """scores[b, h, i, j] = scale * q_i . k_j: (B, h, T, d) and (B, h, T, d) -> (B, h, T, T).
+    """scores[b, h, i, j] = scale * q_i . k_j: (B, h, T, d) and (B, h, S, d) -> (B, h, T, S).
 
-    Scaling q before the product costs B*h*T*d multiplies instead of B*h*T*T. Time and memory
-    are O(B h T^2 d) and O(B h T^2): one batched matrix product.
+    Scaling q before the product costs B*h*T*d multiplies instead of B*h*T*S. Time and memory
+    are O(B h T S d) and O(B h T S): one batched matrix product.
     """
 
     def __init__(self, scale: float) -> None:
@@ -38,7 +43,7 @@ class DotScore(nn.Module):
         self.scale = scale
 
     def forward(self, q: Tensor, k: Tensor) -> Tensor:
-        return (q * self.scale) @ k.transpose(-2, -1)  # (B, h, T, d) @ (B, h, d, T) -> (B, h, T, T)
+        return (q * self.scale) @ k.transpose(-2, -1)  # (B, h, T, d) @ (B, h, d, S) -> (B, h, T, S)
 
     def extra_repr(self) -> str:
         return f"scale={self.scale:.4g}"
@@ -52,7 +57,7 @@ class AdditiveScore(nn.Module):
     product, so the same 1/sqrt(d_k) keeps its size level as d_k grows (for unit-variance inputs
     the scores start with a standard deviation near 0.55, dot scores near 0.33, at any d_k).
 
-    Cost: tanh(q_i + k_j) is a (B, h, T, T, d_k) array, d_k times the (B, h, T, T) of dot scores,
+    Cost: tanh(q_i + k_j) is a (B, h, T, S, d_k) array, d_k times the (B, h, T, T) of dot scores,
     in memory (backward keeps it) and in time (O(B h T^2 d_k) elementwise work and tanh, where
     dot scores are one BLAS product). At B=16, h=8, T=128, d_k=32 in float32 that array is
     256 MiB per layer, against 8 MiB of dot scores.
@@ -65,45 +70,97 @@ class AdditiveScore(nn.Module):
 
     def forward(self, q: Tensor, k: Tensor) -> Tensor:
         B, h, T, d = q.shape
-        e = (q.unsqueeze(3) + k.unsqueeze(2)).tanh()  # (B, h, T, 1, d) + (B, h, 1, T, d) -> (B, h, T, T, d)
+        S = k.shape[2]
+        e = (q.unsqueeze(3) + k.unsqueeze(2)).tanh()  # (B, h, T, 1, d) + (B, h, 1, S, d) -> (B, h, T, S, d)
         v = (self.v * self.scale).reshape(h, d, 1)  # (h, d, 1), one column per head
-        return (e.reshape(B, h, T * T, d) @ v).reshape(B, h, T, T)  # (B, h, T*T, 1) -> (B, h, T, T)
+        return (e.reshape(B, h, T * S, d) @ v).reshape(B, h, T, S)  # (B, h, T*S, 1) -> (B, h, T, S)
 
     def extra_repr(self) -> str:
         return f"scale={self.scale:.4g}"
 
 
-def attention_mask(batch: int, time: int, causal: bool, key_padding_mask: Any) -> np.ndarray | None:
-    """The positions a query may not look at, True = hidden: (B or 1, 1, T, T) bool, or None.
+def attention_mask(batch: int, queries: int, keys: int, causal: bool, key_padding_mask: Any,
+                   keys_name: str = "T") -> np.ndarray | None:
+    """The positions a query may not look at, True = hidden: (B or 1, 1, T, S) bool, or None.
 
-    Causal hides every key after the query (j > i); key_padding_mask (B, T) hides padded keys
-    from every query.
+    Causal hides every key after the query. With as many queries as keys (T = S) that is
+    j > i; with fewer queries (the last T of S positions, as when decoding with a KV cache)
+    query i sits at position i + S - T and the hidden keys are j > i + S - T.
+    key_padding_mask (B, S) hides padded keys from every query; an error calls the number of
+    keys `keys_name` (T for self-attention, S for a memory's positions).
     """
     mask = None
     if causal:
-        mask = np.triu(np.ones((time, time), dtype=bool), k=1)[None, None]  # (1, 1, T, T)
+        mask = np.triu(np.ones((queries, keys), dtype=bool), k=1 + keys - queries)[None, None]  # (1, 1, T, S)
     if key_padding_mask is not None:
-        padding = key_padding_mask.data if isinstance(key_padding_mask, Tensor) else np.asarray(key_padding_mask)
-        if padding.dtype != np.bool_ or padding.shape != (batch, time):
+        padding = (key_padding_mask.data if isinstance(key_padding_mask, Tensor)
+                   else np.asarray(key_padding_mask))
+        if padding.dtype != np.bool_ or padding.shape != (batch, keys):
             raise ValueError(
-                f"MultiHeadAttention: key_padding_mask must be a bool array of shape (B, T) = {(batch, time)} "
-                f"(True = padding), got {padding.dtype} of shape {padding.shape}"
+                f"MultiHeadAttention: key_padding_mask must be a bool array of shape (B, {keys_name}) = "
+                f"{(batch, keys)} (True = padding), got {padding.dtype} of shape {padding.shape}"
             )
-        padding = padding[:, None, None, :]  # (B, 1, 1, T): the same keys hidden from every query
+        padding = padding[:, None, None, :]  # (B, 1, 1, S): the same keys hidden from every query
         mask = padding if mask is None else mask | padding
     return mask
 
 
+class KVCache:
+    """Keys and values kept between calls while decoding one token at a time.
+
+    For self-attention each call appends the new positions' keys and values (B, h, P, d_k)
+    to those of the earlier positions, so a step projects only its own token. For
+    cross-attention (a `memory` is given) the memory's keys and values are computed on the
+    first call and reused by every later one: the source does not change while decoding.
+    """
+
+    def __init__(self) -> None:
+        self.k: Tensor | None = None
+        self.v: Tensor | None = None
+
+    @property
+    def length(self) -> int:
+        """How many key positions are kept."""
+        return 0 if self.k is None else self.k.shape[2]
+
+
+@contextlib.contextmanager
+def record_attention(model: nn.Module) -> Iterator[list[MultiHeadAttention]]:
+    """Within the block, every `MultiHeadAttention` in `model` (the model itself included)
+    keeps `attn_weights` and `attn_scores` after each forward; afterwards each module's
+    `record_weights` is what it was, and the arrays of the last recorded forward stay readable.
+    Yields the attention modules, in `named_modules()` order.
+
+        with record_attention(model):
+            model(ids)
+        weights = model.blocks[0].attn.attn_weights  # (B, h, T, T)
+    """
+    modules = [m for m in model.modules() if isinstance(m, MultiHeadAttention)]
+    before = [m.record_weights for m in modules]
+    for m in modules:
+        m.record_weights = True
+    try:
+        yield modules
+    finally:
+        for m, flag in zip(modules, before):
+            m.record_weights = flag
+
+
 class MultiHeadAttention(nn.Module):
-    """Self-attention with `n_heads` heads of size `head_dim` (d_k, default d_model // n_heads).
+    """Attention with `n_heads` heads of size `head_dim` (d_k, default d_model // n_heads):
+    self-attention by default, cross-attention when `forward` is given a `memory`.
 
     Options for the experiments: `scale=False` drops the 1/sqrt(d_k); `shared_qk=True` uses
     q_proj for the keys too (then `k_proj` is None and the score matrix is symmetric);
     `score="additive"` scores with v^T tanh(q + k) instead of q . k; `head_dim` sets d_k apart
     from d_model / n_heads (the projections map d_model to n_heads * head_dim and back).
 
-    After each forward, `attn_weights` (B, h, T, T) holds the softmax weights and
-    `attn_scores` (B, h, T, T) the scores before masking and softmax, as numpy arrays.
+    Recording is opt-in: while `record_weights` is True (see `record_attention`), each
+    forward keeps `attn_weights` (B, h, T, S), the softmax weights, and `attn_scores`
+    (B, h, T, S), the scores before masking and softmax, as numpy arrays (S = T for
+    self-attention; S source positions for cross-attention), for pictures and experiments.
+    Otherwise they keep what the last recorded forward left (None at first), so training holds
+    no (B, h, T, S) arrays once its graph is gone.
     """
 
     def __init__(
@@ -121,7 +178,8 @@ class MultiHeadAttention(nn.Module):
         super().__init__()
         if d_model <= 0 or n_heads <= 0 or (head_dim is not None and head_dim <= 0):
             raise ValueError(
-                f"MultiHeadAttention: sizes must be positive, got d_model={d_model}, n_heads={n_heads}, head_dim={head_dim}"
+                f"MultiHeadAttention: sizes must be positive, got d_model={d_model}, n_heads={n_heads}, "
+                f"head_dim={head_dim}"
             )
         if head_dim is None and d_model % n_heads:
             raise ValueError(f"MultiHeadAttention: d_model={d_model} is not divisible by n_heads={n_heads}")
@@ -140,44 +198,85 @@ class MultiHeadAttention(nn.Module):
         factor = 1.0 / math.sqrt(self.head_dim) if scale else 1.0
         self.score = DotScore(factor) if score == "dot" else AdditiveScore(n_heads, self.head_dim, factor)
         self.dropout = nn.Dropout(dropout)
+        self.record_weights = False
         self.attn_weights: np.ndarray | None = None
         self.attn_scores: np.ndarray | None = None
 
     def split_heads(self, x: Tensor) -> Tensor:
         """(B, T, h * d_k) -> (B, h, T, d_k), a view."""
         B, T, _ = x.shape
-        return x.reshape(B, T, self.n_heads, self.head_dim).transpose(1, 2)  # (B, T, h, d_k) -> (B, h, T, d_k)
+        # (B, T, h, d_k) -> (B, h, T, d_k)
+        return x.reshape(B, T, self.n_heads, self.head_dim).transpose(1, 2)
 
-    def forward(self, x: Tensor, causal: bool = False, key_padding_mask: Any = None) -> Tensor:
-        """x (B, T, d_model) -> (B, T, d_model). `key_padding_mask` is bool (B, T), True = a
-        padding key no query attends to. A query that can see no key at all (every key it may
-        look at is padding) gets all-zero weights, as in PyTorch's scaled_dot_product_attention."""
+    def forward(self, x: Tensor, causal: bool = False, key_padding_mask: Any = None,
+                memory: Tensor | None = None, cache: KVCache | None = None) -> Tensor:
+        """x (B, T, d_model) -> (B, T, d_model).
+
+        memory: (B, S, d_model) for cross-attention, the source of the keys and values (default:
+            x itself, self-attention). Causal masking is for self-attention only.
+        key_padding_mask: bool (B, S), True = a padding key (of x, or of the memory) that no
+            query attends to. A query that can see no key at all gets all-zero weights, as in
+            PyTorch's scaled_dot_product_attention.
+        cache: a `KVCache` for decoding step by step (see there); the mask then covers every
+            key kept, the earlier positions' and the new ones.
+        """
         if x.ndim != 3 or x.shape[-1] != self.d_model:
-            raise ValueError(f"MultiHeadAttention: expected input (B, T, {self.d_model}), got shape {x.shape}")
+            raise ValueError(f"MultiHeadAttention: expected input (B, T, {self.d_model}), "
+                             f"got shape {x.shape}")
         B, T, _ = x.shape
+        if memory is not None:
+            if memory.ndim != 3 or memory.shape[0] != B or memory.shape[-1] != self.d_model:
+                raise ValueError(
+                    f"MultiHeadAttention: memory must be (B, S, d_model) = ({B}, S, {self.d_model}) "
+                    f"for queries of shape {x.shape}, got shape {memory.shape}"
+                )
+            if causal:
+                raise ValueError("MultiHeadAttention: causal masking is for self-attention, "
+                                 "not with a memory")
         q = self.split_heads(self.q_proj(x))  # (B, h, T, d_k)
-        k = q if self.k_proj is None else self.split_heads(self.k_proj(x))  # (B, h, T, d_k)
-        v = self.split_heads(self.v_proj(x))  # (B, h, T, d_k)
+        k, v = self.keys_values(x, q, memory, cache)  # (B, h, S, d_k) each
+        S = k.shape[2]
 
-        scores = self.score(q, k)  # (B, h, T, T)
-        self.attn_scores = scores.data
-        mask = attention_mask(B, T, causal, key_padding_mask)  # (B or 1, 1, T, T) or None
+        scores = self.score(q, k)  # (B, h, T, S)
+        if self.record_weights:
+            self.attn_scores = scores.data
+        keys_name = "T" if memory is None and cache is None else "S"
+        mask = attention_mask(B, T, S, causal, key_padding_mask, keys_name)  # (B or 1, 1, T, S) or None
         if mask is not None:
             # Adding the most negative number where a key is hidden does what masked_fill does
             # to the softmax (its exp underflows to exactly 0) at a fifth of the cost (measured),
             # and backward has nothing to do for a constant. Finite, not -inf: a query with every
             # key hidden gets uniform weights rather than 0/0 = NaN, and is zeroed below.
             scores = scores + np.where(mask, np.finfo(scores.dtype).min, 0).astype(scores.dtype)
-        weights = F.softmax(scores, dim=-1)  # (B, h, T, T)
+        weights = F.softmax(scores, dim=-1)  # (B, h, T, S)
         if key_padding_mask is not None:
             blind = mask.all(axis=-1, keepdims=True)  # (B, 1, T, 1): queries with no key to see
             if blind.any():
                 weights = weights.masked_fill(blind, 0.0)
-        self.attn_weights = weights.data
+        if self.record_weights:
+            self.attn_weights = weights.data
 
-        y = self.dropout(weights) @ v  # (B, h, T, T) @ (B, h, T, d_k) -> (B, h, T, d_k)
+        y = self.dropout(weights) @ v  # (B, h, T, S) @ (B, h, S, d_k) -> (B, h, T, d_k)
         y = y.transpose(1, 2).reshape(B, T, self.n_heads * self.head_dim)  # (B, T, h, d_k) -> (B, T, h * d_k)
         return self.out_proj(y)
+
+    def keys_values(self, x: Tensor, q: Tensor, memory: Tensor | None,
+                    cache: KVCache | None) -> tuple[Tensor, Tensor]:
+        """The keys and values, (B, h, S, d_k) each: projected from the memory (or from x),
+        taken from and kept in the cache when there is one."""
+        if memory is not None and cache is not None and cache.k is not None:
+            return cache.k, cache.v  # cross-attention: the memory's keys and values, computed once
+        source = x if memory is None else memory
+        if self.k_proj is None:  # shared Q/K: the keys are the queries' projection of the source
+            k = q if memory is None else self.split_heads(self.q_proj(memory))
+        else:
+            k = self.split_heads(self.k_proj(source))
+        v = self.split_heads(self.v_proj(source))
+        if cache is not None:
+            if memory is None and cache.k is not None:  # self-attention: earlier positions, then these
+                k, v = minigrad.cat([cache.k, k], dim=2), minigrad.cat([cache.v, v], dim=2)
+            cache.k, cache.v = k, v
+        return k, v
 
     def extra_repr(self) -> str:
         return f"d_model={self.d_model}, n_heads={self.n_heads}, head_dim={self.head_dim}"

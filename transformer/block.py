@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from minigrad import Tensor
-from minigrad import nn
+from minigrad import Tensor, nn
 
 from .attention import MultiHeadAttention
 

@@ -18,9 +18,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -31,8 +32,16 @@ from .config import TransformerConfig
 from .faq import DEFAULT_OUT as FAQ_OUT
 from .faq import EXPERIMENTS
 from .model import TransformerLM
-from .tasks import (TASKS, CharDataset, Dataset, Task, Vocab, dataset_from_description, greedy_exact_match,
-                    make_task)
+from .tasks import (
+    TASKS,
+    CharDataset,
+    Dataset,
+    Task,
+    Vocab,
+    dataset_from_description,
+    greedy_exact_match,
+    make_task,
+)
 from .train import TrainConfig, evaluate, load_checkpoint, train
 from .viz import draw_model_attention, draw_model_graph, load_model
 
@@ -54,7 +63,8 @@ def _vocab(description: dict[str, Any]) -> Vocab:
     """The vocabulary of a checkpoint's data (its `describe()`), rebuilt without the text file."""
     if description["kind"] == "text":
         return Vocab(description["vocab"])
-    return make_task(description["task"], description["length"], description["base"], description["n_eval"]).vocab
+    return make_task(description["task"], description["length"], description["base"],
+                     description["n_eval"]).vocab
 
 
 def _show_examples(model: TransformerLM, task: Task, n: int) -> None:
@@ -72,14 +82,15 @@ def _show_examples(model: TransformerLM, task: Task, n: int) -> None:
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     data = p.add_argument_group("data (a synthetic task, or --text)")
     data.add_argument("--task", choices=sorted(TASKS), default="sort",
-                      help="synthetic task: the prompt's digits copied, reversed or sorted, or two numbers added "
-                           "(default: %(default)s)")
+                      help="synthetic task: the prompt's digits copied, reversed or sorted, or two numbers "
+                           "added (default: %(default)s)")
     data.add_argument("--length", type=int, default=8,
                       help="digits per prompt (per operand for add) (default: %(default)s)")
     data.add_argument("--base", type=int, default=10,
                       help="number of distinct digits, 2 to 36 (default: %(default)s, digits 0-9)")
     data.add_argument("--eval-size", type=int, default=1000,
-                      help="held-out sequences (tasks) or validation windows at most (text) (default: %(default)s)")
+                      help="held-out sequences (tasks) or validation windows at most (text) (default: "
+                           "%(default)s)")
     data.add_argument("--text", metavar="FILE",
                       help="train a character-level model on this UTF-8 text file instead of a task "
                            "(with --resume: the text file of the resumed run)")
@@ -89,7 +100,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                       help="the end of the text kept for validation, with --text (default: %(default)s)")
 
     model = p.add_argument_group("model")
-    for name, help_text in (("d_model", "width of the residual stream"), ("n_heads", "attention heads per block"),
+    for name, help_text in (("d_model", "width of the residual stream"),
+                            ("n_heads", "attention heads per block"),
                             ("n_layers", "Transformer blocks")):
         model.add_argument("--" + name.replace("_", "-"), type=int, default=_default(TransformerConfig, name),
                            help=f"{help_text} (default: %(default)s)")
@@ -98,7 +110,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     model.add_argument("--dropout", type=float, default=_default(TransformerConfig, "dropout"),
                        help="dropout probability (default: %(default)s)")
     model.add_argument("--norm-first", action="store_true",
-                       help="pre-LN blocks with a final LayerNorm (default: post-LN, as in the original paper)")
+                       help="pre-LN blocks with a final LayerNorm (default: post-LN, as in the original "
+                            "paper)")
     model.add_argument("--pos-encoding", choices=("learned", "sinusoidal"),
                        default=_default(TransformerConfig, "pos_encoding"),
                        help="position embedding: a learned table or fixed sinusoids (default: %(default)s)")
@@ -121,8 +134,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 
     out = p.add_argument_group("output")
     out.add_argument("--out", metavar="CHECKPOINT",
-                     help="checkpoint file (.npz) to write (default: runs/<task>.npz, runs/<text file name>.npz, "
-                          "or the --resume file)")
+                     help="checkpoint file (.npz) to write (default: runs/<task>.npz, runs/<text file "
+                          "name>.npz, or the --resume file)")
     out.add_argument("--resume", metavar="CHECKPOINT",
                      help="continue the run saved in this checkpoint exactly, with its own model, data and "
                           "training settings (the options above are then ignored, except --text)")
@@ -138,8 +151,9 @@ def _new_run(args: argparse.Namespace) -> tuple[TransformerLM, Dataset, TrainCon
         data = make_task(args.task, length=args.length, base=args.base, n_eval=args.eval_size)
         out = args.out or f"runs/{args.task}.npz"
     config = TrainConfig(
-        steps=args.steps, batch_size=args.batch_size, lr=args.lr, min_lr=args.min_lr, warmup_steps=args.warmup_steps,
-        weight_decay=args.weight_decay, grad_clip=args.grad_clip, eval_interval=args.eval_interval, seed=args.seed,
+        steps=args.steps, batch_size=args.batch_size, lr=args.lr, min_lr=args.min_lr,
+        warmup_steps=args.warmup_steps, weight_decay=args.weight_decay, grad_clip=args.grad_clip,
+        eval_interval=args.eval_interval, seed=args.seed,
     )
     minigrad.manual_seed(args.seed)  # the initial weights
     model = TransformerLM(TransformerConfig(
@@ -154,7 +168,8 @@ def run_train(args: argparse.Namespace) -> int:
     if args.resume:
         checkpoint = load_checkpoint(args.resume)
         data = dataset_from_description(checkpoint.data, args.text)
-        model, config, out = TransformerLM(checkpoint.model_config), checkpoint.train_config, args.out or args.resume
+        model, config = TransformerLM(checkpoint.model_config), checkpoint.train_config
+        out = args.out or args.resume
         print(f"resuming {args.resume} at step {checkpoint.step} of {config.steps}")
     else:
         model, data, config, out = _new_run(args)
@@ -163,12 +178,14 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"data: {_describe(data)}")
     print(f"model: {c.n_layers} layers, d_model {c.d_model}, {c.n_heads} heads, d_ff {c.ff_dim}, "
           f"{n_params:,} parameters")
-    print(f"training: {config.steps} steps of {config.batch_size} sequences, lr {config.lr:g} -> {config.min_lr:g}, "
-          f"warmup {config.warmup_steps}, seed {config.seed}")
-    history = train(model, data, config, out=out, resume_from=args.resume, log=None if args.quiet else sys.stderr)
+    print(f"training: {config.steps} steps of {config.batch_size} sequences, lr {config.lr:g} -> "
+          f"{config.min_lr:g}, warmup {config.warmup_steps}, seed {config.seed}")
+    history = train(model, data, config, out=out, resume_from=args.resume,
+                    log=None if args.quiet else sys.stderr)
     score = "" if history.accuracy is None else f", held-out exact match {100 * history.accuracy:.1f}%"
     print(f"done: {len(history.losses)} steps in {history.seconds:.1f} s "
-          f"({history.tokens_per_second / 1000:.1f}k tokens/s), held-out loss {history.eval_losses[-1]:.4f}{score}")
+          f"({history.tokens_per_second / 1000:.1f}k tokens/s), held-out loss "
+          f"{history.eval_losses[-1]:.4f}{score}")
     if isinstance(data, Task):
         _show_examples(model, data, 3)
     print(f"checkpoint: {out}")
@@ -179,11 +196,13 @@ def run_train(args: argparse.Namespace) -> int:
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="a checkpoint written by `train`")
     p.add_argument("--text", metavar="FILE", help="the text file, for a checkpoint trained on text")
-    p.add_argument("--batch-size", type=int, default=500, help="sequences per forward pass (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=500,
+                   help="sequences per forward pass (default: %(default)s)")
     p.add_argument("--greedy", action="store_true",
                    help="also score answers generated token by token (greedy decoding); it agrees with the "
                         "teacher-forced exact match, only slower")
-    p.add_argument("--examples", type=int, default=5, help="held-out examples to print (default: %(default)s)")
+    p.add_argument("--examples", type=int, default=5,
+                   help="held-out examples to print (default: %(default)s)")
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -207,9 +226,11 @@ def add_sample_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompt", default=None,
                    help="text to continue; every character must be in the model's vocabulary "
                         "(default: a newline, for text)")
-    p.add_argument("--length", type=int, default=300, help="new tokens (characters) to generate (default: %(default)s)")
+    p.add_argument("--length", type=int, default=300,
+                   help="new tokens (characters) to generate (default: %(default)s)")
     p.add_argument("--temperature", type=float, default=1.0,
-                   help="divide the logits by this: below 1 is more conservative, 0 is greedy (default: %(default)s)")
+                   help="divide the logits by this: below 1 is more conservative, 0 is greedy (default: "
+                        "%(default)s)")
     p.add_argument("--top-k", type=int, default=None,
                    help="sample only among the k most likely tokens (default: all)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampling (default: %(default)s)")
@@ -235,8 +256,8 @@ def run_sample(args: argparse.Namespace) -> int:
 # ----- faq: the seed notes' five attention questions, answered by experiment (transformer/faq) ---------
 def add_faq_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("question", nargs="+", choices=sorted(EXPERIMENTS) + ["all"], metavar="QUESTION",
-                   help="which question to answer: q1 multi-head, q2 shared Q/K, q3 additive scores, q4 scaling "
-                        "by sqrt(d_k), q5 reduced head size; several may be given, or all")
+                   help="which question to answer: q1 multi-head, q2 shared Q/K, q3 additive scores, q4 "
+                        "scaling by sqrt(d_k), q5 reduced head size; several may be given, or all")
     p.add_argument("--quick", action="store_true",
                    help="a seconds-long smoke run (what the tests run); its numbers are too short to quote")
     p.add_argument("--out", metavar="DIR", default=str(FAQ_OUT),
@@ -290,11 +311,11 @@ def add_render_graph_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", nargs="?", default=None,
                    help="a checkpoint written by `train`, or a file written by TransformerLM.save")
     p.add_argument("--untrained", action="store_true",
-                   help="instead of a checkpoint, draw the untrained model `train` starts from with no options "
-                        "(sort 8 digits)")
+                   help="instead of a checkpoint, draw the untrained model `train` starts from with no "
+                        "options (sort 8 digits)")
     p.add_argument("--depth", type=_depth, default=1,
-                   help="module depth drawn as boxes: 1 the model's children (embeddings, blocks, head), 2 each "
-                        "block's parts, ...; 0 or full draws every op (default: %(default)s)")
+                   help="module depth drawn as boxes: 1 the model's children (embeddings, blocks, head), 2 "
+                        "each block's parts, ...; 0 or full draws every op (default: %(default)s)")
     p.add_argument("--grads", action="store_true",
                    help="run backward first and colour each parameter by the norm of its gradient")
     p.add_argument("--rankdir", choices=("TB", "LR", "BT", "RL"), default="TB",
@@ -317,17 +338,20 @@ def run_render_graph(args: argparse.Namespace) -> int:
 def add_render_attention_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="a checkpoint written by `train` (its vocabulary encodes --input)")
     p.add_argument("--input", default=None,
-                   help="text the model reads, one token per character; a task's bare prompt is completed with "
-                        "'=' and the model's greedy answer (default, for a task: the first held-out prompt, so "
-                        "completed)")
-    p.add_argument("--layer", type=int, default=None, help="layer to draw, from 0; negative counts from the end "
-                                                           "(default: all layers, a row each)")
-    p.add_argument("--head", type=int, default=None, help="head to draw, from 0 (default: all heads, a column each)")
+                   help="text the model reads, one token per character; a task's bare prompt is completed "
+                        "with '=' and the model's greedy answer (default, for a task: the first held-out "
+                        "prompt, so completed)")
+    p.add_argument("--layer", type=int, default=None,
+                   help="layer to draw, from 0; negative counts from the end "
+                        "(default: all layers, a row each)")
+    p.add_argument("--head", type=int, default=None,
+                   help="head to draw, from 0 (default: all heads, a column each)")
     p.add_argument("--kind", choices=("graph", "heatmap"), default="graph",
-                   help="graph: queries and keys as two columns joined by edges as thick as the weight; heatmap: "
-                        "the weight matrix as a shaded table (default: %(default)s)")
+                   help="graph: queries and keys as two columns joined by edges as thick as the weight; "
+                        "heatmap: the weight matrix as a shaded table (default: %(default)s)")
     p.add_argument("--threshold", type=_threshold, default=0.05,
-                   help="with --kind graph, draw no edge for a weight at or below this (default: %(default)s)")
+                   help="with --kind graph, draw no edge for a weight at or below this "
+                        "(default: %(default)s)")
     _add_picture_arguments(p, "attention")
 
 
@@ -348,15 +372,18 @@ def _attention_input(text: str | None, model: TransformerLM, vocab: Vocab, task:
     allows (the answer's last digit is never an input: the model only predicts it)."""
     if text is None:
         if task is None:
-            raise ValueError(f"this checkpoint was trained on text; give an --input made of {vocab.symbols!r}")
+            raise ValueError("this checkpoint was trained on text; "
+                             f"give an --input made of {vocab.symbols!r}")
         text = vocab.decode(task.eval_set()[0][0, : task.prompt_len])
     if not text:
         raise ValueError("--input must hold at least one character")
-    if task is not None and len(text.removesuffix("=")) == task.prompt_len and "=" not in text.removesuffix("="):
+    digits = text.removesuffix("=")
+    if task is not None and len(digits) == task.prompt_len and "=" not in digits:
         prompt = vocab.encode(text.removesuffix("=") + "=")
         text = vocab.decode(model.generate(prompt, task.answer_len - 1, temperature=0.0))
     if len(text) > model.config.max_len:
-        raise ValueError(f"--input has {len(text)} characters, more than the model's max_len {model.config.max_len}")
+        raise ValueError(f"--input has {len(text)} characters, more than the model's max_len "
+                         f"{model.config.max_len}")
     return text
 
 
@@ -389,14 +416,15 @@ COMMANDS: dict[str, Command] = {
     "render-graph": Command("draw the computation graph of a checkpoint's model (or an untrained one) at a "
                             "chosen module depth, to svg, png, pdf or dot", add_render_graph_arguments,
                             run_render_graph),
-    "render-attention": Command("draw a checkpoint's attention on an input, as edges or heatmaps, to svg, png, "
-                                "pdf or dot", add_render_attention_arguments, run_render_attention),
+    "render-attention": Command("draw a checkpoint's attention on an input, as edges or heatmaps, to svg, "
+                                "png, pdf or dot", add_render_attention_arguments, run_render_attention),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=PROG, description="Train, evaluate, sample and draw the minigrad Transformer, and run the attention experiments.",
+        prog=PROG, description="Train, evaluate, sample and draw the minigrad Transformer, and run the "
+                               "attention experiments.",
         epilog=f"`{PROG} COMMAND --help` explains each command's options.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

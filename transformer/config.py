@@ -45,7 +45,8 @@ class TransformerConfig:
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"TransformerConfig: dropout={self.dropout} must be in [0, 1)")
         if self.pos_encoding not in POS_ENCODINGS:
-            raise ValueError(f"TransformerConfig: pos_encoding={self.pos_encoding!r} must be one of {POS_ENCODINGS}")
+            raise ValueError(f"TransformerConfig: pos_encoding={self.pos_encoding!r} must be one of "
+                             f"{POS_ENCODINGS}")
         if self.score not in SCORES:
             raise ValueError(f"TransformerConfig: score={self.score!r} must be one of {SCORES}")
 

@@ -39,7 +39,8 @@ def block_from_torch(layer: Any) -> TransformerBlock:
     import torch.nn.functional as TF
 
     if not isinstance(layer, torch.nn.TransformerEncoderLayer):
-        raise TypeError(f"block_from_torch: expected a torch.nn.TransformerEncoderLayer, got {type(layer).__name__}")
+        raise TypeError("block_from_torch: expected a torch.nn.TransformerEncoderLayer, got "
+                        f"{type(layer).__name__}")
     attn = layer.self_attn
     if not attn.batch_first:
         raise ValueError("block_from_torch: the layer must be built with batch_first=True")
@@ -49,12 +50,13 @@ def block_from_torch(layer: Any) -> TransformerBlock:
     if attn.in_proj_bias is None or layer.linear1.bias is None or layer.norm1.bias is None:
         raise ValueError("block_from_torch: the layer must have biases (bias=True)")
     if attn.in_proj_weight is None:
-        raise ValueError("block_from_torch: the layer's attention must use one packed in_proj_weight (kdim = vdim = d_model)")
+        raise ValueError("block_from_torch: the layer's attention must use one packed in_proj_weight (kdim "
+                         "= vdim = d_model)")
 
     d_model = attn.embed_dim
     block = TransformerBlock(
-        d_model, attn.num_heads, layer.linear1.out_features, dropout=layer.dropout.p, norm_first=layer.norm_first
-    )
+        d_model, attn.num_heads, layer.linear1.out_features, dropout=layer.dropout.p,
+        norm_first=layer.norm_first)
     block.to(_numpy_dtype(attn.in_proj_weight.dtype))
     block.norm1.eps, block.norm2.eps = layer.norm1.eps, layer.norm2.eps
 
@@ -109,7 +111,8 @@ def block_to_torch(block: TransformerBlock) -> Any:
     layer.load_state_dict({
         "self_attn.in_proj_weight": tensor("attn.q_proj.weight", "attn.k_proj.weight", "attn.v_proj.weight"),
         "self_attn.in_proj_bias": tensor("attn.q_proj.bias", "attn.k_proj.bias", "attn.v_proj.bias"),
-        "self_attn.out_proj.weight": tensor("attn.out_proj.weight"), "self_attn.out_proj.bias": tensor("attn.out_proj.bias"),
+        "self_attn.out_proj.weight": tensor("attn.out_proj.weight"),
+        "self_attn.out_proj.bias": tensor("attn.out_proj.bias"),
         "linear1.weight": tensor("ffn.fc1.weight"), "linear1.bias": tensor("ffn.fc1.bias"),
         "linear2.weight": tensor("ffn.fc2.weight"), "linear2.bias": tensor("ffn.fc2.bias"),
         "norm1.weight": tensor("norm1.weight"), "norm1.bias": tensor("norm1.bias"),

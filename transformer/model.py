@@ -16,9 +16,8 @@ from typing import Any
 import numpy as np
 
 import minigrad
-from minigrad import Tensor
+from minigrad import Tensor, nn
 from minigrad import functional as F
-from minigrad import nn
 from minigrad.creation import default_generator
 
 from .block import TransformerBlock
@@ -30,7 +29,8 @@ CONFIG_KEY = "__config__"  # the entry of a saved .npz that holds the config as 
 def sinusoidal_table(max_len: int, d_model: int) -> np.ndarray:
     """PE[p, 2i] = sin(p / 10000^(2i/d)), PE[p, 2i+1] = cos(p / 10000^(2i/d)): (max_len, d_model),
     float64 (cast to the model's dtype when used)."""
-    angles = np.arange(max_len)[:, None] * 10000.0 ** (-np.arange(0, d_model, 2) / d_model)  # (max_len, ceil(d/2))
+    # (max_len, ceil(d/2))
+    angles = np.arange(max_len)[:, None] * 10000.0 ** (-np.arange(0, d_model, 2) / d_model)
     table = np.empty((max_len, d_model))
     table[:, 0::2] = np.sin(angles)
     table[:, 1::2] = np.cos(angles[:, : d_model // 2])
@@ -69,9 +69,11 @@ class TransformerLM(nn.Module):
         if ids.dtype.kind not in "iu":
             raise TypeError(f"TransformerLM: token ids must be integers, got dtype {ids.dtype}")
         if ids.ndim != 2 or 0 in ids.shape:
-            raise ValueError(f"TransformerLM: expected ids of shape (batch, time) with batch, time >= 1, got shape {ids.shape}")
+            raise ValueError("TransformerLM: expected ids of shape (batch, time) with batch, time >= 1, got "
+                             f"shape {ids.shape}")
         if ids.shape[1] > self.config.max_len:
-            raise ValueError(f"TransformerLM: sequence length {ids.shape[1]} exceeds max_len {self.config.max_len}")
+            raise ValueError(f"TransformerLM: sequence length {ids.shape[1]} exceeds max_len "
+                             f"{self.config.max_len}")
         low, high = ids.min(), ids.max()
         bad = low if low < 0 else high
         if low < 0 or high >= self.config.vocab_size:
@@ -84,7 +86,8 @@ class TransformerLM(nn.Module):
             return self.pos_emb(np.arange(T))
         return Tensor(self.pos_table[:T].astype(self.tok_emb.weight.dtype))
 
-    def forward(self, ids: Any, targets: Any = None, key_padding_mask: Any = None) -> tuple[Tensor, Tensor | None]:
+    def forward(self, ids: Any, targets: Any = None,
+                key_padding_mask: Any = None) -> tuple[Tensor, Tensor | None]:
         """ids (B, T) integers -> (logits (B, T, vocab_size), loss or None).
 
         `targets` (B, T) integers, -100 where no loss is wanted. `key_padding_mask` (B, T) bool,
@@ -102,7 +105,8 @@ class TransformerLM(nn.Module):
             return logits, None
         targets = targets.data if isinstance(targets, Tensor) else np.asarray(targets)
         if targets.shape != ids.shape:
-            raise ValueError(f"TransformerLM: targets of shape {targets.shape} do not match ids of shape {ids.shape}")
+            raise ValueError(f"TransformerLM: targets of shape {targets.shape} do not match ids of shape "
+                             f"{ids.shape}")
         loss = F.cross_entropy(logits.reshape(B * T, -1), targets.reshape(B * T), ignore_index=-100)
         return logits, loss
 
@@ -152,11 +156,12 @@ class TransformerLM(nn.Module):
         minigrad.save(state, path)
 
     @classmethod
-    def load(cls, path: str | PathLike) -> "TransformerLM":
+    def load(cls, path: str | PathLike) -> TransformerLM:
         """Rebuild a model written by `save`, in the dtype it was saved in."""
         state = dict(minigrad.load(path))
         if CONFIG_KEY not in state:
-            raise ValueError(f"TransformerLM.load: {path} holds no model config; was it written by TransformerLM.save?")
+            raise ValueError(f"TransformerLM.load: {path} holds no model config; was it written by "
+                             "TransformerLM.save?")
         config = TransformerConfig(**json.loads(str(state.pop(CONFIG_KEY))))
         model = cls(config)
         dtypes = {np.asarray(a).dtype for a in state.values()}
@@ -165,7 +170,8 @@ class TransformerLM(nn.Module):
         try:
             model.load_state_dict(state)
         except RuntimeError as e:
-            raise ValueError(f"TransformerLM.load: the weights in {path} do not fit its config: {e}") from None
+            raise ValueError(f"TransformerLM.load: the weights in {path} do not fit its config: "
+                             f"{e}") from None
         return model
 
 

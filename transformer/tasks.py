@@ -188,7 +188,8 @@ class Task:
         return float(exact_match(logits, targets).mean())
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "task", "task": self.name, "length": self.length, "base": self.base, "n_eval": self.n_eval}
+        return {"kind": "task", "task": self.name, "length": self.length, "base": self.base,
+                "n_eval": self.n_eval}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(length={self.length}, base={self.base}, n_eval={self.n_eval})"
@@ -281,7 +282,7 @@ class CharDataset:
                 )
 
     @classmethod
-    def from_file(cls, path: str | Path, **kwargs: Any) -> "CharDataset":
+    def from_file(cls, path: str | Path, **kwargs: Any) -> CharDataset:
         return cls(Path(path).read_text(encoding="utf-8"), **kwargs)
 
     def _windows(self, data: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -309,15 +310,18 @@ class CharDataset:
                 f"characters, vocab {self.vocab.size}, block_size={self.block_size})")
 
 
-def dataset_from_description(description: dict[str, Any] | str, text_path: str | Path | None = None) -> Dataset:
+def dataset_from_description(description: dict[str, Any] | str,
+                             text_path: str | Path | None = None) -> Dataset:
     """Rebuild the dataset a checkpoint was trained on from `Dataset.describe()` (or its
     JSON). A text dataset needs its file again; its vocabulary must match the stored one."""
     d = json.loads(description) if isinstance(description, str) else dict(description)
     if d["kind"] == "task":
         return make_task(d["task"], length=d["length"], base=d["base"], n_eval=d["n_eval"])
     if text_path is None:
-        raise ValueError("dataset: this checkpoint was trained on a text file; give the file to evaluate on it")
-    data = CharDataset.from_file(text_path, block_size=d["block_size"], val_fraction=d["val_fraction"], n_eval=d["n_eval"])
+        raise ValueError("dataset: this checkpoint was trained on a text file; give the file to evaluate on "
+                         "it")
+    data = CharDataset.from_file(text_path, block_size=d["block_size"], val_fraction=d["val_fraction"],
+                                 n_eval=d["n_eval"])
     if data.vocab.symbols != d["vocab"]:
         raise ValueError(
             f"dataset: {text_path} has the characters {data.vocab.symbols!r}, but the checkpoint was "

@@ -1,13 +1,14 @@
-"""The training loop: AdamW, warmup + cosine learning rate, clipping, evaluation, checkpoints.
+"""The training loop: AdamW, a warmup + cosine lr scheduler, clipping, evaluation, checkpoints.
 
     minigrad.manual_seed(0)                       # the model's initial weights
     task = make_task("sort")
     model = TransformerLM(TransformerConfig(vocab_size=task.vocab.size, max_len=task.block_size))
     history = train(model, task, TrainConfig(), out="runs/sort.npz")
 
-One step: draw a batch, forward to the loss, backward, clip the global gradient norm, set the
-learning rate of this step, AdamW step. Every `eval_interval` steps (and at the end) the model is
-scored on the data's held-out set and, if `out` is given, a checkpoint is written.
+One step: draw a batch, forward to the loss, backward, clip the global gradient norm, AdamW
+step, scheduler step (which sets the learning rate of the next step). Every `eval_interval`
+steps (and at the end) the model is scored on the data's held-out set and, if `out` is given,
+a checkpoint is written.
 
 Repeatable bit for bit: `TrainConfig.seed` seeds both random streams a run uses, the data
 stream (a numpy Generator private to the run) and minigrad's generator (dropout). A checkpoint
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import sys
 import time
@@ -29,7 +29,7 @@ from typing import Any, TextIO
 import numpy as np
 
 import minigrad
-from minigrad.optim import AdamW, clip_grad_norm_
+from minigrad.optim import AdamW, Optimizer, clip_grad_norm_, lr_scheduler
 
 from .config import TransformerConfig
 from .model import TransformerLM
@@ -66,17 +66,25 @@ class TrainConfig:
         self.betas = (float(self.betas[0]), float(self.betas[1]))  # a list from JSON becomes a tuple
 
 
-def lr_at(step: int, config: TrainConfig) -> float:
-    """The learning rate of step `step` (0-based), a Python float.
+def make_scheduler(optimizer: Optimizer, config: TrainConfig,
+                   last_epoch: int = -1) -> lr_scheduler.SequentialLR:
+    """The run's learning-rate schedule, as PyTorch schedulers: a linear warmup, then a half
+    cosine from lr down to min_lr, which the last step (steps - 1) uses exactly.
 
-    Warmup: lr * (step + 1) / warmup_steps for the first warmup_steps steps. Then a half cosine
-    from lr down to min_lr, which the last step (steps - 1) uses exactly:
+    Warmup: lr * (step + 1) / warmup_steps for the first warmup_steps steps (LinearLR). Then
         lr(s) = min_lr + (lr - min_lr) * (1 + cos(pi * p)) / 2,  p = (s - warmup) / (steps - 1 - warmup)
+    (CosineAnnealingLR). `last_epoch` is the last step taken, to resume a run; the optimizer's
+    groups must then hold their "initial_lr" (its state_dict brings it along).
     """
-    if step < config.warmup_steps:
-        return config.lr * (step + 1) / config.warmup_steps
-    p = (step - config.warmup_steps) / max(1, config.steps - 1 - config.warmup_steps)
-    return config.min_lr + (config.lr - config.min_lr) * 0.5 * (1.0 + math.cos(math.pi * min(p, 1.0)))
+    warmup = config.warmup_steps
+    decay = lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, config.steps - 1 - warmup),
+                                           eta_min=config.min_lr)
+    if warmup == 0:
+        # Warmup of length 0: the same SequentialLR shape, with the cosine from the first step.
+        return lr_scheduler.SequentialLR(optimizer, [decay], milestones=[], last_epoch=last_epoch)
+    ramp = lr_scheduler.LinearLR(optimizer, start_factor=1.0 / warmup, end_factor=1.0,
+                                 total_iters=max(1, warmup - 1))
+    return lr_scheduler.SequentialLR(optimizer, [ramp, decay], milestones=[warmup], last_epoch=last_epoch)
 
 
 @dataclass
@@ -145,7 +153,8 @@ _HISTORY_LISTS = ("losses", "lrs", "eval_steps", "eval_losses", "eval_accuracies
 
 
 def save_checkpoint(path: str | os.PathLike, model: TransformerLM, optimizer: AdamW, step: int,
-                    config: TrainConfig, data: Dataset, data_rng: np.random.Generator, history: History) -> None:
+                    config: TrainConfig, data: Dataset, data_rng: np.random.Generator,
+                    history: History) -> None:
     """One .npz (written atomically by minigrad.save): "model.*" weights, "optimizer.*" state,
     the step, JSON text for the configs, the data description and the generator states, and
     the history so far. Python's JSON keeps the generators' 128-bit integers exact."""
@@ -172,7 +181,8 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     needed = ("step", "model_config", "train_config", "data", "rng")
     missing = [k for k in needed if k not in state]
     if missing:
-        raise ValueError(f"load_checkpoint: {os.fspath(path)!r} is not a training checkpoint (no {', '.join(missing)})")
+        raise ValueError(f"load_checkpoint: {os.fspath(path)!r} is not a training checkpoint (no "
+                         f"{', '.join(missing)})")
 
     def part(prefix: str) -> dict[str, np.ndarray]:
         return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
@@ -182,7 +192,8 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         losses=lists["losses"].tolist(), lrs=lists["lrs"].tolist(),
         eval_steps=[int(s) for s in lists["eval_steps"]], eval_losses=lists["eval_losses"].tolist(),
         eval_accuracies=[None if np.isnan(a) else float(a) for a in lists["eval_accuracies"]],
-        seconds=float(lists["seconds"]), step_seconds=float(lists["step_seconds"]), tokens=int(lists["tokens"]),
+        seconds=float(lists["seconds"]), step_seconds=float(lists["step_seconds"]),
+        tokens=int(lists["tokens"]),
     )
     return Checkpoint(
         model_config=TransformerConfig(**json.loads(str(state["model_config"]))),
@@ -243,11 +254,13 @@ def _start(model: TransformerLM, optimizer: AdamW, config: TrainConfig,
     in `resume_from`, with the model, the optimizer and minigrad's generator restored."""
     if resume_from is None:
         minigrad.manual_seed(config.seed)
-        return 0, History(), np.random.default_rng([config.seed, 1])  # a stream other than manual_seed(seed)'s
+        # a stream other than manual_seed(seed)'s
+        return 0, History(), np.random.default_rng([config.seed, 1])
     checkpoint = load_checkpoint(resume_from)
     model.load_state_dict(checkpoint.weights)
     optimizer.load_state_dict(checkpoint.optimizer)
-    minigrad.manual_seed(0).bit_generator.state = checkpoint.rng["minigrad"]  # a new generator, then its state
+    # a new generator, then its state
+    minigrad.manual_seed(0).bit_generator.state = checkpoint.rng["minigrad"]
     data_rng = np.random.default_rng()
     data_rng.bit_generator.state = checkpoint.rng["data"]
     return checkpoint.step, checkpoint.history, data_rng
@@ -279,13 +292,14 @@ def train(model: TransformerLM, data: Dataset, config: TrainConfig | None = None
                          f"is {model.config.vocab_size}")
     optimizer = AdamW(model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
     step, history, data_rng = _start(model, optimizer, config, resume_from)
+    scheduler = make_scheduler(optimizer, config, last_epoch=step - 1)
     stop = config.steps if until_step is None else min(until_step, config.steps)
     tokens_per_step = config.batch_size * data.block_size
     progress = Progress(config.steps, log)
     model.train()
     while step < stop:
         started = time.perf_counter()
-        optimizer.lr = lr_at(step, config)
+        lr = scheduler.get_last_lr()[0]
         ids, targets = data.batch(data_rng, config.batch_size)
         _, loss = model(ids, targets)
         optimizer.zero_grad()
@@ -293,14 +307,15 @@ def train(model: TransformerLM, data: Dataset, config: TrainConfig | None = None
         if config.grad_clip:
             clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
+        scheduler.step()
         step += 1
         history.losses.append(loss.item())
-        history.lrs.append(optimizer.lr)
+        history.lrs.append(lr)
         history.tokens += tokens_per_step
         elapsed = time.perf_counter() - started
         history.step_seconds += elapsed
         history.seconds += elapsed
-        progress.update(step, history.losses[-1], optimizer.lr, history.tokens_per_second, history.seconds)
+        progress.update(step, history.losses[-1], lr, history.tokens_per_second, history.seconds)
 
         if step % config.eval_interval == 0 or step == config.steps:
             started = time.perf_counter()
@@ -310,8 +325,9 @@ def train(model: TransformerLM, data: Dataset, config: TrainConfig | None = None
             history.eval_losses.append(eval_loss)
             history.eval_accuracies.append(accuracy)
             score = "" if accuracy is None else f"  exact match {100 * accuracy:.1f}%"
-            progress.line(f"step {step}/{config.steps}  loss {history.losses[-1]:.4f}  eval loss {eval_loss:.4f}"
-                          f"{score}  {history.tokens_per_second / 1000:.1f}k tok/s  {_clock(history.seconds)}")
+            progress.line(f"step {step}/{config.steps}  loss {history.losses[-1]:.4f}  eval loss "
+                          f"{eval_loss:.4f}{score}  {history.tokens_per_second / 1000:.1f}k tok/s  "
+                          f"{_clock(history.seconds)}")
         if out is not None and (step % config.eval_interval == 0 or step == stop):
             save_checkpoint(out, model, optimizer, step, config, data, data_rng, history)
     progress.close()

@@ -1,11 +1,28 @@
-"""minigrad.nn: Module, Parameter, and the layers a Transformer needs."""
-from .containers import ModuleList, Sequential
-from .layers import GELU, Dropout, Embedding, LayerNorm, Linear, ReLU
+"""minigrad.nn: Module, Parameter, the layers a Transformer needs, losses and initializers."""
+from . import init
+from .containers import ModuleDict, ModuleList, ParameterList, Sequential
+from .layers import (
+    GELU,
+    Dropout,
+    Embedding,
+    Flatten,
+    Identity,
+    LayerNorm,
+    Linear,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
+from .loss import CrossEntropyLoss
 from .module import IncompatibleKeys, Module
 from .parameter import Parameter
 
 __all__ = [
     "Module", "Parameter", "IncompatibleKeys",
-    "Linear", "Embedding", "LayerNorm", "Dropout", "GELU", "ReLU",
-    "Sequential", "ModuleList",
+    "Linear", "Embedding", "LayerNorm", "Dropout", "GELU", "ReLU", "Tanh", "Sigmoid", "Softmax",
+    "Identity", "Flatten",
+    "CrossEntropyLoss",
+    "Sequential", "ModuleList", "ModuleDict", "ParameterList",
+    "init",
 ]

@@ -14,6 +14,8 @@ import numpy as np
 from .. import dtypes
 from .. import functional as F
 from ..creation import default_generator
+from ..dims import normalize_dim
+from ..functional import _padding_index
 from ..tensor import Tensor
 from .module import Module
 from .parameter import Parameter
@@ -32,40 +34,50 @@ class Linear(Module):
     [-1/sqrt(in_features), 1/sqrt(in_features)], PyTorch's default (kaiming-uniform with a=sqrt(5)).
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype: Any = None) -> None:
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 dtype: Any = None) -> None:
         super().__init__()
         self.in_features = _check_size("Linear", "in_features", in_features)
         self.out_features = _check_size("Linear", "out_features", out_features)
         bound = 1.0 / math.sqrt(self.in_features)
         rng = default_generator()
         dtype = dtypes.or_default(dtype, "Linear")
-        self.weight = Parameter(rng.uniform(-bound, bound, (self.out_features, self.in_features)).astype(dtype))
+        shape = (self.out_features, self.in_features)
+        self.weight = Parameter(rng.uniform(-bound, bound, shape).astype(dtype))
         self.bias = Parameter(rng.uniform(-bound, bound, self.out_features).astype(dtype)) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
 
 
 class Embedding(Module):
     """A lookup table: ids of any shape (...) -> rows of weight, shape (..., embedding_dim).
-    weight (num_embeddings, embedding_dim) starts N(0, 1), as in PyTorch."""
+    weight (num_embeddings, embedding_dim) starts N(0, 1), as in PyTorch. With `padding_idx`,
+    that row starts at zeros and never receives a gradient (the vector of a padding token)."""
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, dtype: Any = None) -> None:
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
+                 dtype: Any = None) -> None:
         super().__init__()
         self.num_embeddings = _check_size("Embedding", "num_embeddings", num_embeddings)
         self.embedding_dim = _check_size("Embedding", "embedding_dim", embedding_dim)
+        self.padding_idx = (None if padding_idx is None
+                            else _padding_index(padding_idx, self.num_embeddings, "Embedding"))
         shape = (self.num_embeddings, self.embedding_dim)
         dtype = dtypes.or_default(dtype, "Embedding")
         self.weight = Parameter(default_generator().standard_normal(shape).astype(dtype))
+        if self.padding_idx is not None:
+            self.weight.data[self.padding_idx] = 0
 
     def forward(self, ids: Any) -> Tensor:
-        return F.embedding(ids, self.weight)
+        return F.embedding(ids, self.weight, self.padding_idx)
 
     def extra_repr(self) -> str:
-        return f"{self.num_embeddings}, {self.embedding_dim}"
+        padding = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
+        return f"{self.num_embeddings}, {self.embedding_dim}{padding}"
 
 
 class LayerNorm(Module):
@@ -73,11 +85,13 @@ class LayerNorm(Module):
     (biased variance, eps inside the square root), then scale by weight (ones) and shift by
     bias (zeros), both of shape normalized_shape."""
 
-    def __init__(self, normalized_shape: int | tuple[int, ...], eps: float = 1e-5, dtype: Any = None) -> None:
+    def __init__(self, normalized_shape: int | tuple[int, ...], eps: float = 1e-5,
+                 dtype: Any = None) -> None:
         super().__init__()
         if isinstance(normalized_shape, (int, np.integer)):
             normalized_shape = (normalized_shape,)
-        self.normalized_shape = tuple(_check_size("LayerNorm", "normalized_shape", n) for n in normalized_shape)
+        self.normalized_shape = tuple(_check_size("LayerNorm", "normalized_shape", n)
+                                      for n in normalized_shape)
         self.eps = float(eps)
         dtype = dtypes.or_default(dtype, "LayerNorm")
         self.weight = Parameter(np.ones(self.normalized_shape, dtype=dtype))
@@ -126,3 +140,58 @@ class GELU(Module):
 class ReLU(Module):
     def forward(self, x: Tensor) -> Tensor:
         return x.relu()
+
+
+class Tanh(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return F.tanh(x)
+
+
+class Sigmoid(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return F.sigmoid(x)
+
+
+class Softmax(Module):
+    """softmax along `dim`. The dim is required (PyTorch guesses one when it is left out and
+    warns; a guess is the kind of silent choice this module does not make)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.softmax(x, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class Identity(Module):
+    """Returns its input: a placeholder where a model's option turns a layer off."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+
+    def forward(self, x: Any) -> Any:
+        return x
+
+
+class Flatten(Module):
+    """Merge dims start_dim..end_dim into one: (B, C, H, W) -> (B, C*H*W) by default."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        start = normalize_dim(self.start_dim, x.ndim, "Flatten")
+        end = normalize_dim(self.end_dim, x.ndim, "Flatten")
+        if start > end:
+            raise ValueError(f"Flatten: start_dim {self.start_dim} comes after end_dim {self.end_dim} "
+                             f"for an input of shape {x.shape}")
+        merged = int(np.prod(x.shape[start: end + 1]))
+        return x.reshape(*x.shape[:start], merged, *x.shape[end + 1:])
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

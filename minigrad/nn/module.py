@@ -1,8 +1,10 @@
 """Module: the base class of layers and models, holding parameters and child modules.
 
 Assigning a `Parameter` or a `Module` to an attribute registers it (in `_parameters` or
-`_modules`, in assignment order); everything else is a plain attribute. Names are the attribute
-paths joined by dots, as in PyTorch: "blocks.0.attn.q_proj.weight".
+`_modules`, in assignment order); `register_buffer` registers a Tensor that is state but not a
+parameter (saved in `state_dict`, cast by `to`, never trained); everything else is a plain
+attribute. Names are the attribute paths joined by dots, as in PyTorch:
+"blocks.0.attn.q_proj.weight".
 
 Calling a module runs its `forward` inside `autograd.module_scope(qualified name)`, so every op it
 records carries the name of the module that ran it (the graph renderer draws these as nested
@@ -11,7 +13,8 @@ called module names itself "" and every submodule and parameter below it.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping, NamedTuple
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -34,6 +37,8 @@ class Module:
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", {})
         object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "_buffers", {})
+        object.__setattr__(self, "_non_persistent", set())
         self.training = True
         # Set by the outermost call; None means "never named": run in the caller's scope.
         self._qualname: str | None = None
@@ -44,8 +49,10 @@ class Module:
             raise AttributeError(
                 f"{type(self).__name__}: call super().__init__() before assigning attribute {name!r}"
             )
-        params, modules = self._parameters, self._modules
-        if isinstance(value, Parameter):
+        params, modules, buffers = self._parameters, self._modules, self._buffers
+        if name in buffers and not isinstance(value, (Parameter, Module)):
+            buffers[name] = _as_buffer(type(self).__name__, name, value)
+        elif isinstance(value, Parameter):
             self._forget(name)
             params[name] = value
         elif isinstance(value, Module):
@@ -67,6 +74,25 @@ class Module:
         self.__dict__.pop(name, None)
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
+        self._buffers.pop(name, None)
+        self._non_persistent.discard(name)
+
+    def register_buffer(self, name: str, tensor: Any, persistent: bool = True) -> None:
+        """Keep `tensor` (a Tensor, an array, or None) as state that is not a parameter: it is
+        reached as `self.<name>`, listed by `buffers()`, cast by `to()`, and saved in
+        `state_dict()` unless `persistent=False` (for tables rebuilt from the config, such as
+        rotary angles). Assigning to the name later replaces the buffer."""
+        owner = type(self).__name__
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"{owner}.register_buffer: name must be a non-empty string without '.', "
+                           f"got {name!r}")
+        if (name in self._parameters or name in self._modules
+                or (name in self.__dict__ and name not in self._buffers)):
+            raise KeyError(f"{owner}.register_buffer: attribute {name!r} already exists")
+        self._forget(name)
+        self._buffers[name] = _as_buffer(owner, name, tensor)
+        if not persistent:
+            self._non_persistent.add(name)
 
     def __getattr__(self, name: str) -> Any:
         # Only reached when normal lookup fails, i.e. for registered parameters and modules.
@@ -75,6 +101,8 @@ class Module:
             return d["_parameters"][name]
         if "_modules" in d and name in d["_modules"]:
             return d["_modules"][name]
+        if "_buffers" in d and name in d["_buffers"]:
+            return d["_buffers"][name]
         raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
 
     def __delattr__(self, name: str) -> None:
@@ -82,17 +110,20 @@ class Module:
             del self._parameters[name]
         elif name in self._modules:
             del self._modules[name]
+        elif name in self._buffers:
+            del self._buffers[name]
+            self._non_persistent.discard(name)
         else:
             object.__delattr__(self, name)
 
     # ----- traversal ---------------------------------------------------------------------
-    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+    def named_children(self) -> Iterator[tuple[str, Module]]:
         yield from self._modules.items()
 
-    def children(self) -> Iterator["Module"]:
+    def children(self) -> Iterator[Module]:
         yield from self._modules.values()
 
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
         """This module and every module below it, depth first, each once (a module shared
         by two parents keeps its first name)."""
         seen: set[int] = set()
@@ -106,7 +137,7 @@ class Module:
             children = [(f"{name}.{child}" if name else child, m) for child, m in module._modules.items()]
             stack.extend(reversed(children))
 
-    def modules(self) -> Iterator["Module"]:
+    def modules(self) -> Iterator[Module]:
         for _, module in self.named_modules():
             yield module
 
@@ -123,6 +154,28 @@ class Module:
         for _, p in self.named_parameters():
             yield p
 
+    def named_buffers(self) -> Iterator[tuple[str, Tensor]]:
+        """Every buffer that is not None, once, with its qualified name."""
+        seen: set[int] = set()
+        for prefix, module in self.named_modules():
+            for name, b in module._buffers.items():
+                if b is not None and id(b) not in seen:
+                    seen.add(id(b))
+                    yield (f"{prefix}.{name}" if prefix else name), b
+
+    def buffers(self) -> Iterator[Tensor]:
+        for _, b in self.named_buffers():
+            yield b
+
+    def _state_tensors(self) -> Iterator[tuple[str, Tensor]]:
+        """What `state_dict` holds: every parameter under each of its names (a tied parameter
+        appears twice), then every persistent buffer that is not None."""
+        yield from self._all_named_parameters()
+        for prefix, module in self.named_modules():
+            for name, b in module._buffers.items():
+                if b is not None and name not in module._non_persistent:
+                    yield (f"{prefix}.{name}" if prefix else name), b
+
     def _all_named_parameters(self) -> Iterator[tuple[str, Parameter]]:
         """Like named_parameters, but a tied parameter appears under each of its names."""
         for prefix, module in self.named_modules():
@@ -134,7 +187,7 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if not autograd._scope_stack:
+        if not autograd.in_module_call():
             self._name_submodules()
         scope = self._qualname if self._qualname is not None else autograd.current_scope()
         with autograd.module_scope(scope):
@@ -142,20 +195,27 @@ class Module:
 
     def _name_submodules(self) -> None:
         """Give every module below (and including) this one its qualified name relative to
-        this one, and every parameter its qualified parameter name."""
+        this one: the scope its ops are recorded in. Parameters are not renamed; the graph
+        renderer asks `named_parameters()` when it draws."""
         for prefix, module in self.named_modules():
             object.__setattr__(module, "_qualname", prefix)
-        for name, p in self.named_parameters():
-            p.name = name
+
+    def apply(self, fn: Callable[[Module], Any]) -> Module:
+        """Call `fn` on every submodule, children before their parent, and last on this module
+        (as torch.nn.Module.apply, the usual way to run an initializer over a model)."""
+        for child in self._modules.values():
+            child.apply(fn)
+        fn(self)
+        return self
 
     # ----- modes and dtypes --------------------------------------------------------------
-    def train(self, mode: bool = True) -> "Module":
+    def train(self, mode: bool = True) -> Module:
         """Set `.training` on this module and every module below it (Dropout reads it)."""
         for module in self.modules():
             module.training = mode
         return self
 
-    def eval(self) -> "Module":
+    def eval(self) -> Module:
         return self.train(False)
 
     def zero_grad(self) -> None:
@@ -163,9 +223,16 @@ class Module:
         for p in self.parameters():
             p.grad = None
 
-    def to(self, dtype: Any) -> "Module":
-        """Cast every parameter (and its gradient) to a floating dtype, in place: the
-        Parameter objects stay the same, so optimizers built before keep working."""
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Turn gradients on or off for every parameter (to freeze a part of a model)."""
+        for p in self.parameters():
+            p.requires_grad = requires_grad
+        return self
+
+    def to(self, dtype: Any) -> Module:
+        """Cast every parameter (and its gradient) and every floating-point buffer to a
+        floating dtype, in place: the Parameter and buffer objects stay the same, so
+        optimizers built before keep working. Integer and bool buffers keep their dtype."""
         dtype = np.dtype(dtype)
         if not np.issubdtype(dtype, np.floating):
             raise TypeError(f"Module.to: dtype must be floating point, got {dtype}")
@@ -173,20 +240,25 @@ class Module:
             p.data = p.data.astype(dtype, copy=False)
             if p.grad is not None:
                 p.grad.data = p.grad.data.astype(dtype, copy=False)
+        for b in self.buffers():
+            if np.issubdtype(b.dtype, np.floating):
+                b.data = b.data.astype(dtype, copy=False)
         return self
 
     # ----- state -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Qualified name -> a copy of the parameter's array (a tied parameter under each name)."""
-        return {name: p.data.copy() for name, p in self._all_named_parameters()}
+        """Qualified name -> a copy of the array of each parameter (a tied parameter under each
+        name) and of each persistent buffer."""
+        return {name: t.data.copy() for name, t in self._state_tensors()}
 
     def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
-        """Copy arrays (or Tensors) into the parameters, cast to each parameter's dtype.
+        """Copy arrays (or Tensors) into the parameters and persistent buffers, cast to each
+        one's dtype.
 
         A shape mismatch is always an error; missing and unexpected keys are errors when
         `strict`, and are returned otherwise. The error lists every problem at once.
         """
-        own = dict(self._all_named_parameters())
+        own = dict(self._state_tensors())
         arrays = {k: (v.data if isinstance(v, Tensor) else np.asarray(v)) for k, v in state.items()}
         missing = [k for k in own if k not in arrays]
         unexpected = [k for k in arrays if k not in own]
@@ -224,3 +296,17 @@ class Module:
         if not self._modules:
             return f"{type(self).__name__}({extra})"
         return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
+
+
+def _as_buffer(owner: str, name: str, value: Any) -> Tensor | None:
+    """A buffer is a Tensor outside the graph (or None); arrays are wrapped, sharing memory."""
+    if value is None:
+        return None
+    if isinstance(value, Parameter):
+        raise TypeError(f"{owner}: buffer {name!r} cannot be a Parameter; assign it as an attribute instead")
+    if isinstance(value, Tensor):
+        return value.detach() if value.requires_grad else value
+    if isinstance(value, (np.ndarray, np.generic)):
+        return Tensor(value)
+    raise TypeError(f"{owner}: buffer {name!r} must be a Tensor, a numpy array or None, got "
+                    f"{type(value).__name__}")

@@ -15,9 +15,10 @@ and erf(x) = sign(x) (1 - erfc(y)) outside the first interval.
 float32 (and narrower): erf(x) = tanh(x P(x^2)) with x clipped to [-4, 4]. float32 erf rounds to
 +-1 from |x| = 3.92 on, but numpy's float32 tanh returns 1 - 2^-24, one step short of 1, for
 arguments up to about 10; at the clip the argument x P(x^2) is 10.6, so erf reaches +-1 exactly
-and the exact GELU of a large negative x is 0, not -3e-8 |x|. P is a degree-7 polynomial fitted for this module (a near-minimax
-fit of atanh(erf(x)) / x in powers of x^2, relative error 7e-8 in exact arithmetic, about 2e-7,
-i.e. 2 ulp, when evaluated in float32; the tests check it against math.erf). Why a second
+and the exact GELU of a large negative x is 0, not -3e-8 |x|. P is a degree-7 polynomial fitted
+for this module (a near-minimax fit of atanh(erf(x)) / x in powers of x^2, relative error 7e-8 in
+exact arithmetic, about 2e-7, i.e. 2 ulp, when evaluated in float32; the tests check it against
+math.erf). Why a second
 formula: Cody's needs each element's interval, and picking elements by a bool mask costs ~4 ms
 per million float32 elements in numpy; evaluating every interval on the whole array instead
 took ~9 ms per million, against ~2.5 ms for this single smooth formula (tanh is vectorized).

@@ -23,7 +23,8 @@ def check_matmul_shapes(a: tuple[int, ...], b: tuple[int, ...], op: str = "matmu
     try:
         np.broadcast_shapes(a[:-2], b[:-2])
     except ValueError:
-        raise ValueError(f"{op}: batch dimensions do not broadcast ({_shape_text(a)} and {_shape_text(b)})") from None
+        raise ValueError(f"{op}: batch dimensions do not broadcast "
+                         f"({_shape_text(a)} and {_shape_text(b)})") from None
 
 
 def rows(x: np.ndarray) -> np.ndarray:
@@ -81,7 +82,8 @@ class Linear(Function):
                 f"{weight.shape} (expected input (..., {weight.shape[-1]}) and weight (out, in))"
             )
         if bias is not None and bias.shape != (weight.shape[0],):
-            raise ValueError(f"linear: bias of shape {bias.shape} does not match weight of shape {weight.shape}")
+            raise ValueError(f"linear: bias of shape {bias.shape} does not match weight of shape "
+                             f"{weight.shape}")
         ctx.save_for_backward(x, weight)
         out = rows(x) @ weight.T
         if bias is not None:

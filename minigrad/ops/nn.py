@@ -122,9 +122,11 @@ class LayerNorm(Function):
         if weight is not None:
             shape = ctx.input_shapes[1]
             needs = ctx.needs_input_grad[1]
-            grads.append(np.einsum("ij,ij->j", g, xhat).reshape(shape) if needs else None)  # dw = sum g * xhat
+            # dw = sum g * xhat
+            grads.append(np.einsum("ij,ij->j", g, xhat).reshape(shape) if needs else None)
         if len(ctx.needs_input_grad) == 3:
-            grads.append(g.sum(axis=0).reshape(ctx.input_shapes[2]) if ctx.needs_input_grad[2] else None)  # db = sum g
+            # db = sum g
+            grads.append(g.sum(axis=0).reshape(ctx.input_shapes[2]) if ctx.needs_input_grad[2] else None)
         return tuple(grads)
 
 
@@ -228,17 +230,20 @@ class CrossEntropy(Function):
 
 class Embedding(Function):
     """weight[ids]: the row of `weight` (num, dim) for each id; `ids`, integers of any shape,
-    is a keyword (it has no gradient). The result has shape ids.shape + (dim,)."""
+    is a keyword (it has no gradient). The result has shape ids.shape + (dim,). The row
+    `padding_idx` (when not None) gets no gradient, as in PyTorch: a padding token's vector
+    stays what it was set to."""
 
     @staticmethod
-    def forward(ctx, weight, ids):
+    def forward(ctx, weight, ids, padding_idx=None):
         ctx.save_for_backward(ids)
+        ctx.padding_idx = padding_idx
         return np.take(weight, ids, axis=0)  # a copy, even for a single id
 
     @staticmethod
     def backward(ctx, grad):
-        # dW[k] = sum of the gradient rows whose id is k. Sorting the ids and summing each run
-        # with reduceat is ~5x faster here than the obvious np.add.at.
+        # dW[k] = sum of the gradient rows whose id is k (0 for k = padding_idx). Sorting the
+        # ids and summing each run with reduceat is ~5x faster here than the obvious np.add.at.
         (ids,) = ctx.saved_tensors
         ids = ids.reshape(-1)
         dw = np.zeros(ctx.input_shapes[0], dtype=grad.dtype)
@@ -248,6 +253,8 @@ class Embedding(Function):
             starts = np.flatnonzero(np.diff(sorted_ids, prepend=-1))  # where each run of equal ids begins
             rows = grad.reshape(-1, grad.shape[-1])[order]
             dw[sorted_ids[starts]] = np.add.reduceat(rows, starts, axis=0)
+        if ctx.padding_idx is not None:
+            dw[ctx.padding_idx] = 0
         return dw
 
 

@@ -1,8 +1,8 @@
 """Ops that move elements around without changing them: reshape, permute, expand, indexing,
 concatenation. Their backward moves the gradient back the same way.
 
-The helpers at the top turn PyTorch-style arguments (`-1` sizes, negative dims) into what numpy
-wants, raising errors that name the op and the shapes.
+The helpers at the top turn PyTorch-style arguments (`-1` sizes, permutations, expand sizes)
+into what numpy wants, raising errors that name the op and the shapes.
 """
 from __future__ import annotations
 
@@ -11,12 +11,6 @@ from typing import Any
 import numpy as np
 
 from ..autograd import Function
-
-
-def normalize_dim(dim: int, ndim: int, op: str) -> int:
-    if not -ndim <= dim < ndim:
-        raise IndexError(f"{op}: dim {dim} is out of range for {ndim} dimensions")
-    return dim % ndim
 
 
 def resolve_shape(old: tuple[int, ...], new: tuple[int, ...], op: str) -> tuple[int, ...]:
@@ -112,7 +106,8 @@ def index_steps(index: Any) -> tuple[Any, ...]:
             ints_first.append(Ellipsis)
             the_rest.append(Ellipsis)
         else:  # a slice or an array, applied in the second step (a bool mask spans its ndim axes)
-            ints_first.extend([slice(None)] * (part.ndim if isinstance(part, np.ndarray) and part.dtype == np.bool_ else 1))
+            is_mask = isinstance(part, np.ndarray) and part.dtype == np.bool_
+            ints_first.extend([slice(None)] * (part.ndim if is_mask else 1))
             the_rest.append(part)
     return tuple(ints_first), tuple(the_rest)
 
@@ -146,7 +141,8 @@ class GetItem(Function):
         if ctx.basic:  # slices and ints pick each element at most once
             target[ctx.steps[-1]] = grad
         else:
-            np.add.at(target, ctx.steps[-1], grad)  # scatter-add: d x[i] / dx_j = [i == j], summed over repeats
+            # scatter-add: d x[i] / dx_j = [i == j], summed over repeats
+            np.add.at(target, ctx.steps[-1], grad)
         return full
 
 

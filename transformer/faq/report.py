@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 DEFAULT_OUT = Path("docs/images/faq")  # where the figures of docs/faq.md live, from the repository root
 

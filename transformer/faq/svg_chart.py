@@ -7,12 +7,14 @@ in log space for a log axis; ticks are "nice" numbers (1, 2, 5 x 10^k) or powers
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 from xml.sax.saxutils import escape
 
 import numpy as np
+
+from minigrad.atomic import write_bytes
 
 # Colour-blind-safe palette (Okabe-Ito), one colour per series in order.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
@@ -176,7 +178,8 @@ def heatmap_grid(
                 r, g, b = (int(255 - v * (255 - c)) for c in (8, 48, 107))  # white -> dark blue
                 out.append(f'<rect x="{x0 + j * cell}" y="{y0 + i * cell}" width="{cell}" height="{cell}" '
                            f'fill="rgb({r},{g},{b})"/>')
-        out.append(f'<rect x="{x0}" y="{y0}" width="{panel_w}" height="{panel_h}" fill="none" stroke="#444"/>')
+        out.append(f'<rect x="{x0}" y="{y0}" width="{panel_w}" height="{panel_h}" '
+                   'fill="none" stroke="#444"/>')
         out.append(_text(x0 + panel_w / 2, y0 + panel_h + 14, xlabel, size=10, anchor="middle"))
         if k % cols == 0:
             out.append(_text(side - 12, y0 + panel_h / 2, ylabel, size=10, anchor="middle", rotate=True))
@@ -185,10 +188,9 @@ def heatmap_grid(
 
 
 def save(svg: str, path: Path) -> Path:
-    """Write the SVG text, creating the directory; returns the path."""
+    """Write the SVG text atomically, creating the directory; returns the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(svg + "\n", encoding="utf-8")
+    write_bytes(path, (svg + "\n").encode("utf-8"))
     return path
 
 
