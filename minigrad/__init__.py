@@ -6,15 +6,15 @@
     x.grad  # tensor([[2., 4.]])
 """
 from . import (
-    _malloc,  # noqa: F401  (tunes glibc malloc at import; MINIGRAD_NO_MALLOPT=1 opts out)
     autograd,  # noqa: F401  (minigrad.autograd, the engine, for readers and tests)
     functional,
     nn,
     optim,
 )
+from .allocator import tune_allocator
 from .autograd import Function, is_grad_enabled, no_grad
 from .combine import cat, split, stack, where
-from .creation import arange, full, manual_seed, ones, rand, randn, zeros
+from .creation import arange, full, get_rng_state, manual_seed, ones, rand, randn, set_rng_state, zeros
 from .dtypes import bool_ as bool
 from .dtypes import (
     float16,
@@ -36,11 +36,12 @@ from .tensor import Tensor, tensor
 
 __all__ = [
     "Tensor", "tensor", "Function", "no_grad", "is_grad_enabled",
-    "zeros", "ones", "full", "arange", "randn", "rand", "manual_seed",
+    "zeros", "ones", "full", "arange", "randn", "rand", "manual_seed", "get_rng_state", "set_rng_state",
     "cat", "stack", "split", "where",
     "float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool",
     "get_default_dtype", "set_default_dtype", "result_type", "promote_types",
     "gradcheck", "GradcheckError",
     "functional",
     "nn", "optim", "save", "load",
+    "tune_allocator",
 ]

@@ -202,3 +202,21 @@ def test_max_min_errors() -> None:
     with pytest.raises(ValueError, match="amin: cannot reduce over a dimension of size 0"):
         mg.zeros(2, 0).amin()
     assert mg.zeros(0, 3).amax(1).shape == (0,)  # reducing a non-empty dim of an empty tensor is fine
+
+
+@pytest.mark.parametrize("make_index", INDICES[:3])
+def test_mixed_integer_and_array_assignment_follows_torch(make_index) -> None:
+    idx = np.array([2, 0])
+    ours, theirs = mg.zeros(3, 3, 4), torch.zeros(3, 3, 4)
+    value = np.arange(1.0, 1.0 + np.prod(theirs[make_index(torch.from_numpy(idx))].shape))
+    value = value.reshape(theirs[make_index(torch.from_numpy(idx))].shape).astype(np.float32)
+    theirs[make_index(torch.from_numpy(idx))] = torch.from_numpy(value)
+    ours[make_index(idx)] = mg.tensor(value)
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    source = mg.tensor(value, requires_grad=True)  # and through the graph: SetItem
+    target = mg.zeros(3, 3, 4, requires_grad=True) * 1.0
+    target[make_index(idx)] = source
+    np.testing.assert_array_equal(target.numpy(), theirs.numpy())
+    (target * mg.tensor(np.arange(36.0).reshape(3, 3, 4).astype(np.float32))).sum().backward()
+    weights = torch.arange(36.0).reshape(3, 3, 4)
+    np.testing.assert_array_equal(source.grad.numpy(), weights[make_index(torch.from_numpy(idx))].numpy())

@@ -112,6 +112,21 @@ def index_steps(index: Any) -> tuple[Any, ...]:
     return tuple(ints_first), tuple(the_rest)
 
 
+def select(array: np.ndarray, index: Any) -> np.ndarray:
+    """array[index] with PyTorch's meaning (see index_steps)."""
+    for step in index_steps(index):
+        array = array[step]
+    return array
+
+
+def assign(array: np.ndarray, index: Any, value: Any) -> None:
+    """array[index] = value with PyTorch's meaning: every step but the last is a view."""
+    *views, last = index_steps(index)
+    for step in views:
+        array = array[step]
+    array[last] = value
+
+
 class GetItem(Function):
     """x[index] for any numpy index, with PyTorch's order when integers and index arrays mix
     (see index_steps). Integer-array indices may repeat an element: its gradients are summed
@@ -144,6 +159,34 @@ class GetItem(Function):
             # scatter-add: d x[i] / dx_j = [i == j], summed over repeats
             np.add.at(target, ctx.steps[-1], grad)
         return full
+
+
+class SetItem(Function):
+    """x with x[index] replaced by value (out of place; `t[index] = value` writes the result
+    back into t). The replaced elements get no gradient; value gets the gradient of the
+    places it went to, summed back to its own shape."""
+
+    @staticmethod
+    def forward(ctx, x, value, index):
+        out = x.copy()
+        try:
+            assign(out, index, value)
+        except IndexError as e:
+            raise IndexError(f"setitem: index {index!r} is invalid for shape {x.shape}: {e}") from None
+        except ValueError as e:
+            raise ValueError(f"setitem: cannot assign a value of shape {np.shape(value)} to index {index!r} "
+                             f"of a tensor of shape {x.shape}: {e}") from None
+        ctx.index = index
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        dx = None
+        if ctx.needs_input_grad[0]:
+            dx = grad.copy()
+            assign(dx, ctx.index, 0)  # d out/dx = 0 where value was written, 1 elsewhere
+        dvalue = select(grad, ctx.index) if ctx.needs_input_grad[1] else None  # d out[index]/d value = 1
+        return dx, dvalue
 
 
 class Cat(Function):
