@@ -2,11 +2,16 @@
 
 Every operator and method here checks its arguments and calls one op's `apply`, so the
 gradient of `t.exp()` is one hop away, in `ops.elementwise.Exp.backward`; the math lives in
-`minigrad.ops`. `apply_function`, at the top, is the one place where Tensors become arrays for
-an op's forward and its result becomes a Tensor again.
+`minigrad.ops`. The few derived methods say so on their first line and are one line over
+other methods (`sqrt` is `x ** 0.5`, `mean` is `sum / count`, `squeeze` and `unsqueeze` are
+reshapes, `transpose` and `T` permutations); the ops kept although derivable are listed, with
+the reason, in the docstrings of `ops.elementwise` and `ops.reduce`. In-place methods run the
+out-of-place op and write its result back. `apply_function`, at the top, is the one place where
+Tensors become arrays for an op's forward and its result becomes a Tensor again.
 """
 from __future__ import annotations
 
+import math
 import operator
 import threading
 import weakref
@@ -212,7 +217,9 @@ class Tensor:
         return len(self._data)
 
     def numpy(self) -> np.ndarray:
-        """The underlying array itself (no copy): changing it changes the tensor."""
+        """The underlying array itself (no copy): changing it changes the tensor. Such writes are
+        plain numpy and are not tracked by the version counter (as in PyTorch): change a tensor
+        that a graph may have saved through its in-place methods instead."""
         return self._data
 
     def item(self) -> float | int | bool:
@@ -488,8 +495,8 @@ class Tensor:
     def log(self) -> Tensor:
         return ew.Log.apply(self)
 
-    def sqrt(self) -> Tensor:
-        return ew.Sqrt.apply(self)
+    def sqrt(self) -> Tensor:  # derived: x ** 0.5 (PowScalar has the sqrt fast path)
+        return self ** 0.5
 
     def tanh(self) -> Tensor:
         return ew.Tanh.apply(self)
@@ -512,8 +519,10 @@ class Tensor:
     def sum(self, dim: Dim = None, keepdim: bool = False) -> Tensor:
         return reduce.Sum.apply(self, dim=normalize_dims(dim, self.ndim, "sum"), keepdim=keepdim)
 
-    def mean(self, dim: Dim = None, keepdim: bool = False) -> Tensor:
-        return reduce.Mean.apply(self, dim=normalize_dims(dim, self.ndim, "mean"), keepdim=keepdim)
+    def mean(self, dim: Dim = None, keepdim: bool = False) -> Tensor:  # derived: sum / count
+        dims = normalize_dims(dim, self.ndim, "mean")
+        count = self._data.size if dims is None else math.prod(self.shape[d] for d in dims)
+        return self.sum(dims, keepdim) / count
 
     def max(self, dim: int | None = None, keepdim: bool = False) -> Tensor | MinMax:
         """With no `dim`, the largest value (0-d; tied maxima share the gradient). With an int
@@ -568,7 +577,10 @@ class Tensor:
     def permute(self, *dims: Any) -> Tensor:
         if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
             dims = tuple(dims[0])
-        return shape.Permute.apply(self, dims=shape.check_permutation(dims, self.ndim))
+        dims = tuple(normalize_dim(d, self.ndim, "permute") for d in dims) if self.ndim else tuple(dims)
+        if sorted(dims) != list(range(self.ndim)):
+            raise ValueError(f"permute: {dims} is not a permutation of the {self.ndim} dimensions")
+        return shape.Permute.apply(self, dims=dims)
 
     @property
     def T(self) -> Tensor:
