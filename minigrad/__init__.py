@@ -35,6 +35,21 @@ from .creation import (
     zeros,
     zeros_like,
 )
+from .dtypes import bool_ as bool
+from .dtypes import (
+    float16,
+    float32,
+    float64,
+    get_default_dtype,
+    int8,
+    int16,
+    int32,
+    int64,
+    promote_types,
+    result_type,
+    set_default_dtype,
+    uint8,
+)
 from .gradcheck import GradcheckError, gradcheck
 from .serialize import load, save
 from .tensor import Tensor, ValuesIndices, tensor
@@ -85,6 +100,8 @@ __all__ = [
     "isnan", "isinf", "isfinite", "std", "logsumexp", "prod", "norm", "cumsum", "flatten",
     "unflatten", "tril", "triu", "repeat_interleave", "chunk", "flip", "roll", "gather",
     "scatter_add", "masked_select", "sort", "argsort", "topk", "ValuesIndices",
+    "float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool",
+    "get_default_dtype", "set_default_dtype", "result_type", "promote_types",
     "gradcheck", "GradcheckError",
     "functional",
     "nn", "optim", "save", "load",

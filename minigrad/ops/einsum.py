@@ -17,6 +17,8 @@ from ..autograd import Function
 
 
 class Einsum(Function):
+    promotion = "common"
+
     @staticmethod
     def forward(ctx, *operands, inputs, output):
         ctx.save_for_backward(*operands)
