@@ -197,7 +197,7 @@ def test_from_numpy_and_as_tensor_share_memory() -> None:
     assert mg.as_tensor(array).data is not None and np.shares_memory(mg.as_tensor(array).data, array)
     t = mg.tensor([1.0])
     assert mg.as_tensor(t) is t and mg.as_tensor(t, dtype=np.float64).dtype == np.float64
-    assert mg.as_tensor([1, 2]).dtype == np.float32  # lists convert as minigrad.tensor does
+    assert mg.as_tensor([1, 2]).dtype == mg.tensor([1, 2]).dtype  # lists convert as minigrad.tensor does
     with pytest.raises(TypeError, match="from_numpy: expected a numpy array, got list"):
         mg.from_numpy([1.0])
 
