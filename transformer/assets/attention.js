@@ -47,11 +47,13 @@
 
   const headColour = (h) => HEAD_COLOURS[h % HEAD_COLOURS.length];
 
-  /** The heatmap colour of a weight in [0, 1]: white to dark blue. */
+  // Heatmap colours, white (0) to dark blue (1), in 256 steps: looked up, not computed, for each
+  // of the 144 x 128 x 128 cells of a 12-layer, 12-head model's thumbnails.
+  const RAMP = Array.from({ length: 256 }, (_, k) => DARK.map((d) => Math.round(255 + ((d - 255) * k) / 255)));
+
+  /** The heatmap colour [r, g, b] of a weight in [0, 1]. */
   function shade(w) {
-    const f = Math.max(0, Math.min(1, w));
-    const c = DARK.map((d) => Math.round(255 + (d - 255) * f));
-    return c;
+    return RAMP[Math.round(Math.max(0, Math.min(1, w)) * 255)];
   }
 
   // ----- state, and the address that can set it ---------------------------------------------
