@@ -18,7 +18,6 @@ stopped.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import sys
@@ -31,9 +30,19 @@ import numpy as np
 import minigrad
 from minigrad.optim import AdamW, clip_grad_norm_
 
+from . import checkpoint
 from .config import TransformerConfig
+from .fields import check_fields, from_dict
 from .model import TransformerLM
 from .tasks import IGNORE, Dataset
+
+
+# Inclusive limits of TrainConfig's numbers, checked when a config is made or read from a file.
+TRAIN_LIMITS: dict[str, tuple[float, float]] = {
+    "steps": (1, 10**9), "batch_size": (1, 2**16), "lr": (0.0, 10.0), "min_lr": (0.0, 10.0),
+    "warmup_steps": (0, 10**9), "weight_decay": (0.0, 10.0), "betas": (0.0, 1.0), "grad_clip": (0.0, 1e9),
+    "eval_interval": (1, 10**9), "eval_batch_size": (1, 2**16), "seed": (0, 2**63 - 1),
+}
 
 
 @dataclass
@@ -54,16 +63,19 @@ class TrainConfig:
     seed: int = 0                     # the data stream and minigrad's generator (dropout)
 
     def __post_init__(self) -> None:
+        check_fields(self, TRAIN_LIMITS, {})
         if self.min_lr is None:
             self.min_lr = self.lr / 10
-        for name in ("steps", "batch_size", "eval_interval", "eval_batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"TrainConfig: {name} must be at least 1, got {getattr(self, name)}")
-        if self.warmup_steps < 0 or self.grad_clip < 0 or self.weight_decay < 0:
-            raise ValueError("TrainConfig: warmup_steps, grad_clip and weight_decay must not be negative")
+        if not all(b < 1 for b in self.betas):
+            raise ValueError(f"TrainConfig: betas={list(self.betas)} must each be below 1")
         if not 0 <= self.min_lr <= self.lr:
             raise ValueError(f"TrainConfig: need 0 <= min_lr <= lr, got min_lr={self.min_lr}, lr={self.lr}")
         self.betas = (float(self.betas[0]), float(self.betas[1]))  # a list from JSON becomes a tuple
+
+    @classmethod
+    def from_dict(cls, values: Any) -> "TrainConfig":
+        """A config from untrusted JSON (a checkpoint's), each key checked (see TRAIN_LIMITS)."""
+        return from_dict(cls, values)
 
 
 def lr_at(step: int, config: TrainConfig) -> float:
@@ -123,7 +135,7 @@ def evaluate(model: TransformerLM, data: Dataset, batch_size: int = 500) -> tupl
 # ----- checkpoints ---------------------------------------------------------------------------
 @dataclass
 class Checkpoint:
-    """The contents of a training checkpoint, as `load_checkpoint` returns them."""
+    """A training checkpoint, as `load_checkpoint` returns it: every part checked."""
 
     model_config: TransformerConfig
     weights: dict[str, np.ndarray]
@@ -133,12 +145,11 @@ class Checkpoint:
     optimizer: dict[str, np.ndarray]
     rng: dict[str, dict[str, Any]]       # "data" and "minigrad": numpy bit-generator states
     history: History
+    file: checkpoint.Checkpoint          # the file as `transformer.checkpoint.read` returned it
 
     def build_model(self) -> TransformerLM:
-        """A TransformerLM with this checkpoint's config and weights."""
-        model = TransformerLM(self.model_config)
-        model.load_state_dict(self.weights)
-        return model
+        """A TransformerLM with this checkpoint's config and weights, in the file's dtype."""
+        return TransformerLM.from_checkpoint(self.file)
 
 
 _HISTORY_LISTS = ("losses", "lrs", "eval_steps", "eval_losses", "eval_accuracies")
@@ -146,49 +157,86 @@ _HISTORY_LISTS = ("losses", "lrs", "eval_steps", "eval_losses", "eval_accuracies
 
 def save_checkpoint(path: str | os.PathLike, model: TransformerLM, optimizer: AdamW, step: int,
                     config: TrainConfig, data: Dataset, data_rng: np.random.Generator, history: History) -> None:
-    """One .npz (written atomically by minigrad.save): "model.*" weights, "optimizer.*" state,
-    the step, JSON text for the configs, the data description and the generator states, and
-    the history so far. Python's JSON keeps the generators' 128-bit integers exact."""
-    state: dict[str, Any] = {f"model.{k}": v for k, v in model.state_dict().items()}
-    state.update({f"optimizer.{k}": v for k, v in optimizer.state_dict().items()})
-    state["step"] = np.int64(step)
-    state["model_config"] = json.dumps(model.config.to_dict())
-    state["train_config"] = json.dumps(dataclasses.asdict(config))
-    state["data"] = json.dumps(data.describe())
-    state["rng"] = json.dumps({"data": data_rng.bit_generator.state,
-                               "minigrad": minigrad.creation.default_generator().bit_generator.state})
-    for name in _HISTORY_LISTS:  # None (no accuracy) is stored as NaN
-        state[f"history.{name}"] = np.array([np.nan if v is None else v for v in getattr(history, name)])
-    state["history.seconds"] = np.float64(history.seconds)
-    state["history.step_seconds"] = np.float64(history.step_seconds)
-    state["history.tokens"] = np.int64(history.tokens)
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    minigrad.save(state, path)
+    """One model file (`transformer.checkpoint`) with everything the next step depends on:
+    the weights, AdamW's state, and in the header's "training" part the step, this config,
+    both generators' states and the history. JSON keeps the generators' 128-bit integers
+    exact."""
+    training = {
+        "step": step,
+        "config": dataclasses.asdict(config),
+        "rng": {"data": data_rng.bit_generator.state,
+                "minigrad": minigrad.creation.default_generator().bit_generator.state},
+        "history": dataclasses.asdict(history),
+    }
+    checkpoint.write(path, "TransformerLM", model.config, model.state_dict(), data=data.describe(),
+                     training=training, optimizer=optimizer.state_dict())
+
+
+def _checked_rng(state: Any, key: str, where: str) -> dict[str, Any]:
+    """A bit-generator state that numpy accepts, or a one-line error naming the key."""
+    try:
+        np.random.default_rng().bit_generator.state = state
+    except (TypeError, ValueError, KeyError) as error:
+        raise ValueError(f"{where}: 'training.rng.{key}' is not a numpy generator state ({error})") from None
+    return state
+
+
+def _checked_history(values: Any, where: str) -> History:
+    if not isinstance(values, dict):
+        raise TypeError(f"{where}: 'training.history' must be a JSON object")
+    unknown = [k for k in values if k not in History.__dataclass_fields__]
+    if unknown:
+        raise ValueError(f"{where}: unknown key 'training.history.{unknown[0]}'")
+    for name in _HISTORY_LISTS:
+        items = values.get(name, [])
+        number = (int,) if name == "eval_steps" else (int, float)
+        ok = isinstance(items, list) and all(
+            (isinstance(v, number) and not isinstance(v, bool)) or (v is None and name == "eval_accuracies")
+            for v in items)
+        if not ok:
+            raise TypeError(f"{where}: 'training.history.{name}' must be a list of numbers")
+    for name in ("seconds", "step_seconds", "tokens"):
+        value = values.get(name, 0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise ValueError(f"{where}: 'training.history.{name}' must be a number >= 0")
+    lengths = {len(values.get(n, [])) for n in ("eval_steps", "eval_losses", "eval_accuracies")}
+    if len(lengths) > 1 or len(values.get("losses", [])) != len(values.get("lrs", [])):
+        raise ValueError(f"{where}: the lists of 'training.history' have inconsistent lengths")
+    history = History(**values)
+    history.tokens = int(history.tokens)
+    return history
 
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    state = minigrad.load(path)
-    needed = ("step", "model_config", "train_config", "data", "rng")
-    missing = [k for k in needed if k not in state]
+    """Read a training checkpoint (of this format or the older one), checking every part
+    before anything is built; a model-only file is a one-line error saying so."""
+    file = checkpoint.read(path)
+    where = f"checkpoint {file.path}"
+    training = file.training
+    if training is None or file.data is None:
+        raise ValueError(f"{where}: holds a model but no training state (written by TransformerLM.save?); "
+                         "TransformerLM.load reads it")
+    unknown = [k for k in training if k not in ("step", "config", "rng", "history")]
+    if unknown:
+        raise ValueError(f"{where}: unknown key 'training.{unknown[0]}'")
+    missing = [k for k in ("step", "config", "rng", "history") if k not in training]
     if missing:
-        raise ValueError(f"load_checkpoint: {os.fspath(path)!r} is not a training checkpoint (no {', '.join(missing)})")
-
-    def part(prefix: str) -> dict[str, np.ndarray]:
-        return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-
-    lists = part("history.")
-    history = History(
-        losses=lists["losses"].tolist(), lrs=lists["lrs"].tolist(),
-        eval_steps=[int(s) for s in lists["eval_steps"]], eval_losses=lists["eval_losses"].tolist(),
-        eval_accuracies=[None if np.isnan(a) else float(a) for a in lists["eval_accuracies"]],
-        seconds=float(lists["seconds"]), step_seconds=float(lists["step_seconds"]), tokens=int(lists["tokens"]),
-    )
+        raise ValueError(f"{where}: no 'training.{missing[0]}'")
+    try:
+        train_config = TrainConfig.from_dict(training["config"])
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"{where}: training.config: {error}") from None
+    step = training["step"]
+    if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= TRAIN_LIMITS["steps"][1]:
+        raise ValueError(f"{where}: 'training.step' must be an integer in [0, {TRAIN_LIMITS['steps'][1]}], "
+                         f"got {step!r:.40}")
+    rng = training["rng"]
+    if not isinstance(rng, dict) or set(rng) != {"data", "minigrad"}:
+        raise ValueError(f"{where}: 'training.rng' must hold the states 'data' and 'minigrad'")
+    rng = {key: _checked_rng(rng[key], key, where) for key in ("data", "minigrad")}
     return Checkpoint(
-        model_config=TransformerConfig(**json.loads(str(state["model_config"]))),
-        weights=part("model."), train_config=TrainConfig(**json.loads(str(state["train_config"]))),
-        data=json.loads(str(state["data"])), step=int(state["step"]), optimizer=part("optimizer."),
-        rng=json.loads(str(state["rng"])), history=history,
+        model_config=file.config, weights=file.weights, train_config=train_config, data=file.data, step=step,
+        optimizer=file.optimizer, rng=rng, history=_checked_history(training["history"], where), file=file,
     )
 
 

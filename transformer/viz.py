@@ -18,7 +18,6 @@ import minigrad
 from minigrad.viz import draw_graph, html
 
 from .model import TransformerLM
-from .train import load_checkpoint
 
 # Edges go from pale to dark blue as the weight grows from 0 to 1; heatmap cells from white.
 WHITE, PALE, DARK = (255, 255, 255), (198, 219, 239), (8, 48, 107)
@@ -256,9 +255,8 @@ def _heatmap_grid(found: list[tuple[str, np.ndarray]], tokens: list[str], layers
 
 
 def load_model(path: str | PathLike) -> TransformerLM:
-    """The model in a training checkpoint (written by `train`) or in a `TransformerLM.save` file."""
-    if "model_config" in minigrad.load(path):
-        return load_checkpoint(path).build_model()
+    """The model of any minigrad model file (a training checkpoint or a `TransformerLM.save`
+    file): `TransformerLM.load`, kept for callers of this name."""
     return TransformerLM.load(path)
 
 
