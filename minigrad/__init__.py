@@ -15,6 +15,7 @@ from .tensor import Tensor, tensor
 from . import functional
 from . import nn, optim
 from .serialize import load, save
+from .threads import get_num_threads, set_num_threads
 
 __all__ = [
     "Tensor", "tensor", "Function", "no_grad", "is_grad_enabled",
@@ -23,4 +24,5 @@ __all__ = [
     "gradcheck", "GradcheckError",
     "functional",
     "nn", "optim", "save", "load",
+    "set_num_threads", "get_num_threads",
 ]
