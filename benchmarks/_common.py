@@ -10,8 +10,8 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -110,6 +110,7 @@ def table(rows: list[list[str]], head: list[str]) -> str:
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
 
     def line(cells: list[str]) -> str:
-        return "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+        return "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i,
+                         (c, w) in enumerate(zip(cells, widths)))
 
     return "\n".join([line(head), line(["-" * w for w in widths])] + [line(r) for r in rows])

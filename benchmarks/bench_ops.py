@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
+from collections.abc import Callable
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
-
 from _common import child_env, header, median_time, numpy_blas_threads, table, torch_available
 
 S, L = (64, 64), (2048, 512)
@@ -55,7 +54,8 @@ def _cases() -> list[Case]:
         # elementwise
         cases += [
             ("elementwise", "a + b", label, lambda x=x, y=y: grads(x, y), lambda lib, a, b: a + b),
-            ("elementwise", "a + bias (broadcast)", label, lambda x=x, w=w: grads(x, w), lambda lib, a, b: a + b),
+            ("elementwise", "a + bias (broadcast)", label, lambda x=x, w=w: grads(x, w), lambda lib, a,
+             b: a + b),
             ("elementwise", "a * b", label, lambda x=x, y=y: grads(x, y), lambda lib, a, b: a * b),
             ("elementwise", "a / b", label, lambda x=x, p=pos: grads(x, p), lambda lib, a, b: a / b),
             ("elementwise", "a ** 3", label, lambda x=x: grads(x), lambda lib, a: a**3),
@@ -98,8 +98,10 @@ def _cases() -> list[Case]:
                 lambda x=x, r=rows: [(x, True), (r, False)],
                 lambda lib, a, r: a[r],
             ),
-            ("shape", "cat(dim=0)", label, lambda x=x, y=y: grads(x, y), lambda lib, a, b: lib.fw.cat([a, b], 0)),
-            ("shape", "stack(dim=0)", label, lambda x=x, y=y: grads(x, y), lambda lib, a, b: lib.fw.stack([a, b], 0)),
+            ("shape", "cat(dim=0)", label, lambda x=x, y=y: grads(x, y), lambda lib, a,
+             b: lib.fw.cat([a, b], 0)),
+            ("shape", "stack(dim=0)", label, lambda x=x, y=y: grads(x, y), lambda lib, a,
+             b: lib.fw.stack([a, b], 0)),
         ]
         # fused nn functions (minigrad.functional)
         gamma, beta = _arrays(2, (d,), (d,))
@@ -110,7 +112,8 @@ def _cases() -> list[Case]:
         ids = np.random.default_rng(6).integers(0, 256, size=n)
         cases += [
             ("nn", "softmax(dim=-1)", label, lambda x=x: grads(x), lambda lib, a: lib.F.softmax(a, -1)),
-            ("nn", "log_softmax(dim=-1)", label, lambda x=x: grads(x), lambda lib, a: lib.F.log_softmax(a, -1)),
+            ("nn", "log_softmax(dim=-1)", label, lambda x=x: grads(x), lambda lib,
+             a: lib.F.log_softmax(a, -1)),
             (
                 "nn",
                 "layer_norm",
@@ -119,7 +122,8 @@ def _cases() -> list[Case]:
                 lambda lib, a, g, b: lib.F.layer_norm(a, (a.shape[-1],), g, b),
             ),
             ("nn", "gelu (erf)", label, lambda x=x: grads(x), lambda lib, a: lib.F.gelu(a)),
-            ("nn", "gelu (tanh)", label, lambda x=x: grads(x), lambda lib, a: lib.F.gelu(a, approximate="tanh")),
+            ("nn", "gelu (tanh)", label, lambda x=x: grads(x), lambda lib,
+             a: lib.F.gelu(a, approximate="tanh")),
             (
                 "nn",
                 "cross_entropy",
@@ -140,7 +144,8 @@ def _cases() -> list[Case]:
         a2, b2, wl, bl = _arrays(7, (n, k), (k, d), (d, k), (d,))
         qa, kb = _arrays(8, (8, 4, n // 8, 32), (8, 4, 32, n // 8))
         cases += [
-            ("linalg", f"matmul ({n}x{k} @ {k}x{d})", label, lambda a=a2, b=b2: grads(a, b), lambda lib, a, b: a @ b),
+            ("linalg", f"matmul ({n}x{k} @ {k}x{d})", label, lambda a=a2, b=b2: grads(a, b), lambda lib, a,
+             b: a @ b),
             (
                 "linalg",
                 f"batched matmul (8x4x{n // 8}x32 @ ..x32x{n // 8})",
@@ -252,17 +257,21 @@ def worker(framework: str, threads: int) -> dict[str, float | None]:
 # ----- the parent: run the children, print the table ----------------------------------------------
 def _run_child(framework: str, threads: int, malloc: str) -> dict[str, float | None]:
     cmd = [sys.executable, __file__, "--worker", framework, "--threads", str(threads)]
-    done = subprocess.run(cmd, env=child_env(threads, malloc == "on"), capture_output=True, text=True, check=True)
+    done = subprocess.run(cmd, env=child_env(threads, malloc == "on"), capture_output=True, text=True,
+                          check=True)
     sys.stderr.write(done.stderr)
     return json.loads(done.stdout)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=3, help="child runs per framework; the fastest is reported")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="child runs per framework; the fastest is reported")
     parser.add_argument("--threads", type=int, default=None,
-                        help="threads of numpy's BLAS and of PyTorch (default: numpy's default, the core count)")
-    parser.add_argument("--malloc", choices=("on", "off"), default="on", help="minigrad's glibc malloc tuning")
+                        help="threads of numpy's BLAS and of PyTorch (default: numpy's default, the core "
+                             "count)")
+    parser.add_argument("--malloc", choices=("on", "off"), default="on",
+                        help="minigrad's glibc malloc tuning")
     parser.add_argument("--no-torch", action="store_true", help="time minigrad only")
     parser.add_argument("--worker", choices=("minigrad", "torch"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -292,7 +301,7 @@ def main() -> None:
         th = fastest("torch", key) if "torch" in frameworks else None
         scale = 1e6 if size == "µs/op" else 1e3
 
-        def fmt(v: float | None) -> str:
+        def fmt(v: float | None, scale: float = scale) -> str:
             return "n/a" if v is None else f"{v * scale:.3g}"
 
         ratio = f"{mg / th:.2f}" if mg and th else "-"

@@ -32,7 +32,6 @@ import time
 from typing import Any
 
 import numpy as np
-
 from _common import child_env, header, numpy_blas_threads, table, torch_available
 
 # name: (vocab, d_model, heads, layers, T, batch), as in issue 4
@@ -193,7 +192,8 @@ def breakdown(size_name: str, steps: int) -> None:
     accounted = sum(ms for ms, _ in rows)
     print(f"# minigrad step, size {size_name}: {total:.1f} ms per step (with timing wrappers), "
           f"medians of {steps} steps")
-    out = [[f"{name}.{kind}", f"{ms:.2f}", f"{100 * ms / total:.1f}%"] for ms, (name, kind) in rows if ms >= 0.05]
+    out = [[f"{name}.{kind}", f"{ms:.2f}", f"{100 * ms / total:.1f}%"] for ms,
+           (name, kind) in rows if ms >= 0.05]
     rest = total - accounted
     out.append(["rest: graph bookkeeping, modules, Python", f"{rest:.2f}", f"{100 * rest / total:.1f}%"])
     print(table(out, ["op", "ms/step", "share"]))
@@ -215,13 +215,16 @@ def _run_child(framework: str, size: str, steps: int, threads: int, mallopt: boo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="tiny,small,medium", help="comma-separated, from " + ", ".join(SIZES))
+    parser.add_argument("--sizes", default="tiny,small,medium",
+                        help="comma-separated, from " + ", ".join(SIZES))
     parser.add_argument("--steps", type=int, default=20, help="timed steps per child (after 2 warm-up steps)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="children per framework and size; the fastest is reported")
     parser.add_argument("--threads", type=int, default=None,
-                        help="threads of numpy's BLAS and of PyTorch (default: numpy's default, the core count)")
-    parser.add_argument("--malloc", choices=("on", "off", "both"), default="on", help="minigrad's glibc malloc tuning")
+                        help="threads of numpy's BLAS and of PyTorch (default: numpy's default, the core "
+                             "count)")
+    parser.add_argument("--malloc", choices=("on", "off", "both"), default="on",
+                        help="minigrad's glibc malloc tuning")
     parser.add_argument("--no-torch", action="store_true", help="time minigrad only")
     parser.add_argument("--breakdown", metavar="SIZE", choices=tuple(SIZES),
                         help="time minigrad's ops at one size instead (in this process: set "
@@ -243,8 +246,9 @@ def main() -> None:
     if torch_available() and not args.no_torch:
         variants.append(("torch", True))
     print(header("one training step of a post-LN causal TransformerLM (forward, backward, AdamW)"))
-    print(f"# {threads} threads: OPENBLAS_NUM_THREADS={threads} for minigrad, torch.set_num_threads({threads}); "
-          f"{args.steps} timed steps per child, median; {args.rounds} rounds, the fastest child's figures")
+    print(f"# {threads} threads: OPENBLAS_NUM_THREADS={threads} for minigrad, "
+          f"torch.set_num_threads({threads}); {args.steps} timed steps per child, median; {args.rounds} "
+          "rounds, the fastest child's figures")
     print("# peak = ru_maxrss of the child; +step = peak minus the child's ru_maxrss right after its imports")
     rows = []
     for size in sizes:
@@ -258,11 +262,13 @@ def main() -> None:
         for (framework, mallopt), m in best.items():
             name = framework if framework == "torch" else f"minigrad (mallopt {'on' if mallopt else 'off'})"
             ratio = f"{m['ms'] / torch_ms:.2f}" if torch_ms else "-"
-            rows.append([size, name, f"{m['ms']:.2f}", f"{m['cpu_ms']:.2f}", f"{flops / m['ms'] / 1e6:.2f}", ratio,
-                         f"{m['peak_mb']:.0f}", f"{m['peak_mb'] - m['baseline_mb']:.0f}", f"{int(m['params']):,}"])
+            rows.append([size, name, f"{m['ms']:.2f}", f"{m['cpu_ms']:.2f}", f"{flops / m['ms'] / 1e6:.2f}",
+                         ratio, f"{m['peak_mb']:.0f}", f"{m['peak_mb'] - m['baseline_mb']:.0f}",
+                         f"{int(m['params']):,}"])
     head = ["size", "framework", "ms/step", "cpu ms", "GFLOP/s", "vs torch", "peak MB", "+step MB", "params"]
     print(table(rows, head))
-    print("# ms/step: wall clock, used for GFLOP/s and 'vs torch'; cpu ms: the child's CPU time per step over")
+    print("# ms/step: wall clock, used for GFLOP/s and 'vs torch'; cpu ms: the child's CPU time per step "
+          "over")
     print("# all its threads (idle OpenBLAS threads spin, so with 2 threads it is about twice the wall time)")
 
 

@@ -48,7 +48,8 @@ def modules(n_ops: int, n_blocks: int = 50) -> minigrad.Tensor:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ops", type=int, default=10_000, help="recorded ops per graph (default 10000)")
     args = parser.parse_args()
     print(header("draw_graph: building the Digraph of a large graph"))
@@ -57,9 +58,10 @@ def main() -> None:
         out = make(args.ops)
         n_ops = len(topological_order(out.grad_fn))
         for depth in (None, 2, 1) if graph_name != "chain" else (None,):
-            build = median_time(lambda: draw_graph(out, depth=depth), repeats=5, min_time=0.0)
+            build = median_time(lambda out=out, depth=depth: draw_graph(out, depth=depth), repeats=5,
+                                min_time=0.0)
             graph = draw_graph(out, depth=depth)
-            source = median_time(lambda: graph.source, repeats=5, min_time=0.0)
+            source = median_time(lambda graph=graph: graph.source, repeats=5, min_time=0.0)
             nodes = sum(1 for line in graph.source.splitlines() if NODE.match(line))
             rows.append([graph_name, str(depth), f"{n_ops:,}", f"{nodes:,}",
                          f"{build * 1e3:.0f}", f"{source * 1e3:.0f}"])

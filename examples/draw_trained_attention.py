@@ -41,7 +41,8 @@ def trained_model(name: str, runs: Path | None) -> TransformerLM:
     model = TransformerLM(TransformerConfig(vocab_size=task.vocab.size, max_len=task.block_size,
                                             d_model=32, n_heads=2, n_layers=2))
     start = time.perf_counter()
-    history = train(model, task, TrainConfig(steps=STEPS[name], warmup_steps=50, eval_interval=STEPS[name]), log=None)
+    history = train(model, task, TrainConfig(steps=STEPS[name], warmup_steps=50, eval_interval=STEPS[name]),
+                    log=None)
     print(f"{name}: trained {STEPS[name]} steps in {time.perf_counter() - start:.0f} s, "
           f"held-out exact match {100 * history.accuracy:.1f}%")
     return model
@@ -58,4 +59,5 @@ for name in ("sort", "reverse"):
     ids, _ = task.frame(np.array([PROMPT]))  # (1, 16): the prompt, "=", the answer but its last digit
     tokens = list(task.vocab.decode(ids))
     print(render(draw_model_attention(model, ids, tokens, threshold=0.1), out_dir / f"attention_{name}.svg"))
-    print(render(draw_model_attention(model, ids, tokens, kind="heatmap"), out_dir / f"attention_{name}_heatmap.svg"))
+    print(render(draw_model_attention(model, ids, tokens, kind="heatmap"),
+                 out_dir / f"attention_{name}_heatmap.svg"))

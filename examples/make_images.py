@@ -12,12 +12,14 @@ import sys
 import time
 from pathlib import Path
 
-EXAMPLES = ["draw_mlp_graph.py", "draw_attention_block.py", "draw_transformer.py", "draw_trained_attention.py"]
+EXAMPLES = ["draw_mlp_graph.py", "draw_attention_block.py", "draw_transformer.py",
+            "draw_trained_attention.py"]
 
 here = Path(__file__).resolve().parent
 out_dir = here.parent / "docs" / "images"
 # The examples import minigrad and transformer: from an installed package, or from this checkout.
-env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(here.parent), os.environ.get("PYTHONPATH")])))
+env = dict(os.environ,
+           PYTHONPATH=os.pathsep.join(filter(None, [str(here.parent), os.environ.get("PYTHONPATH")])))
 for name in EXAMPLES:
     start = time.perf_counter()
     print(f"== {name}", flush=True)

@@ -38,7 +38,8 @@ def tune_malloc() -> bool:
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
-    tuned = bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    tuned = (bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+             and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)))
     return tuned
 
 

@@ -22,7 +22,8 @@ import contextlib
 import os
 import secrets
 import stat
-from typing import BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import BinaryIO
 
 TEMP_SUFFIX = ".minigrad-tmp"
 
@@ -81,7 +82,8 @@ def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
     directory = os.path.dirname(target)
     os.makedirs(directory, exist_ok=True)
     remove_stale_temporaries(target)
-    temp = os.path.join(directory, f".{os.path.basename(target)}.{os.getpid()}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+    temp = os.path.join(directory,
+                        f".{os.path.basename(target)}.{os.getpid()}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
     # O_EXCL: never open another writer's file; 0o666 lets the umask decide a new file's mode.
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:

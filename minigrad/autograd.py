@@ -1,10 +1,15 @@
 """The graph machinery: Function nodes, grad mode, module scopes and the backward walk.
 
-Every op is a `Function` subclass. `Function.apply` runs its `forward` on numpy arrays and, when
-some input needs a gradient, records the Function instance itself as a node of the graph: it is
-the `ctx` the forward saw, it remembers its parents and the module scope it ran in, and the
-result Tensor points to it as `grad_fn`. `backward` walks these nodes in reverse topological
-order with an explicit stack, so graph depth is limited by memory, not by Python's recursion.
+Every op is a `Function` subclass whose `forward` and `backward` work on numpy arrays. When an op
+runs on Tensors and some input needs a gradient, the Function instance itself becomes a node of
+the graph: it is the `ctx` the forward saw, it remembers its parents and the module scope it ran
+in, and the result Tensor points to it as `grad_fn`. `run_backward` walks these nodes in reverse
+topological order with an explicit stack, so graph depth is limited by memory, not by Python's
+recursion.
+
+This module knows nodes and arrays, never the Tensor class: turning Tensors into arrays and back
+is the Tensor's job (`minigrad.tensor.apply_function`), which `Function.apply` hands its inputs
+to. Imports therefore point one way: `tensor` -> `ops` -> `autograd`.
 
 A node keeps a *leaf* parent (a Tensor without `grad_fn`) directly, but a computed parent only
 through that parent's own node, never through the Tensor: intermediate results whose arrays no
@@ -13,7 +18,8 @@ backward formula saved can be freed while the graph is still alive, as in PyTorc
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +38,7 @@ class no_grad(contextlib.ContextDecorator):
     def __init__(self) -> None:
         self._previous: list[bool] = []  # a stack: a decorated function may call itself
 
-    def __enter__(self) -> "no_grad":
+    def __enter__(self) -> no_grad:
         global _grad_enabled
         self._previous.append(_grad_enabled)
         _grad_enabled = False
@@ -58,6 +64,12 @@ def current_scope() -> str:
     return _scope_stack[-1] if _scope_stack else ""
 
 
+def in_module_call() -> bool:
+    """Whether a Module's forward is running (some `module_scope` is open): `Module.__call__`
+    names the modules below it only when it is the outermost call."""
+    return bool(_scope_stack)
+
+
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Sum a gradient that numpy broadcasting spread over `grad.shape` back to `shape`.
 
@@ -73,6 +85,24 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if stretched:
         grad = grad.sum(axis=stretched, keepdims=True)
     return grad
+
+
+class VersionCounter:
+    """How many times a tensor's data has been changed in place (shared by the tensors that
+    share the memory: views and `detach()`). A node remembers the version of each input whose
+    array it saved, and refuses to run backward once that version has moved on."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+
+def increment_version(tensor: Any) -> None:
+    """Count an in-place change made to `tensor`'s array outside minigrad's in-place methods
+    (as an optimizer step or `load_state_dict` does), so that graphs which saved the old
+    values refuse to backward through them. Like `torch.autograd.graph.increment_version`."""
+    tensor._version_counter.value += 1
 
 
 class Function:
@@ -107,11 +137,11 @@ class Function:
     out_dtype: np.dtype
 
     @staticmethod
-    def forward(ctx: "Function", *args: Any, **kwargs: Any) -> np.ndarray:
+    def forward(ctx: Function, *args: Any, **kwargs: Any) -> np.ndarray:
         raise NotImplementedError
 
     @staticmethod
-    def backward(ctx: "Function", grad: np.ndarray) -> Any:
+    def backward(ctx: Function, grad: np.ndarray) -> Any:
         raise NotImplementedError
 
     def save_for_backward(self, *arrays: Any) -> None:
@@ -126,36 +156,45 @@ class Function:
                 "but its saved arrays were freed by the first backward. "
                 "Call .backward(retain_graph=True) the first time if you need to do this."
             )
+        for _, counter, version, what in self.__dict__.get("saved_versions", ()):
+            if counter.value != version:
+                raise RuntimeError(
+                    f"{type(self).__name__}: one of the variables needed for gradient computation has been "
+                    f"modified by an inplace operation: the {what} it saved is at version {counter.value}; "
+                    f"expected version {version} instead. Change it after backward(), or use .clone()."
+                )
         return saved
 
+    def keep_own_copy(self, array: np.ndarray) -> None:
+        """If this node saved `array` itself, keep a private copy instead: `array` is about to
+        be overwritten by the in-place op that this node records (as in `a.mul_(b)`)."""
+        saved = self.__dict__.get("_saved")
+        if not saved or not any(a is array for a in saved):
+            return
+        self._saved = tuple(a.copy() if a is array else a for a in saved)
+        watched = self.__dict__.get("saved_versions")
+        if watched:
+            self.saved_versions = [w for w in watched if saved[w[0]] is not array]
+
     @classmethod
-    def apply(cls, *inputs: Any, **kwargs: Any) -> "Tensor":
-        Tensor = _tensor_module.Tensor
-        tensors = inputs
+    def apply(cls, *inputs: Any, **kwargs: Any) -> Any:
+        """Run the op on its inputs and return a Tensor (recording a node when some input
+        needs a gradient). The Tensor class of the inputs does the work, in
+        `minigrad.tensor.apply_function`: this module never touches Tensors."""
         for x in inputs:
-            if not isinstance(x, Tensor):  # a number or array operand: wrap them all once
-                like = next((t for t in inputs if isinstance(t, Tensor)), None)
-                tensors = [t if isinstance(t, Tensor) else _tensor_module.as_tensor_like(t, like) for t in inputs]
-                break
-        # List comprehensions and the `_requires_grad` slot: this runs once per op, and a
-        # generator or a property call here is a measurable share of a small op's cost.
-        needs = tuple([t._requires_grad for t in tensors])
-        record = _grad_enabled and True in needs
-        ctx = cls()
-        # Known before forward (as in PyTorch), so that an op saves only the arrays that the
-        # gradients it will compute need; all False when no graph is recorded.
-        ctx.needs_input_grad = needs if record else (False,) * len(needs)
-        out = cls.forward(ctx, *[t.data for t in tensors], **kwargs)
-        if type(out) is not np.ndarray:  # numpy turns 0-d results into scalars
-            out = np.asarray(out)
-        if not record:
-            return Tensor._wrap(out)
-        ctx.parents = tuple([t if t.grad_fn is None else t.grad_fn for t in tensors])
-        ctx.input_shapes = tuple([t.data.shape for t in tensors])
-        ctx.scope = _scope_stack[-1] if _scope_stack else ""
-        ctx.out_shape = out.shape
-        ctx.out_dtype = out.dtype
-        return Tensor._wrap(out, grad_fn=ctx)
+            run = getattr(type(x), "_apply_function", None)
+            if run is not None:
+                return run(cls, inputs, kwargs)
+        raise TypeError(f"{cls.__name__}.apply: expected at least one Tensor among the inputs")
+
+    def connect(self, parents: tuple[Any, ...], input_shapes: tuple[tuple[int, ...], ...],
+                out: np.ndarray) -> None:
+        """Make this ctx a node of the graph: called once its forward has produced `out`."""
+        self.parents = parents
+        self.input_shapes = input_shapes
+        self.scope = _scope_stack[-1] if _scope_stack else ""
+        self.out_shape = out.shape
+        self.out_dtype = out.dtype
 
     def __repr__(self) -> str:
         where = f" in {self.scope}" if getattr(self, "scope", "") else ""
@@ -188,7 +227,6 @@ def topological_order(root: Function) -> list[Function]:
 def run_backward(root: Function, grad: np.ndarray, retain_graph: bool) -> None:
     """Propagate `grad` (the gradient of the root node's output) to every leaf below it,
     summing into each leaf's `.grad` and into non-leaves that asked for `retain_grad()`."""
-    Tensor = _tensor_module.Tensor
     pending: dict[int, np.ndarray] = {id(root): grad}
     for node in topological_order(root):
         g = pending.pop(id(node), None)
@@ -216,22 +254,22 @@ def run_backward(root: Function, grad: np.ndarray, retain_graph: bool) -> None:
                 pg = np.asarray(pg)
             if pg.shape != shape:
                 pg = unbroadcast(pg, shape)
-            if isinstance(parent, Tensor):
-                parent._accumulate(pg)
-            else:
+            if isinstance(parent, Function):
                 key = id(parent)
                 previous = pending.get(key)
                 pending[key] = pg if previous is None else previous + pg
-
-
-from . import tensor as _tensor_module  # noqa: E402  (tensor imports this module first)
+            else:  # a leaf Tensor
+                parent._accumulate(pg)
 
 __all__ = [
     "Function",
+    "VersionCounter",
+    "increment_version",
     "no_grad",
     "is_grad_enabled",
     "module_scope",
     "current_scope",
+    "in_module_call",
     "unbroadcast",
     "topological_order",
     "run_backward",

@@ -1,10 +1,12 @@
 """Functions of several tensors: cat, stack, split, where."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
+from .dims import normalize_dim
 from .ops import elementwise, shape
 from .tensor import Tensor, tensor
 
@@ -18,9 +20,12 @@ def _as_tensors(tensors: Sequence[Any], op: str) -> list[Tensor]:
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     """Join tensors along an existing dimension; all other sizes must agree."""
     ts = _as_tensors(tensors, "cat")
-    d = shape.normalize_dim(dim, ts[0].ndim, "cat")
+    if ts[0].ndim == 0:
+        raise ValueError("cat: zero-dimensional tensors cannot be concatenated; use stack")
+    d = normalize_dim(dim, ts[0].ndim, "cat")
     shapes = [t.shape for t in ts]
-    if any(len(s) != len(shapes[0]) or s[:d] + s[d + 1:] != shapes[0][:d] + shapes[0][d + 1:] for s in shapes):
+    if any(len(s) != len(shapes[0]) or s[:d] + s[d + 1:] != shapes[0][:d] + shapes[0][d + 1:]
+           for s in shapes):
         raise ValueError(f"cat: shapes {shapes} differ outside dim {dim}")
     return shape.Cat.apply(*ts, dim=d)
 
@@ -31,14 +36,16 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     shapes = [t.shape for t in ts]
     if any(s != shapes[0] for s in shapes):
         raise ValueError(f"stack: all tensors must have the same shape, got {shapes}")
-    d = shape.normalize_dim(dim, ts[0].ndim + 1, "stack")
+    d = normalize_dim(dim, ts[0].ndim + 1, "stack")
     return shape.Stack.apply(*ts, dim=d)
 
 
 def split(t: Tensor, split_size_or_sections: int | Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
     """Cut `t` along `dim` into pieces of `split_size` (the last may be smaller) or of the
     listed sizes, as `torch.split`. Each piece is a differentiable slice."""
-    d = shape.normalize_dim(dim, t.ndim, "split")
+    if t.ndim == 0:
+        raise ValueError("split: expected a tensor with at least one dimension, got a 0-d tensor")
+    d = normalize_dim(dim, t.ndim, "split")
     n = t.shape[d]
     if isinstance(split_size_or_sections, (int, np.integer)):
         if split_size_or_sections <= 0:

@@ -7,7 +7,8 @@ element, with the central difference (L(x + eps e_i) - L(x - eps e_i)) / (2 eps)
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -19,7 +20,8 @@ class GradcheckError(AssertionError):
     """An analytic gradient disagrees with the numerical one."""
 
 
-def _loss(fn: Callable[..., Tensor], inputs: Sequence[Any], weights: np.ndarray | None) -> tuple[Tensor, np.ndarray]:
+def _loss(fn: Callable[..., Tensor], inputs: Sequence[Any],
+          weights: np.ndarray | None) -> tuple[Tensor, np.ndarray]:
     out = fn(*inputs)
     if not isinstance(out, Tensor):
         raise TypeError(f"gradcheck: fn must return a Tensor, got {type(out).__name__}")
@@ -61,14 +63,15 @@ def gradcheck(
         inputs[i].grad = None
     loss, weights = _loss(fn, inputs, None)
     loss.backward()
-    analytic = {i: (inputs[i].grad.data.copy() if inputs[i].grad is not None else np.zeros_like(inputs[i].data))
+    analytic = {i: (inputs[i].grad.data.copy() if inputs[i].grad is not None
+                    else np.zeros_like(inputs[i].data))
                 for i in checked}
 
     with no_grad():
         for i in checked:
             x = inputs[i].data
             flat = x.reshape(-1)  # a view: writes go into the tensor
-            if not np.shares_memory(flat, x):
+            if x.size and not np.shares_memory(flat, x):  # (a size-0 array shares no memory)
                 raise ValueError(f"gradcheck: input {i} must be a contiguous array")
             numeric = np.empty(x.size)
             for j in range(x.size):
@@ -85,8 +88,8 @@ def gradcheck(
                 j = int(np.argmax(bad))
                 where = np.unravel_index(j, x.shape) if x.ndim else ()
                 message = (
-                    f"gradcheck: gradient of input {i} (shape {x.shape}) is wrong at element {tuple(map(int, where))}: "
-                    f"analytic {got[j]:.10g}, numerical {numeric[j]:.10g} "
+                    f"gradcheck: gradient of input {i} (shape {x.shape}) is wrong at element "
+                    f"{tuple(map(int, where))}: analytic {got[j]:.10g}, numerical {numeric[j]:.10g} "
                     f"({int(bad.sum())} of {x.size} elements differ)"
                 )
                 if raise_exception:

@@ -22,7 +22,8 @@ import math
 import os
 import zipfile
 import zlib
-from typing import Any, BinaryIO, Mapping
+from collections.abc import Mapping
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -105,8 +106,8 @@ def load(path: str | os.PathLike) -> dict[str, np.ndarray]:
             members = archive.infolist()
             expanded = sum(m.file_size for m in members)
             if expanded > MAX_EXPANSION * os.path.getsize(path) + 2**20:
-                raise ValueError(f"load: {path!r} would expand to {expanded} bytes, far more than its own size; "
-                                 "refusing it")
+                raise ValueError(f"load: {path!r} would expand to {expanded} bytes, far more than its own "
+                                 "size; refusing it")
             for info in members:
                 if not info.filename.endswith(".npy"):
                     raise ValueError(f"load: member {info.filename!r} of {path!r} is not an .npy array")

@@ -7,6 +7,7 @@ run was 4-6x slower with two threads than with one. Environment variables such a
 OPENBLAS_NUM_THREADS are read only when numpy is first imported; `threadpoolctl` changes the
 count of a BLAS already loaded, which is what this module does.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -16,7 +17,9 @@ def _threadpoolctl() -> Any:
     try:
         import threadpoolctl
     except ImportError:  # a declared dependency; only a broken installation lacks it
-        raise RuntimeError("set_num_threads needs the threadpoolctl package (pip install threadpoolctl)") from None
+        raise RuntimeError(
+            "set_num_threads needs the threadpoolctl package (pip install threadpoolctl)"
+        ) from None
     return threadpoolctl
 
 

@@ -11,7 +11,8 @@ Non-differentiable arguments (masks, indices, conditions) live inside `fn`, not 
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -47,13 +48,16 @@ def _torch() -> Any:
 
 
 # ----- elementwise: binary, with broadcasting ---------------------------------------------------
-BINARY_SHAPES = [((3, 4), (3, 4)), ((3, 1), (1, 4)), ((2, 3, 4), (4,)), ((4,), (2, 3, 1)), ((), (2, 3)), ((2, 3), ())]
+BINARY_SHAPES = [((3, 4), (3, 4)), ((3, 1), (1, 4)), ((2, 3, 4), (4,)), ((4,), (2, 3, 1)), ((), (2, 3)),
+                 ((2, 3), ())]
 
 for a_shape, b_shape in BINARY_SHAPES:
     tag = f"{a_shape}&{b_shape}"
     a_in = lambda a_shape=a_shape, b_shape=b_shape: [leaf(*a_shape, seed=1), leaf(*b_shape, seed=2)]
-    div_in = lambda a_shape=a_shape, b_shape=b_shape: [leaf(*a_shape, seed=1), leaf(*b_shape, seed=2, away=0.5)]
-    pow_in = lambda a_shape=a_shape, b_shape=b_shape: [leaf(*a_shape, seed=1, low=0.5), leaf(*b_shape, seed=2)]
+    div_in = lambda a_shape=a_shape, b_shape=b_shape: [leaf(*a_shape, seed=1),
+                                                       leaf(*b_shape, seed=2, away=0.5)]
+    pow_in = lambda a_shape=a_shape, b_shape=b_shape: [leaf(*a_shape, seed=1, low=0.5),
+                                                       leaf(*b_shape, seed=2)]
     case(ew.Add, tag, lambda a, b: a + b, a_in, lambda a, b: a + b)
     case(ew.Sub, tag, lambda a, b: a - b, a_in, lambda a, b: a - b)
     case(ew.Mul, tag, lambda a, b: a * b, a_in, lambda a, b: a * b)
@@ -103,18 +107,22 @@ case(ew.MaskedFill, "(3,4)mask(1,4)", lambda x: x.masked_fill(MASK, -1.5), lambd
 case(ew.MaskedFill, "(2,3,4)mask(3,4)-inf-then-exp",
      lambda x: x.masked_fill(np.triu(np.ones((3, 4), dtype=bool), 1), float("-inf")).exp(),
      lambda: [leaf(2, 3, 4)],
-     lambda x: x.masked_fill(_torch().from_numpy(np.triu(np.ones((3, 4), dtype=bool), 1)), float("-inf")).exp())
+     lambda x: x.masked_fill(_torch().from_numpy(np.triu(np.ones((3, 4), dtype=bool), 1)),
+                             float("-inf")).exp())
 
 COND = np.array([[True], [False], [True]])  # (3, 1)
-case(ew.Where, "(3,1)?(3,4):(4,)", lambda a, b: mg.where(COND, a, b), lambda: [leaf(3, 4, seed=1), leaf(4, seed=2)],
+case(ew.Where, "(3,1)?(3,4):(4,)", lambda a, b: mg.where(COND, a, b),
+     lambda: [leaf(3, 4, seed=1), leaf(4, seed=2)],
      lambda a, b: _torch().where(_torch().from_numpy(COND), a, b))
 case(ew.Where, "a-or-0", lambda a: mg.where(a > 0, a, 0.0), lambda: [leaf(3, 4, away=0.1)],
      lambda a: _torch().where(a > 0, a, _torch().zeros((), dtype=a.dtype)))
-case(ew.Where, "same-shapes", lambda a, b: mg.where(a < b, a, b), lambda: [leaf(2, 5, seed=1), leaf(2, 5, seed=2)],
+case(ew.Where, "same-shapes", lambda a, b: mg.where(a < b, a, b),
+     lambda: [leaf(2, 5, seed=1), leaf(2, 5, seed=2)],
      lambda a, b: _torch().where(a < b, a, b))
 
 # ----- reductions ---------------------------------------------------------------------------------
-REDUCE_ARGS = [(None, False), (None, True), (0, False), (1, True), (-1, False), ((0, 2), False), ((-1, 0), True)]
+REDUCE_ARGS = [(None, False), (None, True), (0, False), (1, True), (-1, False), ((0, 2), False),
+               ((-1, 0), True)]
 for dim, keepdim in REDUCE_ARGS:
     tag = f"dim={dim},keepdim={keepdim}"
     all_dims = () if dim is None else dim  # torch's amax reduces everything over dim=()
@@ -134,31 +142,41 @@ case(reduce.Mean, "1-d", lambda x: x.mean(0), lambda: [leaf(5)], lambda x: x.mea
 TIES2 = np.array([[1.0, 3.0, 3.0, -1.0], [2.0, 0.5, 0.5, 2.0], [0.0, 4.0, -2.0, 1.0]])  # two-way ties
 case(reduce.Max, "ties,dim=1", lambda x: x.max(dim=1), lambda: [mg.tensor(TIES2.copy(), requires_grad=True)],
      lambda x: x.amax(dim=1))
-case(reduce.Max, "ties,dim=None", lambda x: x.max(), lambda: [mg.tensor(np.array([1.0, 5.0, -2.0, 5.0]), requires_grad=True)],
+case(reduce.Max, "ties,dim=None", lambda x: x.max(),
+     lambda: [mg.tensor(np.array([1.0, 5.0, -2.0, 5.0]), requires_grad=True)],
      lambda x: x.amax())
 case(reduce.Var, "1-d", lambda x: x.var(), lambda: [leaf(6)], lambda x: x.var())
 
 # ----- shapes -------------------------------------------------------------------------------------
-case(shape.Reshape, "reshape(-1,2)", lambda x: x.reshape(-1, 2), lambda: [leaf(2, 3, 4)], lambda x: x.reshape(-1, 2))
+case(shape.Reshape, "reshape(-1,2)", lambda x: x.reshape(-1, 2), lambda: [leaf(2, 3, 4)],
+     lambda x: x.reshape(-1, 2))
 case(shape.Reshape, "view((4,6))", lambda x: x.view((4, 6)), lambda: [leaf(2, 3, 4)], lambda x: x.view(4, 6))
 case(shape.Reshape, "reshape(())", lambda x: x.reshape(()), lambda: [leaf(1, 1)], lambda x: x.reshape(()))
 case(shape.Reshape, "unsqueeze(1)", lambda x: x.unsqueeze(1), lambda: [leaf(3, 4)], lambda x: x.unsqueeze(1))
-case(shape.Reshape, "unsqueeze(-1)", lambda x: x.unsqueeze(-1), lambda: [leaf(3, 4)], lambda x: x.unsqueeze(-1))
+case(shape.Reshape, "unsqueeze(-1)", lambda x: x.unsqueeze(-1), lambda: [leaf(3, 4)],
+     lambda x: x.unsqueeze(-1))
 case(shape.Reshape, "squeeze()", lambda x: x.squeeze(), lambda: [leaf(3, 1, 4, 1)], lambda x: x.squeeze())
-case(shape.Reshape, "squeeze(-1)", lambda x: x.squeeze(-1), lambda: [leaf(3, 1, 4, 1)], lambda x: x.squeeze(-1))
-case(shape.Reshape, "squeeze((1,3))", lambda x: x.squeeze((1, 3)), lambda: [leaf(3, 1, 4, 1)], lambda x: x.squeeze((1, 3)))
-case(shape.Reshape, "non-contiguous", lambda x: x.T.reshape(12), lambda: [leaf(3, 4)], lambda x: x.T.reshape(12))
+case(shape.Reshape, "squeeze(-1)", lambda x: x.squeeze(-1), lambda: [leaf(3, 1, 4, 1)],
+     lambda x: x.squeeze(-1))
+case(shape.Reshape, "squeeze((1,3))", lambda x: x.squeeze((1, 3)), lambda: [leaf(3, 1, 4, 1)],
+     lambda x: x.squeeze((1, 3)))
+case(shape.Reshape, "non-contiguous", lambda x: x.T.reshape(12), lambda: [leaf(3, 4)],
+     lambda x: x.T.reshape(12))
 
-case(shape.Permute, "transpose(0,2)", lambda x: x.transpose(0, 2), lambda: [leaf(2, 3, 4)], lambda x: x.transpose(0, 2))
-case(shape.Permute, "transpose(-1,-2)", lambda x: x.transpose(-1, -2), lambda: [leaf(2, 3, 4)], lambda x: x.transpose(-1, -2))
-case(shape.Permute, "permute(2,0,1)", lambda x: x.permute(2, 0, 1), lambda: [leaf(2, 3, 4)], lambda x: x.permute(2, 0, 1))
+case(shape.Permute, "transpose(0,2)", lambda x: x.transpose(0, 2), lambda: [leaf(2, 3, 4)],
+     lambda x: x.transpose(0, 2))
+case(shape.Permute, "transpose(-1,-2)", lambda x: x.transpose(-1, -2), lambda: [leaf(2, 3, 4)],
+     lambda x: x.transpose(-1, -2))
+case(shape.Permute, "permute(2,0,1)", lambda x: x.permute(2, 0, 1), lambda: [leaf(2, 3, 4)],
+     lambda x: x.permute(2, 0, 1))
 case(shape.Permute, "permute((-1,0,1))", lambda x: x.permute((-1, 0, 1)), lambda: [leaf(2, 3, 4)],
      lambda x: x.permute(-1, 0, 1))
 case(shape.Permute, "T", lambda x: x.T * mg.tensor([0.0, 1.0, 2.0]), lambda: [leaf(3, 4)],
      lambda x: x.T * _torch().tensor([0.0, 1.0, 2.0]))
 
 case(shape.Expand, "(3,1)->(3,4)", lambda x: x.expand(3, 4), lambda: [leaf(3, 1)], lambda x: x.expand(3, 4))
-case(shape.Expand, "(3,1)->(2,-1,4)", lambda x: x.expand((2, -1, 4)), lambda: [leaf(3, 1)], lambda x: x.expand(2, -1, 4))
+case(shape.Expand, "(3,1)->(2,-1,4)", lambda x: x.expand((2, -1, 4)), lambda: [leaf(3, 1)],
+     lambda x: x.expand(2, -1, 4))
 case(shape.Expand, "()->(2,3)", lambda x: x.expand(2, 3), lambda: [leaf()], lambda x: x.expand(2, 3))
 
 REPEATS = np.array([0, 2, 0, 0, 3])
@@ -175,32 +193,54 @@ GETITEMS: list[tuple[str, Any, Any]] = [
     ("[repeats]", lambda x: x[REPEATS], lambda x: x[_torch().from_numpy(REPEATS)]),
     ("[list]", lambda x: x[[2, 2, 1]], lambda x: x[[2, 2, 1]]),
     ("[:,repeats[:4]]", lambda x: x[:, REPEATS[:4]], lambda x: x[:, _torch().from_numpy(REPEATS[:4])]),
-    ("[rows,cols]", lambda x: x[ROWS, COLS], lambda x: x[_torch().from_numpy(ROWS), _torch().from_numpy(COLS)]),
+    ("[rows,cols]", lambda x: x[ROWS, COLS],
+     lambda x: x[_torch().from_numpy(ROWS), _torch().from_numpy(COLS)]),
     ("[tensor-ids]", lambda x: x[mg.tensor(np.array([3, 3, 0]))], lambda x: x[_torch().tensor([3, 3, 0])]),
     ("[bool-mask]", lambda x: x[x.data > 0], lambda x: x[x > 0]),
 ]
 for tag, fn, torch_fn in GETITEMS:
     case(shape.GetItem, tag, fn, lambda: [leaf(4, 5)], torch_fn)
-case(shape.GetItem, "3-d[...,None,1:,REPEATS[:2]]", lambda x: x[..., None, 1:, REPEATS[:2]], lambda: [leaf(2, 3, 4)],
+case(shape.GetItem, "3-d[...,None,1:,REPEATS[:2]]", lambda x: x[..., None, 1:, REPEATS[:2]],
+     lambda: [leaf(2, 3, 4)],
      lambda x: x[..., None, 1:, _torch().from_numpy(REPEATS[:2])])
 case(shape.GetItem, "split(2,dim=1)",
-     lambda x: mg.cat([p * (i + 1.0) for i, p in enumerate(mg.split(x, 2, dim=1))], dim=1), lambda: [leaf(3, 5)],
+     lambda x: mg.cat([p * (i + 1.0) for i, p in enumerate(mg.split(x, 2, dim=1))],
+                      dim=1), lambda: [leaf(3, 5)],
      lambda x: _torch().cat([p * (i + 1.0) for i, p in enumerate(_torch().split(x, 2, dim=1))], dim=1))
 case(shape.GetItem, "split([1,3],dim=-1)",
      lambda x: mg.split(x, [1, 3], dim=-1)[0] * mg.split(x, [1, 3], dim=-1)[1], lambda: [leaf(2, 4)],
      lambda x: _torch().split(x, [1, 3], dim=-1)[0] * _torch().split(x, [1, 3], dim=-1)[1])
 
+
+def _assigned(x: Any, value: Any, index: Any) -> Any:
+    """x * 2 with x[index] = value written into it (SetItem, minigrad and torch alike)."""
+    y = x * 2.0
+    y[index] = value
+    return y
+
+
+case(shape.SetItem, "[1:3]=v", lambda x, v: _assigned(x, v, slice(1, 3)),
+     lambda: [leaf(4, 3), leaf(2, 3, seed=1)], lambda x, v: _assigned(x, v, slice(1, 3)))
+case(shape.SetItem, "[rows]=broadcast-v", lambda x, v: _assigned(x, v, np.array([0, 2])),
+     lambda: [leaf(4, 3), leaf(3, seed=1)], lambda x, v: _assigned(x, v, _torch().tensor([0, 2])))
+case(shape.SetItem, "[mask]=number", lambda x: _assigned(x, 5.0, x.detach() > 0),
+     lambda: [leaf(3, 4)], lambda x: _assigned(x, 5.0, x.detach() > 0))
+case(ew.Clone, "clone", lambda x: x.clone() * x, lambda: [leaf(3, 4)], lambda x: x.clone() * x)
+
 case(shape.Cat, "dim=0", lambda a, b: mg.cat([a, b]), lambda: [leaf(2, 3, seed=1), leaf(1, 3, seed=2)],
      lambda a, b: _torch().cat([a, b]))
 case(shape.Cat, "dim=-1,three", lambda a, b, c: mg.cat([a, b, c], dim=-1),
-     lambda: [leaf(2, 1, seed=1), leaf(2, 3, seed=2), leaf(2, 2, seed=3)], lambda a, b, c: _torch().cat([a, b, c], dim=-1))
+     lambda: [leaf(2, 1, seed=1), leaf(2, 3, seed=2),
+              leaf(2, 2, seed=3)], lambda a, b, c: _torch().cat([a, b, c], dim=-1))
 case(shape.Cat, "same-tensor-twice", lambda a: mg.cat([a, a * 2.0], dim=1), lambda: [leaf(2, 2, 3)],
      lambda a: _torch().cat([a, a * 2.0], dim=1))
 case(shape.Stack, "dim=0", lambda a, b: mg.stack([a, b]), lambda: [leaf(2, 3, seed=1), leaf(2, 3, seed=2)],
      lambda a, b: _torch().stack([a, b]))
 case(shape.Stack, "dim=-1,three", lambda a, b, c: mg.stack([a, b, c], dim=-1),
-     lambda: [leaf(4, seed=1), leaf(4, seed=2), leaf(4, seed=3)], lambda a, b, c: _torch().stack([a, b, c], dim=-1))
-case(shape.Stack, "dim=1", lambda a, b: mg.stack([a, b], dim=1), lambda: [leaf(2, 3, seed=1), leaf(2, 3, seed=2)],
+     lambda: [leaf(4, seed=1), leaf(4, seed=2),
+              leaf(4, seed=3)], lambda a, b, c: _torch().stack([a, b, c], dim=-1))
+case(shape.Stack, "dim=1", lambda a, b: mg.stack([a, b], dim=1),
+     lambda: [leaf(2, 3, seed=1), leaf(2, 3, seed=2)],
      lambda a, b: _torch().stack([a, b], dim=1))
 
 # ----- linear algebra -----------------------------------------------------------------------------
@@ -218,7 +258,8 @@ MATMUL_SHAPES = [
 ]
 for a_shape, b_shape in MATMUL_SHAPES:
     case(linalg.MatMul, f"{a_shape}@{b_shape}", lambda a, b: a @ b,
-         lambda a_shape=a_shape, b_shape=b_shape: [leaf(*a_shape, seed=1), leaf(*b_shape, seed=2)], lambda a, b: a @ b)
+         lambda a_shape=a_shape, b_shape=b_shape: [leaf(*a_shape, seed=1), leaf(*b_shape, seed=2)],
+         lambda a, b: a @ b)
 case(linalg.MatMul, "x@x.T", lambda x: x @ x.T, lambda: [leaf(3, 4)], lambda x: x @ x.T)
 
 

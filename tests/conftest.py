@@ -11,7 +11,7 @@ from typing import Any
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import pytest
+import pytest  # noqa: E402
 
 
 def op_cases() -> list[dict[str, Any]]:

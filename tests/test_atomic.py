@@ -61,7 +61,8 @@ def test_directories_and_files_as_parents_are_refused(tmp_path):
 
 
 def test_stale_temporaries_of_dead_writers_are_removed(tmp_path):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True)
     pid = int(dead.stdout)
     stale = tmp_path / f".a.npz.{pid}.deadbeef{TEMP_SUFFIX}"
     stale.write_bytes(b"junk")

@@ -42,7 +42,8 @@ def test_one_edge_per_weight_above_the_threshold():
     edges = attention_edges(draw_attention(WEIGHTS, ["a", "b", "c"], threshold=0.05).source)
     assert set(edges) == {("", 0, 0), ("", 1, 0), ("", 1, 1), ("", 2, 1), ("", 2, 2)}
     assert len(attention_edges(draw_attention(WEIGHTS, ["a", "b", "c"], threshold=0.0).source)) == 6
-    assert set(attention_edges(draw_attention(WEIGHTS, ["a", "b", "c"], threshold=0.6).source)) == {("", 0, 0), ("", 1, 1)}
+    edges = attention_edges(draw_attention(WEIGHTS, ["a", "b", "c"], threshold=0.6).source)
+    assert set(edges) == {("", 0, 0), ("", 1, 1)}
 
 
 def test_width_and_colour_grow_with_the_weight_and_the_tooltip_gives_it():
@@ -61,10 +62,12 @@ def test_tokens_label_both_columns_in_order_and_are_escaped():
     source = graph.source
     assert "&lt;s&gt;" in source and "a&amp;b" in source and "&quot;q&quot;" in source
     assert "label=<<s>" not in source
-    pos = {m.group(1): (float(m.group(2)), float(m.group(3))) for m in map(POS.match, source.splitlines()) if m}
+    pos = {m.group(1): (float(m.group(2)), float(m.group(3)))
+           for m in map(POS.match, source.splitlines()) if m}
     for side in "qk":  # a column each, tokens top to bottom in order
         column = [pos[f"{side}{i}"] for i in range(3)]
-        assert len({x for x, _ in column}) == 1 and [y for _, y in column] == sorted((y for _, y in column), reverse=True)
+        assert len({x for x, _ in column}) == 1
+        assert [y for _, y in column] == sorted((y for _, y in column), reverse=True)
     assert pos["q0"][0] < pos["k0"][0]
     if shutil.which("dot"):
         texts = {(t.text or "").strip() for t in ET.fromstring(graph.pipe(format="svg")).iter(SVG_TEXT)}
@@ -101,8 +104,8 @@ def test_heatmap_is_a_table_shaded_by_weight():
     source = attention_heatmap(WEIGHTS, ["<a>", "b", "c"], title="L0 & H1").source
     rows = re.findall(r"<tr>(.*?)</tr>", source)
     assert len(rows) == 1 + 1 + 3  # title, key tokens, one row per query
-    cells = re.findall(r'<td (?:bgcolor="(#\w+)" )?width="30">(?:<font color="\w+" point-size="9">([.\d]+)</font>| )</td>',
-                       source)
+    cells = re.findall(r'<td (?:bgcolor="(#\w+)" )?width="30">'
+                       r'(?:<font color="\w+" point-size="9">([.\d]+)</font>| )</td>', source)
     shown = [float(v) if v else 0.0 for _, v in cells]
     assert shown == pytest.approx(WEIGHTS.ravel(), abs=0.005)
     assert [not v and not c for c, v in cells] == list(WEIGHTS.ravel() == 0)  # masked cells stay blank
@@ -129,7 +132,8 @@ def test_model_attention_draws_the_weights_the_model_computed(model):
 def test_model_attention_grids_and_heatmaps(model):
     ids = [[0, 1, 2, 3]]
     grid = draw_model_attention(model, ids).source
-    assert re.findall(r"<b>layer (\d), head (\d)</b>", grid) == [("0", "0"), ("0", "1"), ("1", "0"), ("1", "1")]
+    assert re.findall(r"<b>layer (\d), head (\d)</b>",
+                      grid) == [("0", "0"), ("0", "1"), ("1", "0"), ("1", "1")]
     assert {p for p, _, _ in attention_edges(grid)} == {"l0h0_", "l0h1_", "l1h0_", "l1h1_"}
     row = draw_model_attention(model, ids, layer=-1).source
     assert {p for p, _, _ in attention_edges(row)} == {"l1h0_", "l1h1_"}

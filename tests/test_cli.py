@@ -49,7 +49,8 @@ def test_train_eval_and_resume_on_a_task(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "done: 6 steps" in out and "exact match" in out and path in out
     checkpoint = load_checkpoint(path)
-    assert checkpoint.step == 6 and checkpoint.model_config.d_model == 16 and checkpoint.data["task"] == "copy"
+    assert checkpoint.step == 6 and checkpoint.model_config.d_model == 16
+    assert checkpoint.data["task"] == "copy"
 
     assert main(["eval", path, "--greedy", "--examples", "2"]) == 0
     out = capsys.readouterr().out
@@ -59,10 +60,12 @@ def test_train_eval_and_resume_on_a_task(tmp_path, capsys):
 
 def test_resume_through_the_cli(tmp_path, capsys):
     path = str(tmp_path / "sort.npz")
-    main(["train", "--task", "sort", "--length", "4", "--eval-size", "50", "--steps", "4", "--out", path, *TINY])
+    main(["train", "--task", "sort", "--length", "4", "--eval-size", "50", "--steps", "4", "--out", path,
+          *TINY])
     capsys.readouterr()
     assert main(["train", "--resume", path, "--quiet"]) == 0
-    assert "has finished its 4 steps; give --steps N" in capsys.readouterr().out and load_checkpoint(path).step == 4
+    assert "has finished its 4 steps; give --steps N" in capsys.readouterr().out
+    assert load_checkpoint(path).step == 4
     assert main(["train", "--resume", path, "--steps", "6", "--quiet"]) == 0  # extends the run
     assert "resuming" in capsys.readouterr().out and load_checkpoint(path).step == 6
     assert load_checkpoint(path).train_config.steps == 6
@@ -72,7 +75,8 @@ def test_train_on_text_then_sample(tmp_path, capsys):
     text = tmp_path / "story.txt"
     text.write_text("a light on the rock, turning and turning in the night.\n" * 20, encoding="utf-8")
     path = str(tmp_path / "story.npz")
-    assert main(["train", "--text", str(text), "--block-size", "16", "--steps", "4", "--out", path, *TINY]) == 0
+    assert main(["train", "--text", str(text), "--block-size", "16", "--steps", "4", "--out", path,
+                 *TINY]) == 0
     capsys.readouterr()
     assert main(["sample", path, "--prompt", "a light", "--length", "20", "--top-k", "3", "--seed", "1"]) == 0
     first = capsys.readouterr().out
@@ -87,7 +91,8 @@ def test_errors_are_reported_without_a_traceback(tmp_path, capsys):
     assert main(["eval", str(tmp_path / "missing.npz")]) == 1
     assert "no such file" in capsys.readouterr().err
     path = str(tmp_path / "copy.npz")
-    main(["train", "--task", "copy", "--length", "4", "--eval-size", "20", "--steps", "2", "--out", path, *TINY])
+    main(["train", "--task", "copy", "--length", "4", "--eval-size", "20", "--steps", "2", "--out", path,
+          *TINY])
     capsys.readouterr()
     assert main(["sample", path, "--prompt", "12x"]) == 1
     assert "not in the vocabulary" in capsys.readouterr().err

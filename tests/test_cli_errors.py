@@ -1,6 +1,7 @@
 """The command line as a user meets it: one-line errors and a non-zero status (never a
 traceback), outputs checked before any work, Ctrl-C saving a checkpoint that resumes bit for
 bit, quiet closed pipes, runs extended with --steps, threads chosen, tasks answered exactly."""
+
 from __future__ import annotations
 
 import os
@@ -23,22 +24,47 @@ TINY = ["--d-model", "16", "--n-heads", "2", "--n-layers", "1", "--batch-size", 
 
 
 def cli(*argv: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "transformer", *argv], capture_output=True, text=True, cwd=ROOT,
-                          timeout=300, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "transformer", *argv],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        **kwargs,
+    )
 
 
 @pytest.fixture(scope="module")
 def copy_checkpoint(tmp_path_factory) -> str:
     path = str(tmp_path_factory.mktemp("ck") / "copy.npz")
-    assert main(["train", "--task", "copy", "--length", "3", "--eval-size", "20", "--steps", "4", "--out", path,
-                 *TINY]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--task",
+                "copy",
+                "--length",
+                "3",
+                "--eval-size",
+                "20",
+                "--steps",
+                "4",
+                "--out",
+                path,
+                *TINY,
+            ]
+        )
+        == 0
+    )
     return path
 
 
 def one_line_error(done: subprocess.CompletedProcess, command: str, message: str) -> None:
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1, done.stderr
-    assert done.stderr.startswith(f"minigrad-transformer {command}: error:") and message in done.stderr, done.stderr
+    assert done.stderr.startswith(f"minigrad-transformer {command}: error:") and message in done.stderr, (
+        done.stderr
+    )
 
 
 def test_user_errors_are_one_line_with_status_1(tmp_path, copy_checkpoint):
@@ -52,7 +78,10 @@ def test_user_errors_are_one_line_with_status_1(tmp_path, copy_checkpoint):
         (["train", "--text", str(tmp_path)], "is a directory"),
         (["train", "--out", str(tmp_path / "file" / "sub.npz")], "is a file, not a directory"),
         (["train", "--text", str(text), "--out", str(text)], "is also an input"),
-        (["train", "--text", str(text), "--task", "sort"], "--task choose a task; they cannot go with --text"),
+        (
+            ["train", "--text", str(text), "--task", "sort"],
+            "--task choose a task; they cannot go with --text",
+        ),
         (["train", "--block-size", "8"], "--block-size go with --text only"),
         (["train", "--resume", copy_checkpoint, "--lr", "0.1"], "--lr cannot be changed"),
         (["train", "--resume", copy_checkpoint, "--steps", "2"], "fewer than the 4 steps already trained"),
@@ -68,10 +97,19 @@ def test_user_errors_are_one_line_with_status_1(tmp_path, copy_checkpoint):
     assert (tmp_path / "file").read_text() == "x" and text.read_text().startswith("the keeper")
 
 
-@pytest.mark.parametrize("argv", [["eval", "CK", "--batch-size", "0"], ["eval", "CK", "--batch-size", "-1"],
-                                  ["sample", "CK", "--length", "-5"], ["sample", "CK", "--temperature", "nan"],
-                                  ["train", "--lr", "inf"], ["train", "--lr", "nan"], ["train", "--threads", "0"],
-                                  ["train", "--dropout", "1"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["eval", "CK", "--batch-size", "0"],
+        ["eval", "CK", "--batch-size", "-1"],
+        ["sample", "CK", "--length", "-5"],
+        ["sample", "CK", "--temperature", "nan"],
+        ["train", "--lr", "inf"],
+        ["train", "--lr", "nan"],
+        ["train", "--threads", "0"],
+        ["train", "--dropout", "1"],
+    ],
+)
 def test_bad_numbers_are_refused_by_the_parser(argv, copy_checkpoint, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([copy_checkpoint if a == "CK" else a for a in argv])
@@ -87,8 +125,14 @@ def test_a_closed_pipe_ends_quietly(copy_checkpoint):
     reader, writer = os.pipe()
     os.close(reader)  # nobody reads: the first write fails with EPIPE
     with os.fdopen(writer, "w") as out:
-        done = subprocess.run([sys.executable, "-m", "transformer", "eval", copy_checkpoint], stdout=out,
-                              stderr=subprocess.PIPE, text=True, cwd=ROOT, timeout=300)
+        done = subprocess.run(
+            [sys.executable, "-m", "transformer", "eval", copy_checkpoint],
+            stdout=out,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            timeout=300,
+        )
     assert done.returncode == 141 and done.stderr == ""
 
 
@@ -110,13 +154,30 @@ def test_threads_can_be_set_after_numpy_is_imported():
 
 
 def test_ctrl_c_saves_a_checkpoint_that_resumes_bit_for_bit(tmp_path):
-    args = ["train", "--task", "copy", "--length", "3", "--eval-size", "20", "--steps", "400", "--eval-interval",
-            "1000", *TINY]
+    args = [
+        "train",
+        "--task",
+        "copy",
+        "--length",
+        "3",
+        "--eval-size",
+        "20",
+        "--steps",
+        "400",
+        "--eval-interval",
+        "1000",
+        *TINY,
+    ]
     whole = tmp_path / "whole.npz"
     assert cli(*args, "--out", str(whole)).returncode == 0
     cut = tmp_path / "cut.npz"
-    child = subprocess.Popen([sys.executable, "-m", "transformer", *args, "--out", str(cut)], cwd=ROOT,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "transformer", *args, "--out", str(cut)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert child.stdout.readline().startswith("data:")  # training has started (or is about to)
     time.sleep(1.0)
     child.send_signal(signal.SIGINT)

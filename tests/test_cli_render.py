@@ -52,7 +52,8 @@ def test_graph_at_depth_1_has_one_box_per_child_module(checkpoint, tmp_path, cap
 
 
 def test_deeper_graphs_open_the_blocks(checkpoint, tmp_path, capsys):
-    run(capsys, "render-graph", checkpoint, "--depth", "2", "-o", str(tmp_path / "d2.dot"))  # format from the suffix
+    # format from the suffix
+    run(capsys, "render-graph", checkpoint, "--depth", "2", "-o", str(tmp_path / "d2.dot"))
     two = (tmp_path / "d2.dot").read_text()
     assert "<b>blocks.0" in two and "<b>blocks.1" in two and "MatMul" not in two
     run(capsys, "render-graph", checkpoint, "--depth", "full", "-o", str(tmp_path / "full.dot"))
@@ -75,7 +76,8 @@ def test_untrained_model_and_default_path(tmp_path, monkeypatch, capsys):
 
 def test_attention_on_the_first_held_out_prompt(checkpoint, tmp_path, capsys):
     out = tmp_path / "attention.dot"
-    status, printed, _ = run(capsys, "render-attention", checkpoint, "--layer", "1", "--head", "0", "-o", str(out))
+    status, printed, _ = run(capsys, "render-attention", checkpoint, "--layer", "1", "--head", "0", "-o",
+                             str(out))
     assert status == 0 and str(out) in printed
     text = printed.split("input: ")[1].split("\n")[0]
     block_size = load_checkpoint(checkpoint).model_config.max_len
@@ -93,8 +95,10 @@ def test_attention_input_heatmap_and_grid(checkpoint, tmp_path, capsys):
                              "-o", str(out))
     assert status == 0 and "input: 4213=" in printed  # a bare prompt goes on with the model's answer
     source = out.read_text()
-    assert "<table" in source and all(f"layer {l}, head {h}" in source for l in (0, 1) for h in (0, 1))
-    run(capsys, "render-attention", checkpoint, "--input", "42", "--threshold", "0", "-o", str(tmp_path / "g.dot"))
+    assert "<table" in source
+    assert all(f"layer {layer}, head {h}" in source for layer in (0, 1) for h in (0, 1))
+    run(capsys, "render-attention", checkpoint, "--input", "42", "--threshold", "0", "-o",
+        str(tmp_path / "g.dot"))
     grid = (tmp_path / "g.dot").read_text()
     assert grid.count(":e -> ") == 4 * 3  # 4 heads, each with 3 causal weights for 2 tokens, all above 0
 
@@ -112,7 +116,8 @@ def test_missing_graphviz_is_a_clean_error(checkpoint, tmp_path, monkeypatch, ca
     status, _, err = run(capsys, "render-graph", checkpoint, "-o", str(tmp_path / "g.svg"))
     assert status == 1 and "render-graph: error:" in err and "Graphviz" in err and "Traceback" not in err
     assert not (tmp_path / "g.svg").exists()
-    assert run(capsys, "render-graph", checkpoint, "-o", str(tmp_path / "g.dot"))[0] == 0  # dot needs no program
+    # dot needs no program
+    assert run(capsys, "render-graph", checkpoint, "-o", str(tmp_path / "g.dot"))[0] == 0
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -124,7 +129,8 @@ def test_missing_graphviz_is_a_clean_error(checkpoint, tmp_path, monkeypatch, ca
     (["render-attention", "CHECKPOINT", "--layer", "5"], "layer 5 is out of range"),
     (["render-attention", "CHECKPOINT", "--head", "-3"], "head -3 is out of range"),
     (["render-attention", "CHECKPOINT", "--input", "12x"], "not in the vocabulary"),
-    (["render-attention", "CHECKPOINT", "--input", "1234=123456"], "the model's context holds at most max_len = 8"),
+    (["render-attention", "CHECKPOINT", "--input", "1234=123456"],
+     "the model's context holds at most max_len = 8"),
 ])
 def test_errors_name_the_problem(checkpoint, tmp_path, argv, message, capsys):
     argv = [checkpoint if a == "CHECKPOINT" else str(tmp_path / "missing.npz") if a == "MISSING" else a
@@ -138,7 +144,8 @@ def test_errors_name_the_problem(checkpoint, tmp_path, argv, message, capsys):
 def test_bad_numbers_are_usage_errors(checkpoint, argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([checkpoint if a == "CHECKPOINT" else a for a in argv])
-    assert exit_info.value.code == 2 and f"argument {argv[2]}: expected a" in capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert f"argument {argv[2]}: expected a" in capsys.readouterr().err
 
 
 def test_text_checkpoint_needs_an_input(tmp_path, capsys):
@@ -149,7 +156,8 @@ def test_text_checkpoint_needs_an_input(tmp_path, capsys):
     capsys.readouterr()
     status, _, err = run(capsys, "render-attention", path, "-o", str(tmp_path / "a.dot"))
     assert status == 1 and "give an --input" in err
-    status, printed, _ = run(capsys, "render-attention", path, "--input", "the lamp", "--layer", "0", "--head", "1",
+    status, printed, _ = run(capsys, "render-attention", path, "--input", "the lamp", "--layer", "0",
+                             "--head", "1",
                              "-o", str(tmp_path / "a.dot"))
     assert status == 0 and "input: the lamp" in printed
     assert "\u2423" in (tmp_path / "a.dot").read_text()  # the space, made visible

@@ -34,12 +34,14 @@ def test_cross_attention_gradcheck_wrt_queries_memory_and_parameters(options, pa
     attn = MultiHeadAttention(4, 2, **options).to(np.float64)
     x, memory = randn(2, 3, 4, seed=1), randn(2, 5, 4, seed=2)
     params = list(attn.parameters())
-    assert minigrad.gradcheck(lambda x, m, *_: attn(x, key_padding_mask=padding, memory=m), [x, memory, *params])
+    assert minigrad.gradcheck(lambda x, m, *_: attn(x, key_padding_mask=padding, memory=m),
+                              [x, memory, *params])
 
 
 def test_cross_attention_weights_are_rectangular_and_skip_padding():
     minigrad.manual_seed(0)
     attn = MultiHeadAttention(8, 2)
+    attn.record_weights = True
     y = attn(randn(2, 3, 8), key_padding_mask=memory_padding(), memory=randn(2, 5, 8, seed=1))
     assert y.shape == (2, 3, 8)
     w = attn.attn_weights
@@ -54,6 +56,7 @@ def test_cross_attention_matches_torch_multihead_attention():
     torch.manual_seed(0)
     ref = torch.nn.MultiheadAttention(6, 3, batch_first=True, dtype=torch.float64)
     attn = MultiHeadAttention(6, 3).to(np.float64)
+    attn.record_weights = True
     w_q, w_k, w_v = np.split(ref.in_proj_weight.detach().numpy(), 3)
     b_q, b_k, b_v = np.split(ref.in_proj_bias.detach().numpy(), 3)
     attn.load_state_dict({"q_proj.weight": w_q, "q_proj.bias": b_q, "k_proj.weight": w_k, "k_proj.bias": b_k,
@@ -92,7 +95,8 @@ def test_self_attention_cache_step_by_step_equals_the_full_causal_pass(options):
     # two positions at once after three cached ones: the causal mask is aligned to the end
     cache = KVCache()
     attn(x[:, :3], causal=True, cache=cache)
-    np.testing.assert_allclose(attn(x[:, 3:], causal=True, cache=cache).data, full[:, 3:], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(attn(x[:, 3:], causal=True, cache=cache).data, full[:, 3:], rtol=1e-12,
+                               atol=1e-12)
 
 
 def test_cross_attention_cache_computes_the_memory_once():
@@ -111,7 +115,8 @@ def test_cross_attention_cache_computes_the_memory_once():
 def test_cross_attention_errors_name_the_shapes():
     attn = MultiHeadAttention(8, 2)
     x = randn(2, 3, 8)
-    with pytest.raises(ValueError, match=r"memory must be \(B, S, d_model\) = \(2, S, 8\).*\(2, 3, 8\).*\(2, 5, 6\)"):
+    with pytest.raises(ValueError,
+                       match=r"memory must be \(B, S, d_model\) = \(2, S, 8\).*\(2, 3, 8\).*\(2, 5, 6\)"):
         attn(x, memory=randn(2, 5, 6))
     with pytest.raises(ValueError, match=r"\(2, 3, 8\).*\(3, 5, 8\)"):
         attn(x, memory=randn(3, 5, 8))

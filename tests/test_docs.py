@@ -17,8 +17,9 @@ import dataclasses
 import importlib
 import inspect
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -141,7 +142,8 @@ def required_names() -> dict[str, tuple[tuple[str, ...], Any]]:
         for member in fields - set(vars(cls)):  # fields without a default
             need[f"{name}.{member}"] = ((f"{name}.{member}", member), None)
 
-    for full in ("transformer.interop", "transformer.viz", "minigrad.viz", "transformer.tasks", "transformer.train"):
+    for full in ("transformer.interop", "transformer.viz", "minigrad.viz", "transformer.tasks",
+                 "transformer.train"):
         try:
             module = importlib.import_module(full)
         except ImportError:  # not written yet

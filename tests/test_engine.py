@@ -5,10 +5,10 @@ import gc
 import sys
 import weakref
 
+import cases_core
 import numpy as np
 import pytest
 
-import cases_core
 import minigrad as mg
 from minigrad import Function, autograd
 

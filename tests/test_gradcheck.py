@@ -58,7 +58,8 @@ def test_a_wrong_gradient_raises_naming_input_element_and_both_values() -> None:
         mg.gradcheck(ProductWrongAt12.apply, inputs())
     message = str(info.value)
     assert "input 1" in message and "(1, 2)" in message and "1 of 6 elements" in message
-    analytic, numerical = (float(v) for v in re.search(r"analytic (\S+), numerical (\S+?)\s", message).groups())
+    found = re.search(r"analytic (\S+), numerical (\S+?)\s", message)
+    analytic, numerical = (float(v) for v in found.groups())
     assert analytic - numerical == pytest.approx(1.0, abs=1e-6)
 
 

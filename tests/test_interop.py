@@ -18,7 +18,8 @@ WEIGHTS = {
     "attn.q_proj.weight": ("self_attn.in_proj_weight", 0), "attn.q_proj.bias": ("self_attn.in_proj_bias", 0),
     "attn.k_proj.weight": ("self_attn.in_proj_weight", 1), "attn.k_proj.bias": ("self_attn.in_proj_bias", 1),
     "attn.v_proj.weight": ("self_attn.in_proj_weight", 2), "attn.v_proj.bias": ("self_attn.in_proj_bias", 2),
-    "attn.out_proj.weight": ("self_attn.out_proj.weight", None), "attn.out_proj.bias": ("self_attn.out_proj.bias", None),
+    "attn.out_proj.weight": ("self_attn.out_proj.weight",
+                             None), "attn.out_proj.bias": ("self_attn.out_proj.bias", None),
     "ffn.fc1.weight": ("linear1.weight", None), "ffn.fc1.bias": ("linear1.bias", None),
     "ffn.fc2.weight": ("linear2.weight", None), "ffn.fc2.bias": ("linear2.bias", None),
     "norm1.weight": ("norm1.weight", None), "norm1.bias": ("norm1.bias", None),
@@ -29,8 +30,8 @@ WEIGHTS = {
 def torch_layer(norm_first, dtype=torch.float64):
     torch.manual_seed(0)
     layer = torch.nn.TransformerEncoderLayer(
-        D_MODEL, N_HEADS, D_FF, dropout=0.0, activation="gelu", batch_first=True, norm_first=norm_first, dtype=dtype
-    )
+        D_MODEL, N_HEADS, D_FF, dropout=0.0, activation="gelu", batch_first=True, norm_first=norm_first,
+        dtype=dtype)
     with torch.no_grad():  # LayerNorm starts at (1, 0): move it so its gradients are not special
         for norm in (layer.norm1, layer.norm2):
             norm.weight.add_(0.3 * torch.randn_like(norm.weight))
@@ -46,8 +47,10 @@ def torch_piece(layer, name, third):
 MASKS = {
     "none": (False, None),
     "causal": (True, None),
-    "padding": (False, np.array([[False] * 5, [False, False, False, True, True], [True] * 5])),  # last: all padding
-    "causal_padding": (True, np.array([[True, False, False, False, False], [False] * 4 + [True], [False] * 5])),
+    # last: all padding
+    "padding": (False, np.array([[False] * 5, [False, False, False, True, True], [True] * 5])),
+    "causal_padding": (True,
+                       np.array([[True, False, False, False, False], [False] * 4 + [True], [False] * 5])),
 }
 
 
@@ -104,13 +107,13 @@ def test_dtype_follows_the_torch_layer():
 
 
 def test_interop_rejects_what_it_cannot_map():
-    relu = torch.nn.TransformerEncoderLayer(D_MODEL, N_HEADS, D_FF, batch_first=True)
-    with pytest.raises(ValueError, match="gelu"):
-        block_from_torch(relu)
+    tanh = torch.nn.TransformerEncoderLayer(D_MODEL, N_HEADS, D_FF, activation=torch.tanh, batch_first=True)
+    with pytest.raises(ValueError, match="relu or gelu"):
+        block_from_torch(tanh)
     seq_first = torch.nn.TransformerEncoderLayer(D_MODEL, N_HEADS, D_FF, activation="gelu")
     with pytest.raises(ValueError, match="batch_first"):
         block_from_torch(seq_first)
-    with pytest.raises(TypeError, match="TransformerEncoderLayer"):
+    with pytest.raises(TypeError, match="TransformerEncoderLayer or TransformerDecoderLayer"):
         block_from_torch(torch.nn.Linear(2, 2))
     for options in ({"shared_qk": True}, {"score": "additive"}, {"scale": False}, {"head_dim": 3}):
         with pytest.raises(ValueError, match="standard attention"):

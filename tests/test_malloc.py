@@ -21,7 +21,8 @@ def tuned_after_import(opt_out: str | None) -> bool:
     if opt_out is not None:
         env["MINIGRAD_NO_MALLOPT"] = opt_out
     code = "import minigrad, minigrad._malloc as m; print(m.tuned)"
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                          check=True)
     return done.stdout.strip() == "True"
 
 

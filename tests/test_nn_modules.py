@@ -35,7 +35,8 @@ def test_simple_modules_gradcheck(make, shape):
     assert minigrad.gradcheck(lambda x: module(x), [leaf(*shape)])
 
 
-@pytest.mark.parametrize("make, make_torch, shape", [(m, t, s) for _, m, t, s in SIMPLE], ids=[n for n, *_ in SIMPLE])
+@pytest.mark.parametrize("make, make_torch, shape", [(m, t, s) for _, m, t, s in SIMPLE],
+                         ids=[n for n, *_ in SIMPLE])
 def test_simple_modules_match_torch(make, make_torch, shape):
     torch = pytest.importorskip("torch")
     x = leaf(*shape, scale=2.0)
@@ -155,7 +156,7 @@ def test_module_dict_in_a_model_names_parameters_and_scopes():
     model = Model()
     y = model(minigrad.randn(3, 2))
     assert y.grad_fn.scope == "heads.left"
-    assert model.heads.left.weight.name == "heads.left.weight"
+    assert dict(model.named_parameters())["heads.left.weight"] is model.heads.left.weight
 
 
 def test_parameter_list():
@@ -269,7 +270,8 @@ def test_apply_visits_children_before_parents_like_torch():
     assert model.apply(lambda m: seen.append(type(m).__name__)) is model
     assert seen == ["Linear", "Tanh", "Linear", "Sequential", "Sequential"]
     torch = pytest.importorskip("torch")
-    tmodel = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Sequential(torch.nn.Tanh(), torch.nn.Linear(2, 1)))
+    tmodel = torch.nn.Sequential(torch.nn.Linear(2, 2),
+                                 torch.nn.Sequential(torch.nn.Tanh(), torch.nn.Linear(2, 1)))
     theirs = []
     tmodel.apply(lambda m: theirs.append(type(m).__name__))
     assert seen == theirs

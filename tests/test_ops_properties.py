@@ -4,7 +4,8 @@ sums the broadcast gradient by bincount, independently of minigrad's own `unbroa
 PyTorch is installed, to PyTorch's."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from hypothesis import given, settings
@@ -44,14 +45,16 @@ def random_operands(shapes: tuple[tuple[int, ...], ...], seed: int) -> list[np.n
     return [a, b]
 
 
-def minigrad_grads(fn: Callable[..., Any], arrays: list[np.ndarray], grad: np.ndarray | None) -> tuple[Any, list[Any]]:
+def minigrad_grads(fn: Callable[..., Any], arrays: list[np.ndarray],
+                   grad: np.ndarray | None) -> tuple[Any, list[Any]]:
     inputs = [mg.tensor(x, requires_grad=True) for x in arrays]
     out = fn(*inputs)
     out.backward(grad)
     return out, [x.grad for x in inputs]
 
 
-def torch_grads(fn: Callable[..., Any], arrays: list[np.ndarray], grad: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+def torch_grads(fn: Callable[..., Any], arrays: list[np.ndarray],
+                grad: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     inputs = [torch.tensor(x, requires_grad=True) for x in arrays]
     out = fn(*inputs)
     out.backward(torch.from_numpy(np.asarray(grad)))
@@ -64,7 +67,8 @@ def assert_matches(out: Any, ga: Any, gb: Any, expected: Any) -> None:
 
 
 @SETTINGS
-@given(op=st.sampled_from(sorted(BINARY)), shapes=mutually_broadcastable_shapes(num_shapes=2, max_dims=4, max_side=4),
+@given(op=st.sampled_from(sorted(BINARY)),
+       shapes=mutually_broadcastable_shapes(num_shapes=2, max_dims=4, max_side=4),
        seed=st.integers(0, 2**16))
 def test_binary_op_gradients_have_input_shapes_and_match_reference(op: str, shapes: Any, seed: int) -> None:
     forward, d_a, d_b = BINARY[op]
@@ -82,7 +86,8 @@ def test_binary_op_gradients_have_input_shapes_and_match_reference(op: str, shap
         assert_matches(out, ga, gb, [expected_out, ea, eb])
 
 
-def matmul_reference(a: np.ndarray, b: np.ndarray, grad: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def matmul_reference(a: np.ndarray, b: np.ndarray,
+                     grad: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Forward and input gradients of a @ b with every batch dimension broadcast explicitly."""
     a2 = a[None, :] if a.ndim == 1 else a  # a 1-D left operand is a row
     b2 = b[:, None] if b.ndim == 1 else b  # a 1-D right operand is a column
@@ -99,7 +104,8 @@ def matmul_reference(a: np.ndarray, b: np.ndarray, grad: np.ndarray) -> tuple[np
 @SETTINGS
 @given(shapes=mutually_broadcastable_shapes(signature="(m?,n),(n,p?)->(m?,p?)", max_dims=4, max_side=4),
        seed=st.integers(0, 2**16))
-def test_matmul_batch_broadcasting_gradients_have_input_shapes_and_match_reference(shapes: Any, seed: int) -> None:
+def test_matmul_batch_broadcasting_gradients_have_input_shapes_and_match_reference(
+        shapes: Any, seed: int) -> None:
     a, b = random_operands(shapes.input_shapes, seed)
     grad = np.random.default_rng(seed + 1).standard_normal(shapes.result_shape)
     out, (ga, gb) = minigrad_grads(lambda x, y: x @ y, [a, b], grad)

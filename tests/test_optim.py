@@ -25,7 +25,7 @@ def _run_minigrad(make, steps=5, dtype=np.float64, lrs=None):
     opt = make(params)
     for step in range(steps):
         if lrs is not None:
-            opt.lr = lrs[step]
+            opt.param_groups[0]["lr"] = lrs[step]
         for i, p in enumerate(params):
             p.grad = minigrad.tensor(_grad(p.data, step, i))
         opt.step()
@@ -80,10 +80,14 @@ def test_changing_lr_between_steps_matches_torch():
 def test_defaults_are_pytorchs():
     p = [Parameter(np.zeros(2))]
     adam, adamw = optim.Adam(p), optim.AdamW(p)
-    assert (adam.lr, adam.betas, adam.eps, adam.weight_decay) == (1e-3, (0.9, 0.999), 1e-8, 0.0)
-    assert (adamw.lr, adamw.betas, adamw.eps, adamw.weight_decay) == (1e-3, (0.9, 0.999), 1e-8, 1e-2)
-    sgd = optim.SGD(p, lr=0.1)
-    assert (sgd.momentum, sgd.weight_decay) == (0.0, 0.0)
+    assert adam.defaults == dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False)
+    assert adamw.defaults == dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False)
+    sgd = optim.SGD(p)
+    assert sgd.defaults == dict(lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False)
+    torch = pytest.importorskip("torch")
+    for ours, theirs in [(adam, torch.optim.Adam), (adamw, torch.optim.AdamW), (sgd, torch.optim.SGD)]:
+        reference = theirs([torch.zeros(2, requires_grad=True)]).defaults
+        assert {k: reference[k] for k in ours.defaults} == ours.defaults
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -91,13 +95,14 @@ def test_float32_stays_float32_even_with_a_numpy_float64_lr(case):
     make = CASES[case][0]
     params = [Parameter(a) for a in _start(dtype=np.float32)]
     opt = make(params)
-    opt.lr = np.float64(opt.lr)  # what a schedule computed with np.cos would give
+    opt.param_groups[0]["lr"] = np.float64(opt.param_groups[0]["lr"])  # as a schedule using np.cos gives
     for step in range(2):
         for i, p in enumerate(params):
             p.grad = minigrad.tensor(_grad(p.data, step, i))
         opt.step()
     assert all(p.dtype == np.float32 for p in params)
-    assert all(a.dtype == np.float32 for s in opt.state for a in s.values() if isinstance(a, np.ndarray))
+    buffers = [a for s in opt.state.values() for a in s.values() if isinstance(a, np.ndarray)]
+    assert all(a.dtype == np.float32 for a in buffers)
     close = _run_minigrad(make, steps=2)
     for p, q in zip(params, close):
         np.testing.assert_allclose(p.data, q, rtol=1e-4, atol=1e-5)
@@ -118,7 +123,7 @@ def test_params_without_grad_are_skipped():
     a.grad = minigrad.tensor(np.ones(2))
     opt.step()
     np.testing.assert_array_equal(b.data, np.ones(2))
-    assert opt.state[1] == {} and opt.state[0]["step"] == 1
+    assert b not in opt.state and opt.state[a]["step"] == 1
 
 
 def test_zero_grad():
@@ -134,7 +139,8 @@ def test_zero_grad():
 def test_model_parameters_generator_is_accepted():
     model = minigrad.nn.Linear(2, 3)
     opt = optim.SGD(model.parameters(), lr=0.1)
-    assert len(opt.params) == 2 and opt.params[0] is model.weight
+    params = opt.param_groups[0]["params"]
+    assert len(params) == 2 and params[0] is model.weight
 
 
 def test_bad_arguments():
@@ -145,9 +151,9 @@ def test_bad_arguments():
         optim.SGD(p, lr=-1.0)
     with pytest.raises(ValueError, match=r"betas\[1\] must be in \[0.0, 1.0\)"):
         optim.Adam(p, betas=(0.9, 1.0))
-    with pytest.raises(ValueError, match="appears more than once"):
+    with pytest.raises(ValueError, match="parameter 1 of group 0 appears more than once"):
         optim.AdamW(p + p)
-    with pytest.raises(TypeError, match="parameter 0 is not a leaf Tensor that requires grad"):
+    with pytest.raises(TypeError, match="parameter 0 of group 0 is not a leaf Tensor that requires grad"):
         optim.SGD([minigrad.tensor([1.0])], lr=0.1)
 
 
@@ -170,7 +176,7 @@ def test_state_dict_resumes_bit_for_bit(case, tmp_path):
     checkpoint = minigrad.load(tmp_path / "c.npz")
     resumed = [Parameter(checkpoint.pop(f"p{i}")) for i in range(len(SHAPES))]
     opt2 = make([Parameter(a) for a in _start(seed=5, dtype=np.float32)])
-    opt2.params = resumed
+    opt2.param_groups[0]["params"] = resumed
     opt2.load_state_dict(checkpoint)
     train(resumed, opt2, 3, 3)
     for a, b in zip(straight, resumed):
@@ -183,10 +189,12 @@ def test_state_dict_is_a_copy_and_holds_arrays_only():
     p.grad = minigrad.tensor(np.ones(2))
     opt.step()
     state = opt.state_dict()
-    assert set(state) == {"lr", "state.0.step", "state.0.exp_avg", "state.0.exp_avg_sq"}
+    assert set(state) == {"state.0.step", "state.0.exp_avg", "state.0.exp_avg_sq", "param_groups.0.params",
+                          "param_groups.0.lr", "param_groups.0.betas", "param_groups.0.eps",
+                          "param_groups.0.weight_decay", "param_groups.0.amsgrad"}
     assert all(isinstance(v, np.ndarray) for v in state.values())
     state["state.0.exp_avg"][...] = 7
-    assert not np.any(opt.state[0]["exp_avg"] == 7)
+    assert not np.any(opt.state[p]["exp_avg"] == 7)
 
 
 def test_load_state_dict_errors():
@@ -200,7 +208,7 @@ def test_load_state_dict_errors():
     other = optim.Adam([Parameter(np.ones(3))])
     with pytest.raises(ValueError, match=r"'state.0.exp_avg' has shape \(2,\), parameter 0 has \(3,\)"):
         other.load_state_dict(adam.state_dict())
-    with pytest.raises(ValueError, match="no 'lr' entry"):
+    with pytest.raises(ValueError, match="no 'param_groups.0.params' and 'param_groups.0.lr' entries"):
         adam.load_state_dict({})
     partial = {k: v for k, v in adam.state_dict().items() if k != "state.0.exp_avg_sq"}
     with pytest.raises(ValueError, match="state of parameter 0 is incomplete: missing exp_avg_sq"):

@@ -2,8 +2,15 @@
 import numpy as np
 import pytest
 
-from transformer.tasks import (IGNORE, TASKS, CharDataset, Vocab, dataset_from_description, exact_match,
-                               make_task)
+from transformer.tasks import (
+    IGNORE,
+    TASKS,
+    CharDataset,
+    Vocab,
+    dataset_from_description,
+    exact_match,
+    make_task,
+)
 
 TEXT = "the quick brown fox jumps over the lazy dog. " * 20
 
@@ -159,7 +166,7 @@ def test_dataset_from_description(tmp_path):
     described = data.describe()
     assert described["path"] == str(path) and len(described["sha256"]) == 64
     assert dataset_from_description(described).sha256 == data.sha256  # the recorded file is read again
-    with pytest.raises(ValueError, match="trained on a text file it does not record; give the file with --text"):
+    with pytest.raises(ValueError, match="a text file it does not record; give the file with --text"):
         dataset_from_description({**described, "path": None})
     path.write_text(TEXT + "x", encoding="utf-8")
     with pytest.raises(ValueError, match="has changed since this checkpoint was trained on it"):

@@ -200,7 +200,8 @@ def test_bad_input_errors_name_the_op(make, pattern) -> None:
 
 # ----- constructors and seeding -------------------------------------------------------------------
 @pytest.mark.parametrize("make", [
-    lambda **kw: mg.zeros(2, 3, **kw), lambda **kw: mg.ones((2, 3), **kw), lambda **kw: mg.full((2, 3), 7.0, **kw),
+    lambda **kw: mg.zeros(2, 3,
+                          **kw), lambda **kw: mg.ones((2, 3), **kw), lambda **kw: mg.full((2, 3), 7.0, **kw),
     lambda **kw: mg.randn(2, 3, **kw), lambda **kw: mg.rand(2, 3, **kw),
 ])
 def test_constructors_default_to_float32_and_take_dtype_and_requires_grad(make) -> None:

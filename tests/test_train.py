@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 
 import minigrad
+from minigrad import nn
+from minigrad.optim import AdamW
 from transformer import TransformerConfig, TransformerLM
 from transformer.tasks import CharDataset, exact_match, greedy_exact_match, make_task
-from transformer.train import TrainConfig, evaluate, load_checkpoint, lr_at, train
+from transformer.train import TrainConfig, evaluate, load_checkpoint, make_scheduler, train
 
 TEXT = ("the keeper climbed the stairs and lit the lamp. the ships saw the light and kept away "
         "from the rocks. ") * 12
@@ -26,19 +28,40 @@ def weights_equal(a, b):
     return sa.keys() == sb.keys() and all(np.array_equal(sa[k], sb[k]) for k in sa)
 
 
+def schedule(config):
+    """The lr of every step of a run with `config`, from the scheduler the training loop uses."""
+    optimizer = AdamW([nn.Parameter(np.zeros(1))], lr=config.lr)
+    scheduler = make_scheduler(optimizer, config)
+    lrs = []
+    for _ in range(config.steps):
+        lrs.append(scheduler.get_last_lr()[0])
+        scheduler.step()
+    return lrs
+
+
 def test_lr_schedule_values():
     c = TrainConfig(steps=111, lr=1e-2, min_lr=1e-3, warmup_steps=10)
-    assert lr_at(0, c) == pytest.approx(1e-3)          # lr / warmup
-    assert lr_at(4, c) == pytest.approx(5e-3)
-    assert lr_at(9, c) == pytest.approx(1e-2)          # end of warmup: the peak
-    assert lr_at(10, c) == pytest.approx(1e-2)         # cosine starts at the peak
-    assert lr_at(60, c) == pytest.approx(0.5 * (1e-2 + 1e-3), rel=1e-6)  # halfway down the cosine
-    assert lr_at(110, c) == pytest.approx(1e-3)        # the last step uses min_lr
-    lrs = [lr_at(s, c) for s in range(10, 111)]
-    assert all(x >= y for x, y in zip(lrs, lrs[1:]))   # non-increasing after warmup
-    assert isinstance(lr_at(50, c), float)
+    lrs = schedule(c)
+    assert lrs[0] == pytest.approx(1e-3)          # lr / warmup
+    assert lrs[4] == pytest.approx(5e-3)
+    assert lrs[9] == pytest.approx(1e-2)          # end of warmup: the peak
+    assert lrs[10] == pytest.approx(1e-2)         # cosine starts at the peak
+    assert lrs[60] == pytest.approx(0.5 * (1e-2 + 1e-3), rel=1e-6)  # halfway down the cosine
+    assert lrs[110] == pytest.approx(1e-3)        # the last step uses min_lr
+    assert all(x >= y for x, y in zip(lrs[10:], lrs[11:]))   # non-increasing after warmup
+    assert all(isinstance(lr, float) for lr in lrs)
     assert TrainConfig(lr=2e-3).min_lr == pytest.approx(2e-4)  # default min_lr: lr / 10
-    assert lr_at(0, TrainConfig(steps=5, warmup_steps=0, lr=1.0, min_lr=0.0)) == 1.0
+    assert schedule(TrainConfig(steps=5, warmup_steps=0, lr=1.0, min_lr=0.0))[0] == 1.0
+    one = schedule(TrainConfig(steps=6, warmup_steps=1, lr=1.0, min_lr=0.0))
+    assert one[0] == 1.0 and one[1] == 1.0 and one[5] == pytest.approx(0.0, abs=1e-15)
+
+
+def test_schedule_resumes_from_last_epoch():
+    c = TrainConfig(steps=40, lr=1e-2, warmup_steps=5)
+    optimizer = AdamW([nn.Parameter(np.zeros(1))], lr=c.lr)
+    make_scheduler(optimizer, c)
+    resumed = make_scheduler(optimizer, c, last_epoch=19)  # 20 steps taken
+    assert resumed.get_last_lr()[0] == pytest.approx(schedule(c)[20], rel=1e-12)
 
 
 def test_train_config_errors():
@@ -67,7 +90,8 @@ def test_same_seed_same_run_different_seed_different_run():
     config = TrainConfig(steps=8, batch_size=16, eval_interval=4, seed=3)
     runs = [train(tiny_model(task, dropout=0.1), task, config, log=None) for _ in range(2)]
     assert runs[0].losses == runs[1].losses and runs[0].eval_losses == runs[1].eval_losses
-    other = train(tiny_model(task, dropout=0.1), task, TrainConfig(steps=8, batch_size=16, eval_interval=4, seed=4),
+    other = train(tiny_model(task, dropout=0.1), task,
+                  TrainConfig(steps=8, batch_size=16, eval_interval=4, seed=4),
                   log=None)
     assert other.losses != runs[0].losses
 
@@ -82,7 +106,8 @@ def test_resume_continues_bit_identically(tmp_path):
     first = train(tiny_model(task, dropout=0.1), task, config, out=path, until_step=6, log=None)
     assert len(first.losses) == 6 and load_checkpoint(path).step == 6
     resumed_model = tiny_model(task, seed=99, dropout=0.1)  # other initial weights: all overwritten
-    resumed = train(resumed_model, task, load_checkpoint(path).train_config, out=path, resume_from=path, log=None)
+    resumed = train(resumed_model, task, load_checkpoint(path).train_config, out=path, resume_from=path,
+                    log=None)
     assert resumed.losses == expected.losses
     assert resumed.lrs == expected.lrs
     assert resumed.eval_steps == expected.eval_steps and resumed.eval_losses == expected.eval_losses
@@ -157,14 +182,16 @@ def test_default_log_is_the_stderr_of_the_call():
 def test_text_training_and_sampling(tmp_path):
     data = CharDataset(TEXT, block_size=16, n_eval=10)
     model = tiny_model(data)
-    history = train(model, data, TrainConfig(steps=40, batch_size=16, lr=1e-2, warmup_steps=5, eval_interval=20),
+    history = train(model, data,
+                    TrainConfig(steps=40, batch_size=16, lr=1e-2, warmup_steps=5, eval_interval=20),
                     out=tmp_path / "text.npz", log=None)
     assert history.losses[0] > math.log(data.vocab.size) - 0.5
     assert np.mean(history.losses[-5:]) < 0.75 * history.losses[0]
     assert history.accuracy is None and history.eval_accuracies == [None, None]
     rebuilt = load_checkpoint(tmp_path / "text.npz").build_model()
     prompt = data.vocab.encode("the ")
-    samples = [rebuilt.generate(prompt, 30, temperature=0.8, top_k=5, rng=np.random.default_rng(7)) for _ in range(2)]
+    samples = [rebuilt.generate(prompt, 30, temperature=0.8, top_k=5, rng=np.random.default_rng(7))
+               for _ in range(2)]
     assert np.array_equal(samples[0], samples[1]) and samples[0].shape == (34,)
     text = data.vocab.decode(samples[0])
     assert text.startswith("the ") and set(text) <= set(TEXT)

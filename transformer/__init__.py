@@ -7,9 +7,13 @@
 `transformer.interop` (weights to and from PyTorch) is imported on demand, and imports torch
 only when called: importing `transformer` never imports torch.
 """
-from .attention import MultiHeadAttention
+from .attention import MultiHeadAttention, record_attention
 from .block import FeedForward, TransformerBlock
 from .config import TransformerConfig
+from .decoder import TransformerDecoderBlock
+from .encoder_decoder import EncoderDecoder, TransformerDecoder, TransformerEncoder
 from .model import TransformerLM
 
-__all__ = ["TransformerConfig", "MultiHeadAttention", "FeedForward", "TransformerBlock", "TransformerLM"]
+__all__ = ["TransformerConfig", "MultiHeadAttention", "FeedForward", "TransformerBlock", "TransformerLM",
+           "record_attention", "TransformerDecoderBlock", "TransformerEncoder", "TransformerDecoder",
+           "EncoderDecoder"]

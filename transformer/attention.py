@@ -17,15 +17,16 @@ picked there, so `forward` reads the same for every variant.
 """
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 import minigrad
-from minigrad import Tensor
+from minigrad import Tensor, nn
 from minigrad import functional as F
-from minigrad import nn
 
 from .config import SCORES
 
@@ -92,11 +93,12 @@ def attention_mask(batch: int, queries: int, keys: int, causal: bool, key_paddin
     if causal:
         mask = np.triu(np.ones((queries, keys), dtype=bool), k=1 + keys - queries)[None, None]  # (1, 1, T, S)
     if key_padding_mask is not None:
-        padding = key_padding_mask.data if isinstance(key_padding_mask, Tensor) else np.asarray(key_padding_mask)
+        padding = (key_padding_mask.data if isinstance(key_padding_mask, Tensor)
+                   else np.asarray(key_padding_mask))
         if padding.dtype != np.bool_ or padding.shape != (batch, keys):
             raise ValueError(
-                f"MultiHeadAttention: key_padding_mask must be a bool array of shape (B, {keys_name}) = {(batch, keys)} "
-                f"(True = padding), got {padding.dtype} of shape {padding.shape}"
+                f"MultiHeadAttention: key_padding_mask must be a bool array of shape (B, {keys_name}) = "
+                f"{(batch, keys)} (True = padding), got {padding.dtype} of shape {padding.shape}"
             )
         padding = padding[:, None, None, :]  # (B, 1, 1, S): the same keys hidden from every query
         mask = padding if mask is None else mask | padding
@@ -122,6 +124,28 @@ class KVCache:
         return 0 if self.k is None else self.k.shape[2]
 
 
+@contextlib.contextmanager
+def record_attention(model: nn.Module) -> Iterator[list[MultiHeadAttention]]:
+    """Within the block, every `MultiHeadAttention` in `model` (the model itself included)
+    keeps `attn_weights` and `attn_scores` after each forward; afterwards each module's
+    `record_weights` is what it was, and the arrays of the last recorded forward stay readable.
+    Yields the attention modules, in `named_modules()` order.
+
+        with record_attention(model):
+            model(ids)
+        weights = model.blocks[0].attn.attn_weights  # (B, h, T, T)
+    """
+    modules = [m for m in model.modules() if isinstance(m, MultiHeadAttention)]
+    before = [m.record_weights for m in modules]
+    for m in modules:
+        m.record_weights = True
+    try:
+        yield modules
+    finally:
+        for m, flag in zip(modules, before):
+            m.record_weights = flag
+
+
 class MultiHeadAttention(nn.Module):
     """Attention with `n_heads` heads of size `head_dim` (d_k, default d_model // n_heads):
     self-attention by default, cross-attention when `forward` is given a `memory`.
@@ -131,9 +155,12 @@ class MultiHeadAttention(nn.Module):
     `score="additive"` scores with v^T tanh(q + k) instead of q . k; `head_dim` sets d_k apart
     from d_model / n_heads (the projections map d_model to n_heads * head_dim and back).
 
-    After each forward, `attn_weights` (B, h, T, S) holds the softmax weights and
-    `attn_scores` (B, h, T, S) the scores before masking and softmax, as numpy arrays (S = T
-    for self-attention; S source positions for cross-attention).
+    Recording is opt-in: while `record_weights` is True (see `record_attention`), each
+    forward keeps `attn_weights` (B, h, T, S), the softmax weights, and `attn_scores`
+    (B, h, T, S), the scores before masking and softmax, as numpy arrays (S = T for
+    self-attention; S source positions for cross-attention), for pictures and experiments.
+    Otherwise they keep what the last recorded forward left (None at first), so training holds
+    no (B, h, T, S) arrays once its graph is gone.
     """
 
     def __init__(
@@ -151,7 +178,8 @@ class MultiHeadAttention(nn.Module):
         super().__init__()
         if d_model <= 0 or n_heads <= 0 or (head_dim is not None and head_dim <= 0):
             raise ValueError(
-                f"MultiHeadAttention: sizes must be positive, got d_model={d_model}, n_heads={n_heads}, head_dim={head_dim}"
+                f"MultiHeadAttention: sizes must be positive, got d_model={d_model}, n_heads={n_heads}, "
+                f"head_dim={head_dim}"
             )
         if head_dim is None and d_model % n_heads:
             raise ValueError(f"MultiHeadAttention: d_model={d_model} is not divisible by n_heads={n_heads}")
@@ -170,13 +198,15 @@ class MultiHeadAttention(nn.Module):
         factor = 1.0 / math.sqrt(self.head_dim) if scale else 1.0
         self.score = DotScore(factor) if score == "dot" else AdditiveScore(n_heads, self.head_dim, factor)
         self.dropout = nn.Dropout(dropout)
+        self.record_weights = False
         self.attn_weights: np.ndarray | None = None
         self.attn_scores: np.ndarray | None = None
 
     def split_heads(self, x: Tensor) -> Tensor:
         """(B, T, h * d_k) -> (B, h, T, d_k), a view."""
         B, T, _ = x.shape
-        return x.reshape(B, T, self.n_heads, self.head_dim).transpose(1, 2)  # (B, T, h, d_k) -> (B, h, T, d_k)
+        # (B, T, h, d_k) -> (B, h, T, d_k)
+        return x.reshape(B, T, self.n_heads, self.head_dim).transpose(1, 2)
 
     def forward(self, x: Tensor, causal: bool = False, key_padding_mask: Any = None,
                 memory: Tensor | None = None, cache: KVCache | None = None) -> Tensor:
@@ -191,7 +221,8 @@ class MultiHeadAttention(nn.Module):
             key kept, the earlier positions' and the new ones.
         """
         if x.ndim != 3 or x.shape[-1] != self.d_model:
-            raise ValueError(f"MultiHeadAttention: expected input (B, T, {self.d_model}), got shape {x.shape}")
+            raise ValueError(f"MultiHeadAttention: expected input (B, T, {self.d_model}), "
+                             f"got shape {x.shape}")
         B, T, _ = x.shape
         if memory is not None:
             if memory.ndim != 3 or memory.shape[0] != B or memory.shape[-1] != self.d_model:
@@ -200,13 +231,15 @@ class MultiHeadAttention(nn.Module):
                     f"for queries of shape {x.shape}, got shape {memory.shape}"
                 )
             if causal:
-                raise ValueError("MultiHeadAttention: causal masking is for self-attention, not with a memory")
+                raise ValueError("MultiHeadAttention: causal masking is for self-attention, "
+                                 "not with a memory")
         q = self.split_heads(self.q_proj(x))  # (B, h, T, d_k)
         k, v = self.keys_values(x, q, memory, cache)  # (B, h, S, d_k) each
         S = k.shape[2]
 
         scores = self.score(q, k)  # (B, h, T, S)
-        self.attn_scores = scores.data
+        if self.record_weights:
+            self.attn_scores = scores.data
         keys_name = "T" if memory is None and cache is None else "S"
         mask = attention_mask(B, T, S, causal, key_padding_mask, keys_name)  # (B or 1, 1, T, S) or None
         if mask is not None:
@@ -220,13 +253,15 @@ class MultiHeadAttention(nn.Module):
             blind = mask.all(axis=-1, keepdims=True)  # (B, 1, T, 1): queries with no key to see
             if blind.any():
                 weights = weights.masked_fill(blind, 0.0)
-        self.attn_weights = weights.data
+        if self.record_weights:
+            self.attn_weights = weights.data
 
         y = self.dropout(weights) @ v  # (B, h, T, S) @ (B, h, S, d_k) -> (B, h, T, d_k)
         y = y.transpose(1, 2).reshape(B, T, self.n_heads * self.head_dim)  # (B, T, h, d_k) -> (B, T, h * d_k)
         return self.out_proj(y)
 
-    def keys_values(self, x: Tensor, q: Tensor, memory: Tensor | None, cache: KVCache | None) -> tuple[Tensor, Tensor]:
+    def keys_values(self, x: Tensor, q: Tensor, memory: Tensor | None,
+                    cache: KVCache | None) -> tuple[Tensor, Tensor]:
         """The keys and values, (B, h, S, d_k) each: projected from the memory (or from x),
         taken from and kept in the cache when there is one."""
         if memory is not None and cache is not None and cache.k is not None:

@@ -28,12 +28,14 @@ size; every fault is a one-line ValueError or TypeError naming the key. The trai
 checked by `transformer.train.load_checkpoint`, the data description by
 `transformer.tasks.check_description`.
 """
+
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -62,26 +64,41 @@ class Checkpoint:
     """What `read` returns: checked, nothing built yet."""
 
     path: str
-    model: str                                   # the class name, e.g. "TransformerLM"
-    config: Any                                  # a CONFIG_CLASSES[model] instance
-    weights: dict[str, np.ndarray]               # the model's state_dict (names without "model.")
+    model: str  # the class name, e.g. "TransformerLM"
+    config: Any  # a CONFIG_CLASSES[model] instance
+    weights: dict[str, np.ndarray]  # the model's state_dict (names without "model.")
     dtype: np.dtype
-    data: dict[str, Any] | None = None           # the data's describe()
-    training: dict[str, Any] | None = None       # raw; checked by transformer.train
+    data: dict[str, Any] | None = None  # the data's describe()
+    training: dict[str, Any] | None = None  # raw; checked by transformer.train
     optimizer: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def write(path: str | os.PathLike, model: str, config: Any, weights: Mapping[str, np.ndarray], *,
-          data: Mapping[str, Any] | None = None, training: Mapping[str, Any] | None = None,
-          optimizer: Mapping[str, np.ndarray] | None = None) -> None:
+def write(
+    path: str | os.PathLike,
+    model: str,
+    config: Any,
+    weights: Mapping[str, np.ndarray],
+    *,
+    data: Mapping[str, Any] | None = None,
+    training: Mapping[str, Any] | None = None,
+    optimizer: Mapping[str, np.ndarray] | None = None,
+) -> None:
     """Write one model file (see the module docstring) atomically."""
     dtypes = {np.asarray(w).dtype.name for w in weights.values()}
     if len(dtypes) != 1 or not dtypes <= set(FLOAT_DTYPES):
-        raise TypeError(f"checkpoint: weights must share one real floating dtype ({', '.join(FLOAT_DTYPES)}), "
-                        f"got {sorted(dtypes)}")
-    header = {"format": FORMAT, "version": VERSION, "model": model, "config": config.to_dict(),
-              "dtype": dtypes.pop(), "data": None if data is None else dict(data),
-              "training": None if training is None else dict(training)}
+        raise TypeError(
+            f"checkpoint: weights must share one real floating dtype ({', '.join(FLOAT_DTYPES)}), "
+            f"got {sorted(dtypes)}"
+        )
+    header = {
+        "format": FORMAT,
+        "version": VERSION,
+        "model": model,
+        "config": config.to_dict(),
+        "dtype": dtypes.pop(),
+        "data": None if data is None else dict(data),
+        "training": None if training is None else dict(training),
+    }
     state: dict[str, Any] = {HEADER_KEY: np.array(json.dumps(header))}
     state.update({MODEL_PREFIX + k: v for k, v in weights.items()})
     state.update({OPTIMIZER_PREFIX + k: v for k, v in (optimizer or {}).items()})
@@ -91,7 +108,9 @@ def write(path: str | os.PathLike, model: str, config: Any, weights: Mapping[str
 def _json(state: dict[str, np.ndarray], key: str, where: str) -> Any:
     array = state[key]
     if array.dtype.kind != "U" or array.ndim != 0:
-        raise TypeError(f"{where}: {key!r} must be JSON text, got a {array.dtype} array of shape {array.shape}")
+        raise TypeError(
+            f"{where}: {key!r} must be JSON text, got a {array.dtype} array of shape {array.shape}"
+        )
     try:
         return json.loads(str(array))
     except (ValueError, RecursionError) as error:
@@ -99,7 +118,7 @@ def _json(state: dict[str, np.ndarray], key: str, where: str) -> Any:
 
 
 def _part(state: Mapping[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
-    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
 
 
 def _legacy_history(state: Mapping[str, np.ndarray], where: str) -> dict[str, Any]:
@@ -116,8 +135,24 @@ def _legacy_history(state: Mapping[str, np.ndarray], where: str) -> dict[str, An
     return out
 
 
-def _header(state: dict[str, np.ndarray], where: str) -> tuple[dict[str, Any], dict[str, np.ndarray],
-                                                                  dict[str, np.ndarray]]:
+def _legacy_optimizer(optimizer: dict[str, np.ndarray], train_config: Any) -> dict[str, np.ndarray]:
+    """The optimizer state of the older format ("lr" and "state.<i>.<name>") in the current
+    optimizer's layout: one parameter group holding every parameter, whose schedule starts from
+    the run's peak learning rate."""
+    if "lr" not in optimizer:
+        return optimizer
+    out = {k: v for k, v in optimizer.items() if k != "lr"}
+    indices = {int(k.split(".")[1]) for k in out if k.startswith("state.") and k.split(".")[1].isdigit()}
+    out["param_groups.0.lr"] = optimizer["lr"]
+    out["param_groups.0.params"] = np.arange(len(indices))
+    if isinstance(train_config, dict) and isinstance(train_config.get("lr"), float):
+        out["param_groups.0.initial_lr"] = np.array(train_config["lr"])
+    return out
+
+
+def _header(
+    state: dict[str, np.ndarray], where: str
+) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, np.ndarray]]:
     """(header, weights, optimizer state) of a file of any of the three formats."""
     if HEADER_KEY in state:
         header = _json(state, HEADER_KEY, where)
@@ -126,7 +161,9 @@ def _header(state: dict[str, np.ndarray], where: str) -> tuple[dict[str, Any], d
         if header.get("format") != FORMAT:
             raise ValueError(f"{where}: 'format' is {header.get('format')!r}, not {FORMAT!r}")
         if header.get("version") != VERSION:
-            raise ValueError(f"{where}: 'version' is {header.get('version')!r}; this minigrad reads version {VERSION}")
+            raise ValueError(
+                f"{where}: 'version' is {header.get('version')!r}; this minigrad reads version {VERSION}"
+            )
         unknown = [k for k in header if k not in HEADER_KEYS]
         if unknown:
             raise ValueError(f"{where}: unknown header key {unknown[0]!r}")
@@ -139,8 +176,13 @@ def _header(state: dict[str, np.ndarray], where: str) -> tuple[dict[str, Any], d
         return header, _part(state, MODEL_PREFIX), _part(state, OPTIMIZER_PREFIX)
     if "__config__" in state:  # TransformerLM.save before the common format
         weights = {k: v for k, v in state.items() if k != "__config__"}
-        header = {"model": "TransformerLM", "config": _json(state, "__config__", where), "data": None,
-                  "training": None, "dtype": None}
+        header = {
+            "model": "TransformerLM",
+            "config": _json(state, "__config__", where),
+            "data": None,
+            "training": None,
+            "dtype": None,
+        }
         return header, weights, {}
     if "model_config" in state:  # a training checkpoint before the common format
         needed = ("step", "train_config", "data", "rng")
@@ -149,14 +191,28 @@ def _header(state: dict[str, np.ndarray], where: str) -> tuple[dict[str, Any], d
             raise ValueError(f"{where}: this older training checkpoint has no {missing[0]!r} entry")
         step = state["step"]
         if step.ndim != 0 or step.dtype.kind not in "iu":
-            raise TypeError(f"{where}: 'step' must be one integer, got a {step.dtype} array of shape {step.shape}")
-        training = {"step": int(step), "config": _json(state, "train_config", where),
-                    "rng": _json(state, "rng", where), "history": _legacy_history(state, where)}
-        header = {"model": "TransformerLM", "config": _json(state, "model_config", where),
-                  "data": _json(state, "data", where), "training": training, "dtype": None}
-        return header, _part(state, MODEL_PREFIX), _part(state, OPTIMIZER_PREFIX)
-    raise ValueError(f"{where}: not a minigrad model file (no {HEADER_KEY!r} entry; nor '__config__' or "
-                     "'model_config' of the older formats)")
+            raise TypeError(
+                f"{where}: 'step' must be one integer, got a {step.dtype} array of shape {step.shape}"
+            )
+        training = {
+            "step": int(step),
+            "config": _json(state, "train_config", where),
+            "rng": _json(state, "rng", where),
+            "history": _legacy_history(state, where),
+        }
+        header = {
+            "model": "TransformerLM",
+            "config": _json(state, "model_config", where),
+            "data": _json(state, "data", where),
+            "training": training,
+            "dtype": None,
+        }
+        optimizer = _legacy_optimizer(_part(state, OPTIMIZER_PREFIX), training["config"])
+        return header, _part(state, MODEL_PREFIX), optimizer
+    raise ValueError(
+        f"{where}: not a minigrad model file (no {HEADER_KEY!r} entry; nor '__config__' or "
+        "'model_config' of the older formats)"
+    )
 
 
 def _check_weights(weights: dict[str, np.ndarray], declared: Any, where: str) -> np.dtype:
@@ -165,22 +221,32 @@ def _check_weights(weights: dict[str, np.ndarray], declared: Any, where: str) ->
         raise ValueError(f"{where}: the file holds no model weights")
     for name, array in weights.items():
         if array.dtype.name not in FLOAT_DTYPES:
-            raise TypeError(f"{where}: weight {name!r} has dtype {array.dtype}; weights must be real floating "
-                            f"point ({', '.join(FLOAT_DTYPES)})")
+            raise TypeError(
+                f"{where}: weight {name!r} has dtype {array.dtype}; weights must be real floating "
+                f"point ({', '.join(FLOAT_DTYPES)})"
+            )
     dtypes = sorted({a.dtype.name for a in weights.values()})
     if len(dtypes) > 1:
         odd = next(k for k, a in weights.items() if a.dtype.name != dtypes[0])
-        raise TypeError(f"{where}: weights of several dtypes ({', '.join(dtypes)}), e.g. {odd!r}; a file holds one")
+        raise TypeError(
+            f"{where}: weights of several dtypes ({', '.join(dtypes)}), e.g. {odd!r}; a file holds one"
+        )
     if declared is not None and declared != dtypes[0]:
         raise TypeError(f"{where}: the header says dtype {declared!r} but the weights are {dtypes[0]}")
     return np.dtype(dtypes[0])
 
 
 def _check_optimizer(optimizer: dict[str, np.ndarray], where: str) -> None:
+    """Step counts and parameter indices are integers, buffers real floats, group options
+    numbers or flags; the optimizer's load_state_dict checks names and shapes."""
     for key, array in optimizer.items():
-        wanted = "iu" if key.endswith(".step") else "f"
+        if key.startswith("state.") and key.endswith(".step") or key.endswith(".params"):
+            wanted, kind = "iu", "an integer"
+        elif key.startswith("state."):
+            wanted, kind = "f", "a real floating"
+        else:
+            wanted, kind = "biuf", "a numeric or bool"
         if array.dtype.kind not in wanted:
-            kind = "an integer" if wanted == "iu" else "a real floating"
             raise TypeError(f"{where}: 'optimizer.{key}' has dtype {array.dtype}, expected {kind} dtype")
 
 
@@ -201,8 +267,10 @@ def read(path: str | os.PathLike) -> Checkpoint:
     stored = sum(a.size for a in weights.values())
     needed = config.max_elements()
     if needed > GROWTH * stored + SLACK_ELEMENTS:
-        raise ValueError(f"{where}: the config describes a model of up to {needed:,} elements but the file "
-                         f"stores {stored:,}; refusing to build it")
+        raise ValueError(
+            f"{where}: the config describes a model of up to {needed:,} elements but the file "
+            f"stores {stored:,}; refusing to build it"
+        )
     _check_optimizer(optimizer, where)
     data = header["data"]
     if data is not None:
@@ -223,11 +291,17 @@ def check_fits(model: Any, checkpoint: Checkpoint) -> None:
     own = {name: array.shape for name, array in model.state_dict().items()}
     for name, array in checkpoint.weights.items():
         if name not in own:
-            raise ValueError(f"{where}: unexpected weight 'model.{name}' ({checkpoint.model} with this config has "
-                             "no such parameter)")
+            raise ValueError(
+                f"{where}: unexpected weight 'model.{name}' ({checkpoint.model} with this config has "
+                "no such parameter)"
+            )
         if array.shape != own[name]:
-            raise ValueError(f"{where}: weight 'model.{name}' has shape {array.shape}, the config needs {own[name]}")
+            raise ValueError(
+                f"{where}: weight 'model.{name}' has shape {array.shape}, the config needs {own[name]}"
+            )
     missing = [name for name in own if name not in checkpoint.weights]
     if missing:
-        raise ValueError(f"{where}: missing weight 'model.{missing[0]}'"
-                         + (f" and {len(missing) - 1} more" if len(missing) > 1 else ""))
+        raise ValueError(
+            f"{where}: missing weight 'model.{missing[0]}'"
+            + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
+        )

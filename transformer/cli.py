@@ -18,6 +18,7 @@ the traceback instead); output paths are checked before any work starts; Ctrl-C 
 `train` writes the checkpoint and prints the command that resumes it (status 130); a closed
 pipe (`... | head`) ends quietly (status 141, as a process killed by SIGPIPE).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,9 +28,10 @@ import math
 import os
 import shlex
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -38,15 +40,31 @@ from minigrad.atomic import check_writable
 from minigrad.threads import set_num_threads
 from minigrad.viz import FORMATS, render
 
+from .checkpoint import read as read_checkpoint
 from .config import TransformerConfig
 from .faq import DEFAULT_OUT as FAQ_OUT
 from .faq import EXPERIMENTS
-from .checkpoint import read as read_checkpoint
 from .model import TransformerLM
-from .tasks import (TASKS, CharDataset, Dataset, Task, Vocab, dataset_from_description, greedy_exact_match,
-                    make_task)
-from .train import TEXT_BLOCK_SIZE, TEXT_MODEL, TEXT_TRAIN, TrainConfig, TrainingInterrupted, evaluate, \
-    load_checkpoint, train
+from .tasks import (
+    TASKS,
+    CharDataset,
+    Dataset,
+    Task,
+    Vocab,
+    dataset_from_description,
+    greedy_exact_match,
+    make_task,
+)
+from .train import (
+    TEXT_BLOCK_SIZE,
+    TEXT_MODEL,
+    TEXT_TRAIN,
+    TrainConfig,
+    TrainingInterrupted,
+    evaluate,
+    load_checkpoint,
+    train,
+)
 from .viz import draw_model_attention, draw_model_graph
 
 PROG = "minigrad-transformer"
@@ -67,24 +85,39 @@ def _argument_default(function: Callable[..., Any], name: str) -> Any:
     return inspect.signature(function).parameters[name].default
 
 
-def _number(kind: type, low: float | None = None, high: float | None = None, *, low_open: bool = False,
-            high_open: bool = False) -> Callable[[str], Any]:
+def _number(
+    kind: type,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> Callable[[str], Any]:
     """An argparse type: a finite `kind` within the bounds, else a one-line usage error."""
-    interval = (("(" if low_open else "[") + ("-inf" if low is None else f"{low:g}") + ", "
-                + ("inf" if high is None else f"{high:g}") + (")" if high_open or high is None else "]"))
+    interval = (
+        ("(" if low_open else "[")
+        + ("-inf" if low is None else f"{low:g}")
+        + ", "
+        + ("inf" if high is None else f"{high:g}")
+        + (")" if high_open or high is None else "]")
+    )
 
     def parse(text: str) -> Any:
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'} in "
-                                             f"{interval}, got {text!r}") from None
-        inside = (math.isfinite(value)
-                  and (low is None or (value > low if low_open else value >= low))
-                  and (high is None or (value < high if high_open else value <= high)))
+            raise argparse.ArgumentTypeError(
+                f"expected {'an integer' if kind is int else 'a number'} in {interval}, got {text!r}"
+            ) from None
+        inside = (
+            math.isfinite(value)
+            and (low is None or (value > low if low_open else value >= low))
+            and (high is None or (value < high if high_open else value <= high))
+        )
         if not inside:
-            raise argparse.ArgumentTypeError(f"expected a finite {'integer' if kind is int else 'number'} in "
-                                             f"{interval}, got {text!r}")
+            raise argparse.ArgumentTypeError(
+                f"expected a finite {'integer' if kind is int else 'number'} in {interval}, got {text!r}"
+            )
         return value
 
     return parse
@@ -121,7 +154,7 @@ def _show_examples(model: TransformerLM, task: Task, n: int) -> None:
     ids, targets = ids[:n], targets[:n]
     out = model.generate(ids[:, : task.prompt_len + 1], task.answer_len, temperature=0.0)
     for row, target in zip(out, targets):
-        answer, expected = row[task.prompt_len + 1:], target[task.prompt_len:]
+        answer, expected = row[task.prompt_len + 1 :], target[task.prompt_len :]
         mark = "right" if (answer == expected).all() else f"wrong, expected {task.vocab.decode(expected)}"
         print(f"  {task.vocab.decode(row[: task.prompt_len + 1])} {task.vocab.decode(answer)}   ({mark})")
 
@@ -129,42 +162,95 @@ def _show_examples(model: TransformerLM, task: Task, n: int) -> None:
 # ----- train ----------------------------------------------------------------------------------------
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     data = p.add_argument_group("data (a synthetic task, or --text)")
-    data.add_argument("--task", choices=sorted(TASKS), default=None,
-                      help="synthetic task: the prompt's digits copied, reversed or sorted, or two numbers added "
-                           "(default: sort)")
-    data.add_argument("--length", type=POSITIVE, default=None,
-                      help=f"digits per prompt (per operand for add) (default: {_argument_default(make_task, 'length')})")
-    data.add_argument("--base", type=_number(int, 2, 36), default=None,
-                      help=f"number of distinct digits, 2 to 36 (default: {_argument_default(make_task, 'base')}, "
-                           "digits 0-9)")
-    data.add_argument("--eval-size", type=POSITIVE, default=None,
-                      help="held-out sequences (tasks) or validation windows at most (text) (default: "
-                           f"{_argument_default(make_task, 'n_eval')} for a task, "
-                           f"{_argument_default(CharDataset, 'n_eval')} for text)")
-    data.add_argument("--text", metavar="FILE",
-                      help="train a character-level model on this UTF-8 text file instead of a task, with the "
-                           "text settings (below, and kept checkpoint of the best held-out loss)")
-    data.add_argument("--block-size", type=POSITIVE, default=None,
-                      help=f"characters of context per training window, with --text (default: {TEXT_BLOCK_SIZE})")
-    data.add_argument("--val-fraction", type=_number(float, 0, 1, low_open=True, high_open=True), default=None,
-                      help="the end of the text kept for validation, with --text (default: "
-                           f"{_argument_default(CharDataset, 'val_fraction')})")
+    data.add_argument(
+        "--task",
+        choices=sorted(TASKS),
+        default=None,
+        help="synthetic task: the prompt's digits copied, reversed or sorted, or two numbers added "
+        "(default: sort)",
+    )
+    data.add_argument(
+        "--length",
+        type=POSITIVE,
+        default=None,
+        help=f"digits per prompt (per operand for add) (default: {_argument_default(make_task, 'length')})",
+    )
+    data.add_argument(
+        "--base",
+        type=_number(int, 2, 36),
+        default=None,
+        help=f"number of distinct digits, 2 to 36 (default: {_argument_default(make_task, 'base')}, "
+        "digits 0-9)",
+    )
+    data.add_argument(
+        "--eval-size",
+        type=POSITIVE,
+        default=None,
+        help="held-out sequences (tasks) or validation windows at most (text) (default: "
+        f"{_argument_default(make_task, 'n_eval')} for a task, "
+        f"{_argument_default(CharDataset, 'n_eval')} for text)",
+    )
+    data.add_argument(
+        "--text",
+        metavar="FILE",
+        help="train a character-level model on this UTF-8 text file instead of a task, with the "
+        "text settings (below, and kept checkpoint of the best held-out loss)",
+    )
+    data.add_argument(
+        "--block-size",
+        type=POSITIVE,
+        default=None,
+        help=f"characters of context per training window, with --text (default: {TEXT_BLOCK_SIZE})",
+    )
+    data.add_argument(
+        "--val-fraction",
+        type=_number(float, 0, 1, low_open=True, high_open=True),
+        default=None,
+        help="the end of the text kept for validation, with --text (default: "
+        f"{_argument_default(CharDataset, 'val_fraction')})",
+    )
 
-    model = p.add_argument_group("model (defaults: TransformerConfig's for a task; for --text, the text preset)")
-    for name, help_text in (("d_model", "width of the residual stream"), ("n_heads", "attention heads per block"),
-                            ("n_layers", "Transformer blocks")):
-        model.add_argument("--" + name.replace("_", "-"), dest=name, type=POSITIVE, default=None,
-                           help=f"{help_text} (default: {_default(TransformerConfig, name)}; text: {TEXT_MODEL[name]})")
-    model.add_argument("--d-ff", type=POSITIVE, default=None,
-                       help="hidden width of the feed-forward network (default: 4 * d_model)")
-    model.add_argument("--dropout", type=_number(float, 0, 1, high_open=True), default=None,
-                       help=f"dropout probability (default: {_default(TransformerConfig, 'dropout')}; "
-                            f"text: {TEXT_MODEL['dropout']})")
-    model.add_argument("--norm-first", action="store_true", default=None,
-                       help="pre-LN blocks with a final LayerNorm (default: post-LN, as in the original paper)")
-    model.add_argument("--pos-encoding", choices=("learned", "sinusoidal"), default=None,
-                       help=f"position embedding: a learned table or fixed sinusoids (default: "
-                            f"{_default(TransformerConfig, 'pos_encoding')})")
+    model = p.add_argument_group(
+        "model (defaults: TransformerConfig's for a task; for --text, the text preset)"
+    )
+    for name, help_text in (
+        ("d_model", "width of the residual stream"),
+        ("n_heads", "attention heads per block"),
+        ("n_layers", "Transformer blocks"),
+    ):
+        model.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            type=POSITIVE,
+            default=None,
+            help=f"{help_text} (default: {_default(TransformerConfig, name)}; text: {TEXT_MODEL[name]})",
+        )
+    model.add_argument(
+        "--d-ff",
+        type=POSITIVE,
+        default=None,
+        help="hidden width of the feed-forward network (default: 4 * d_model)",
+    )
+    model.add_argument(
+        "--dropout",
+        type=_number(float, 0, 1, high_open=True),
+        default=None,
+        help=f"dropout probability (default: {_default(TransformerConfig, 'dropout')}; "
+        f"text: {TEXT_MODEL['dropout']})",
+    )
+    model.add_argument(
+        "--norm-first",
+        action="store_true",
+        default=None,
+        help="pre-LN blocks with a final LayerNorm (default: post-LN, as in the original paper)",
+    )
+    model.add_argument(
+        "--pos-encoding",
+        choices=("learned", "sinusoidal"),
+        default=None,
+        help=f"position embedding: a learned table or fixed sinusoids (default: "
+        f"{_default(TransformerConfig, 'pos_encoding')})",
+    )
 
     opt = p.add_argument_group("training (defaults: TrainConfig's for a task; for --text, the text preset)")
     for flag, name, kind, help_text in (
@@ -173,35 +259,77 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         ("--lr", "lr", _number(float, 0, 10, low_open=True), "peak learning rate, after warmup"),
         ("--warmup", "warmup_steps", NON_NEGATIVE, "steps of linear learning-rate warmup"),
         ("--weight-decay", "weight_decay", _number(float, 0, 10), "AdamW's decoupled weight decay"),
-        ("--grad-clip", "grad_clip", _number(float, 0), "clip the global gradient norm to this; 0 turns clipping off"),
-        ("--eval-interval", "eval_interval", POSITIVE, "evaluate and write the checkpoint every this many steps"),
-        ("--seed", "seed", NON_NEGATIVE, "seed of the initial weights, the data and dropout: same seed, same run"),
+        (
+            "--grad-clip",
+            "grad_clip",
+            _number(float, 0),
+            "clip the global gradient norm to this; 0 turns clipping off",
+        ),
+        (
+            "--eval-interval",
+            "eval_interval",
+            POSITIVE,
+            "evaluate and write the checkpoint every this many steps",
+        ),
+        (
+            "--seed",
+            "seed",
+            NON_NEGATIVE,
+            "seed of the initial weights, the data and dropout: same seed, same run",
+        ),
     ):
-        opt.add_argument(flag, dest=name, type=kind, default=None,
-                         help=f"{help_text} (default: {_default(TrainConfig, name)}; text: {getattr(TEXT_TRAIN, name)})")
-    opt.add_argument("--min-lr", type=_number(float, 0, 10), default=None,
-                     help="learning rate at the last step, the end of the cosine decay (default: lr / 10)")
+        opt.add_argument(
+            flag,
+            dest=name,
+            type=kind,
+            default=None,
+            help=f"{help_text} (default: {_default(TrainConfig, name)}; text: {getattr(TEXT_TRAIN, name)})",
+        )
+    opt.add_argument(
+        "--min-lr",
+        type=_number(float, 0, 10),
+        default=None,
+        help="learning rate at the last step, the end of the cosine decay (default: lr / 10)",
+    )
 
     out = p.add_argument_group("output")
-    out.add_argument("--out", metavar="CHECKPOINT",
-                     help="checkpoint file (.npz) to write (default: runs/<task>.npz, runs/<text file name>.npz, "
-                          "or the --resume file)")
-    out.add_argument("--resume", metavar="CHECKPOINT",
-                     help="continue the run saved in this checkpoint exactly, with its own model, data and "
-                          "training settings; only --steps (to extend it), --text, --out and --quiet may be given")
+    out.add_argument(
+        "--out",
+        metavar="CHECKPOINT",
+        help="checkpoint file (.npz) to write (default: runs/<task>.npz, runs/<text file "
+        "name>.npz, or the --resume file)",
+    )
+    out.add_argument(
+        "--resume",
+        metavar="CHECKPOINT",
+        help="continue the run saved in this checkpoint exactly, with its own model, data and "
+        "training settings; only --steps (to extend it), --text, --out and --quiet may be given",
+    )
     out.add_argument("--quiet", action="store_true", help="print no progress, only the final summary")
 
 
 _TASK_OPTIONS = ("task", "length", "base")
 _TEXT_OPTIONS = ("block_size", "val_fraction")
 _MODEL_OPTIONS = ("d_model", "n_heads", "n_layers", "d_ff", "dropout", "norm_first", "pos_encoding")
-_TRAIN_OPTIONS = ("batch_size", "lr", "min_lr", "warmup_steps", "weight_decay", "grad_clip", "eval_interval", "seed")
+_TRAIN_OPTIONS = (
+    "batch_size",
+    "lr",
+    "min_lr",
+    "warmup_steps",
+    "weight_decay",
+    "grad_clip",
+    "eval_interval",
+    "seed",
+)
 
 
 def _given(args: argparse.Namespace, names: Sequence[str]) -> list[str]:
     """The options of `names` given on the command line, spelled as flags."""
-    return ["--" + n.replace("_", "-").replace("warmup-steps", "warmup") for n in names
-            if getattr(args, n) is not None]
+    return [
+        "--" + n.replace("_", "-").replace("warmup-steps", "warmup")
+        for n in names
+        if getattr(args, n) is not None
+    ]
 
 
 def _chosen(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
@@ -212,7 +340,9 @@ def _new_run(args: argparse.Namespace) -> tuple[TransformerLM, Dataset, TrainCon
     """(model, data, config, checkpoint path, best-checkpoint path or None) of a new run."""
     if args.text:
         if _given(args, _TASK_OPTIONS):
-            raise UsageError(f"{', '.join(_given(args, _TASK_OPTIONS))} choose a task; they cannot go with --text")
+            raise UsageError(
+                f"{', '.join(_given(args, _TASK_OPTIONS))} choose a task; they cannot go with --text"
+            )
         data_options = {"block_size": TEXT_BLOCK_SIZE, **_chosen(args, _TEXT_OPTIONS)}
         if args.eval_size is not None:
             data_options["n_eval"] = args.eval_size
@@ -236,22 +366,33 @@ def _new_run(args: argparse.Namespace) -> tuple[TransformerLM, Dataset, TrainCon
     if args.lr is not None and args.min_lr is None:
         config.min_lr = config.lr / 10
     minigrad.manual_seed(config.seed)  # the initial weights
-    model = TransformerLM(TransformerConfig(vocab_size=data.vocab.size, max_len=data.block_size,
-                                            **{**model_preset, **_chosen(args, _MODEL_OPTIONS)}))
+    model = TransformerLM(
+        TransformerConfig(
+            vocab_size=data.vocab.size,
+            max_len=data.block_size,
+            **{**model_preset, **_chosen(args, _MODEL_OPTIONS)},
+        )
+    )
     return model, data, config, out, best
 
 
-def _resumed_run(args: argparse.Namespace) -> tuple[TransformerLM, Dataset, TrainConfig, str, str | None, int]:
+def _resumed_run(
+    args: argparse.Namespace,
+) -> tuple[TransformerLM, Dataset, TrainConfig, str, str | None, int]:
     fixed = _given(args, (*_TASK_OPTIONS, *_TEXT_OPTIONS, *_MODEL_OPTIONS, *_TRAIN_OPTIONS, "eval_size"))
     if fixed:
-        raise UsageError(f"--resume continues the saved run with its own settings; {', '.join(fixed)} cannot be "
-                         "changed (only --steps, --text, --out and --quiet)")
+        raise UsageError(
+            f"--resume continues the saved run with its own settings; {', '.join(fixed)} cannot be "
+            "changed (only --steps, --text, --out and --quiet)"
+        )
     checkpoint = load_checkpoint(args.resume)
     data = dataset_from_description(checkpoint.data, args.text)
     config = checkpoint.train_config
     if args.steps is not None:
         if args.steps < checkpoint.step:
-            raise UsageError(f"--steps {args.steps} is fewer than the {checkpoint.step} steps already trained")
+            raise UsageError(
+                f"--steps {args.steps} is fewer than the {checkpoint.step} steps already trained"
+            )
         config = dataclasses.replace(config, steps=args.steps)
     out = _output(args.out or args.resume, args.text)
     best = str(Path(out).with_suffix(".best.npz")) if checkpoint.data["kind"] == "text" else None
@@ -274,48 +415,81 @@ def run_train(args: argparse.Namespace) -> int:
     c = model.config
     n_params = sum(p.data.size for p in model.parameters())
     print(f"data: {_describe(data)}")
-    print(f"model: {c.n_layers} layers, d_model {c.d_model}, {c.n_heads} heads, d_ff {c.ff_dim}, "
-          f"{n_params:,} parameters")
-    print(f"training: {config.steps} steps of {config.batch_size} sequences, lr {config.lr:g} -> {config.min_lr:g}, "
-          f"warmup {config.warmup_steps}, seed {config.seed}", flush=True)
+    print(
+        f"model: {c.n_layers} layers, d_model {c.d_model}, {c.n_heads} heads, d_ff {c.ff_dim}, "
+        f"{n_params:,} parameters"
+    )
+    print(
+        f"training: {config.steps} steps of {config.batch_size} sequences, "
+        f"lr {config.lr:g} -> {config.min_lr:g}, "
+        f"warmup {config.warmup_steps}, seed {config.seed}",
+        flush=True,
+    )
     try:
-        history = train(model, data, config, out=out, resume_from=args.resume, keep_best=best,
-                        log=None if args.quiet else sys.stderr)
+        history = train(
+            model,
+            data,
+            config,
+            out=out,
+            resume_from=args.resume,
+            keep_best=best,
+            log=None if args.quiet else sys.stderr,
+        )
     except TrainingInterrupted as stop:
         print(f"\ninterrupted after step {stop.step} of {config.steps}; checkpoint: {out}", file=sys.stderr)
         print(f"resume with: {_resume_command(out, config.steps)}", file=sys.stderr)
         return 130
     score = "" if history.accuracy is None else f", held-out exact match {100 * history.accuracy:.1f}%"
-    print(f"done: {len(history.losses)} steps in {history.seconds:.1f} s "
-          f"({history.tokens_per_second / 1000:.1f}k tokens/s), held-out loss {history.eval_losses[-1]:.4f}{score}")
+    print(
+        f"done: {len(history.losses)} steps in {history.seconds:.1f} s "
+        f"({history.tokens_per_second / 1000:.1f}k tokens/s), held-out loss "
+        f"{history.eval_losses[-1]:.4f}{score}"
+    )
     if isinstance(data, Task):
         _show_examples(model, data, 3)
     print(f"checkpoint: {out}")
     if best is not None and os.path.exists(best):
         i = int(min(range(len(history.eval_losses)), key=history.eval_losses.__getitem__))
-        print(f"best checkpoint (held-out loss {history.eval_losses[i]:.4f} at step {history.eval_steps[i]}): {best}")
+        print(
+            f"best checkpoint (held-out loss {history.eval_losses[i]:.4f} "
+            f"at step {history.eval_steps[i]}): {best}"
+        )
     return 0
 
 
 # ----- eval -------------------------------------------------------------------------------------------
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="a checkpoint written by `train`")
-    p.add_argument("--text", metavar="FILE",
-                   help="the text file, for a checkpoint trained on text (default: the file it records)")
-    p.add_argument("--batch-size", type=POSITIVE, default=_argument_default(evaluate, "batch_size"),
-                   help="sequences per forward pass (default: %(default)s)")
-    p.add_argument("--greedy", action="store_true",
-                   help="also score answers generated token by token (greedy decoding); it agrees with the "
-                        "teacher-forced exact match, only slower")
-    p.add_argument("--examples", type=NON_NEGATIVE, default=5, help="held-out examples to print (default: %(default)s)")
+    p.add_argument(
+        "--text",
+        metavar="FILE",
+        help="the text file, for a checkpoint trained on text (default: the file it records)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=POSITIVE,
+        default=_argument_default(evaluate, "batch_size"),
+        help="sequences per forward pass (default: %(default)s)",
+    )
+    p.add_argument(
+        "--greedy",
+        action="store_true",
+        help="also score answers generated token by token (greedy decoding); it agrees with the "
+        "teacher-forced exact match, only slower",
+    )
+    p.add_argument(
+        "--examples", type=NON_NEGATIVE, default=5, help="held-out examples to print (default: %(default)s)"
+    )
 
 
 def _text_note(checkpoint: Any, data: Dataset) -> None:
     """Say so when an explicit --text differs from the text the checkpoint was trained on."""
     recorded = checkpoint.data.get("sha256")
     if isinstance(data, CharDataset) and recorded is not None and recorded != data.sha256:
-        print(f"note: {data.path} is not the text this checkpoint was trained on ({checkpoint.data['path']})",
-              file=sys.stderr)
+        print(
+            f"note: {data.path} is not the text this checkpoint was trained on ({checkpoint.data['path']})",
+            file=sys.stderr,
+        )
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -336,26 +510,45 @@ def run_eval(args: argparse.Namespace) -> int:
 
 # ----- sample ------------------------------------------------------------------------------------------
 def add_sample_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", help="a checkpoint written by `train` (text, or a task), or a TransformerLM.save file "
-                                      "that records its data")
-    p.add_argument("--prompt", default=None,
-                   help="text to continue; every character must be in the model's vocabulary (default: a newline "
-                        "for text; for a task, the first held-out prompt)")
-    p.add_argument("--length", type=NON_NEGATIVE, default=None,
-                   help="new tokens (characters) to generate (default: 300 for text; for a task, exactly its answer)")
-    p.add_argument("--temperature", type=_number(float, 0),
-                   default=_argument_default(TransformerLM.generate, "temperature"),
-                   help="divide the logits by this: below 1 is more conservative, 0 is greedy (default: %(default)s)")
-    p.add_argument("--top-k", type=POSITIVE, default=_argument_default(TransformerLM.generate, "top_k"),
-                   help="sample only among the k most likely tokens (default: all)")
+    p.add_argument(
+        "checkpoint",
+        help="a checkpoint written by `train` (text, or a task), or a TransformerLM.save file "
+        "that records its data",
+    )
+    p.add_argument(
+        "--prompt",
+        default=None,
+        help="text to continue; every character must be in the model's vocabulary (default: a newline "
+        "for text; for a task, the first held-out prompt)",
+    )
+    p.add_argument(
+        "--length",
+        type=NON_NEGATIVE,
+        default=None,
+        help="new tokens (characters) to generate (default: 300 for text; for a task, exactly its answer)",
+    )
+    p.add_argument(
+        "--temperature",
+        type=_number(float, 0),
+        default=_argument_default(TransformerLM.generate, "temperature"),
+        help="divide the logits by this: below 1 is more conservative, 0 is greedy (default: %(default)s)",
+    )
+    p.add_argument(
+        "--top-k",
+        type=POSITIVE,
+        default=_argument_default(TransformerLM.generate, "top_k"),
+        help="sample only among the k most likely tokens (default: all)",
+    )
     p.add_argument("--seed", type=NON_NEGATIVE, default=0, help="seed of the sampling (default: %(default)s)")
 
 
 def run_sample(args: argparse.Namespace) -> int:
     file = read_checkpoint(args.checkpoint)
     if file.data is None:
-        raise UsageError(f"{args.checkpoint} records no data, so its vocabulary is unknown; save it with "
-                         "TransformerLM.save(path, data=dataset.describe())")
+        raise UsageError(
+            f"{args.checkpoint} records no data, so its vocabulary is unknown; save it with "
+            "TransformerLM.save(path, data=dataset.describe())"
+        )
     vocab = _vocab(file.data)
     task = dataset_from_description(file.data) if file.data["kind"] == "task" else None
     prompt = args.prompt
@@ -375,23 +568,42 @@ def run_sample(args: argparse.Namespace) -> int:
         raise UsageError("the prompt must hold at least one character")
     length = task.answer_len if task is not None else (300 if args.length is None else args.length)
     model = TransformerLM.from_checkpoint(file)
-    out = model.generate(vocab.encode(prompt), length, temperature=args.temperature, top_k=args.top_k,
-                         rng=np.random.default_rng(args.seed))
+    out = model.generate(
+        vocab.encode(prompt),
+        length,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        rng=np.random.default_rng(args.seed),
+    )
     print(vocab.decode(out))
     return 0
 
 
 # ----- faq: the seed notes' five attention questions, answered by experiment (transformer/faq) ---------
 def add_faq_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("question", nargs="+", choices=sorted(EXPERIMENTS) + ["all"], metavar="QUESTION",
-                   help="which question to answer: q1 multi-head, q2 shared Q/K, q3 additive scores, q4 scaling "
-                        "by sqrt(d_k), q5 reduced head size; several may be given, or all")
-    p.add_argument("--quick", action="store_true",
-                   help="a seconds-long smoke run (what the tests run); its numbers are too short to quote")
-    p.add_argument("--out", metavar="DIR", default=str(FAQ_OUT),
-                   help="directory for the SVG figures (default: %(default)s; the documented figures are in "
-                        "docs/images/faq)")
-    p.add_argument("--seed", type=NON_NEGATIVE, default=0, help="seed of weights and data (default: %(default)s)")
+    p.add_argument(
+        "question",
+        nargs="+",
+        choices=sorted(EXPERIMENTS) + ["all"],
+        metavar="QUESTION",
+        help="which question to answer: q1 multi-head, q2 shared Q/K, q3 additive scores, q4 "
+        "scaling by sqrt(d_k), q5 reduced head size; several may be given, or all",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="a seconds-long smoke run (what the tests run); its numbers are too short to quote",
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        default=str(FAQ_OUT),
+        help="directory for the SVG figures (default: %(default)s; the documented figures are in "
+        "docs/images/faq)",
+    )
+    p.add_argument(
+        "--seed", type=NON_NEGATIVE, default=0, help="seed of weights and data (default: %(default)s)"
+    )
 
 
 def run_faq(args: argparse.Namespace) -> int:
@@ -400,8 +612,11 @@ def run_faq(args: argparse.Namespace) -> int:
     check_writable(os.path.join(args.out, "figure.svg"))
     names = sorted(EXPERIMENTS) if "all" in args.question else list(dict.fromkeys(args.question))
     for name in names:
-        print(f"{name}: running{' (quick)' if args.quick else ''}; figures go to {args.out}", file=sys.stderr,
-              flush=True)
+        print(
+            f"{name}: running{' (quick)' if args.quick else ''}; figures go to {args.out}",
+            file=sys.stderr,
+            flush=True,
+        )
         EXPERIMENTS[name](quick=args.quick, out_dir=Path(args.out), seed=args.seed)
         print()
     return 0
@@ -409,11 +624,20 @@ def run_faq(args: argparse.Namespace) -> int:
 
 # ----- render-graph and render-attention: pictures written with Graphviz (transformer/viz.py) -------
 def _add_picture_arguments(p: argparse.ArgumentParser, stem: str) -> None:
-    p.add_argument("--format", choices=FORMATS, default=None,
-                   help="file format; dot writes the Graphviz source text and needs no Graphviz program "
-                        "(default: the --out file's suffix, else svg)")
-    p.add_argument("-o", "--out", metavar="FILE", default=None,
-                   help=f"file to write (default: runs/{stem}.svg, or runs/{stem}.FORMAT with --format)")
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=None,
+        help="file format; dot writes the Graphviz source text and needs no Graphviz program "
+        "(default: the --out file's suffix, else svg)",
+    )
+    p.add_argument(
+        "-o",
+        "--out",
+        metavar="FILE",
+        default=None,
+        help=f"file to write (default: runs/{stem}.svg, or runs/{stem}.FORMAT with --format)",
+    )
 
 
 def _picture_path(args: argparse.Namespace, stem: str) -> str:
@@ -447,18 +671,36 @@ def _depth(text: str) -> int | None:
 
 
 def add_render_graph_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", nargs="?", default=None,
-                   help="a checkpoint written by `train`, or a file written by TransformerLM.save")
-    p.add_argument("--untrained", action="store_true",
-                   help="instead of a checkpoint, draw the untrained model `train` starts from with no options "
-                        "(sort 8 digits)")
-    p.add_argument("--depth", type=_depth, default=1,
-                   help="module depth drawn as boxes: 1 the model's children (embeddings, blocks, head), 2 each "
-                        "block's parts, ...; 0 or full draws every op (default: %(default)s)")
-    p.add_argument("--grads", action="store_true",
-                   help="run backward first and colour each parameter by the norm of its gradient")
-    p.add_argument("--rankdir", choices=("TB", "LR", "BT", "RL"), default="TB",
-                   help="direction the graph flows: top to bottom, left to right, ... (default: %(default)s)")
+    p.add_argument(
+        "checkpoint",
+        nargs="?",
+        default=None,
+        help="a checkpoint written by `train`, or a file written by TransformerLM.save",
+    )
+    p.add_argument(
+        "--untrained",
+        action="store_true",
+        help="instead of a checkpoint, draw the untrained model `train` starts from with no "
+        "options (sort 8 digits)",
+    )
+    p.add_argument(
+        "--depth",
+        type=_depth,
+        default=1,
+        help="module depth drawn as boxes: 1 the model's children (embeddings, blocks, head), 2 "
+        "each block's parts, ...; 0 or full draws every op (default: %(default)s)",
+    )
+    p.add_argument(
+        "--grads",
+        action="store_true",
+        help="run backward first and colour each parameter by the norm of its gradient",
+    )
+    p.add_argument(
+        "--rankdir",
+        choices=("TB", "LR", "BT", "RL"),
+        default="TB",
+        help="direction the graph flows: top to bottom, left to right, ... (default: %(default)s)",
+    )
     _add_picture_arguments(p, "graph")
 
 
@@ -479,18 +721,35 @@ def run_render_graph(args: argparse.Namespace) -> int:
 
 def add_render_attention_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="a checkpoint written by `train` (its vocabulary encodes --input)")
-    p.add_argument("--input", default=None,
-                   help="text the model reads, one token per character; a task's bare prompt is completed with "
-                        "'=' and the model's greedy answer (default, for a task: the first held-out prompt, so "
-                        "completed)")
-    p.add_argument("--layer", type=int, default=None, help="layer to draw, from 0; negative counts from the end "
-                                                           "(default: all layers, a row each)")
-    p.add_argument("--head", type=int, default=None, help="head to draw, from 0 (default: all heads, a column each)")
-    p.add_argument("--kind", choices=("graph", "heatmap"), default="graph",
-                   help="graph: queries and keys as two columns joined by edges as thick as the weight; heatmap: "
-                        "the weight matrix as a shaded table (default: %(default)s)")
-    p.add_argument("--threshold", type=_threshold, default=0.05,
-                   help="with --kind graph, draw no edge for a weight at or below this (default: %(default)s)")
+    p.add_argument(
+        "--input",
+        default=None,
+        help="text the model reads, one token per character; a task's bare prompt is completed "
+        "with '=' and the model's greedy answer (default, for a task: the first held-out "
+        "prompt, so completed)",
+    )
+    p.add_argument(
+        "--layer",
+        type=int,
+        default=None,
+        help="layer to draw, from 0; negative counts from the end (default: all layers, a row each)",
+    )
+    p.add_argument(
+        "--head", type=int, default=None, help="head to draw, from 0 (default: all heads, a column each)"
+    )
+    p.add_argument(
+        "--kind",
+        choices=("graph", "heatmap"),
+        default="graph",
+        help="graph: queries and keys as two columns joined by edges as thick as the weight; "
+        "heatmap: the weight matrix as a shaded table (default: %(default)s)",
+    )
+    p.add_argument(
+        "--threshold",
+        type=_threshold,
+        default=0.05,
+        help="with --kind graph, draw no edge for a weight at or below this (default: %(default)s)",
+    )
     _add_picture_arguments(p, "attention")
 
 
@@ -506,16 +765,21 @@ def _attention_input(text: str | None, model: TransformerLM, vocab: Vocab, task:
     allows (the answer's last digit is never an input: the model only predicts it)."""
     if text is None:
         if task is None:
-            raise ValueError(f"this checkpoint was trained on text; give an --input made of {vocab.symbols!r}")
+            raise ValueError(
+                f"this checkpoint was trained on text; give an --input made of {vocab.symbols!r}"
+            )
         text = vocab.decode(task.eval_set()[0][0, : task.prompt_len])
     if not text:
         raise ValueError("--input must hold at least one character")
-    if task is not None and len(text.removesuffix("=")) == task.prompt_len and "=" not in text.removesuffix("="):
+    digits = text.removesuffix("=")
+    if task is not None and len(digits) == task.prompt_len and "=" not in digits:
         prompt = vocab.encode(text.removesuffix("=") + "=")
         text = vocab.decode(model.generate(prompt, task.answer_len - 1, temperature=0.0))
     if len(text) > model.config.max_len:
-        raise UsageError(f"--input has {len(text)} characters, but the model's context holds at most "
-                         f"max_len = {model.config.max_len}; give a shorter --input")
+        raise UsageError(
+            f"--input has {len(text)} characters, but the model's context holds at most "
+            f"max_len = {model.config.max_len}; give a shorter --input"
+        )
     return text
 
 
@@ -528,8 +792,15 @@ def run_render_attention(args: argparse.Namespace) -> int:
     task = dataset_from_description(file.data) if file.data["kind"] == "task" else None
     text = _attention_input(args.input, model, vocab, task)
     print(f"input: {text}")
-    graph = draw_model_attention(model, vocab.encode(text), list(text), layer=args.layer, head=args.head,
-                                 threshold=args.threshold, kind=args.kind)
+    graph = draw_model_attention(
+        model,
+        vocab.encode(text),
+        list(text),
+        layer=args.layer,
+        head=args.head,
+        threshold=args.threshold,
+        kind=args.kind,
+    )
     return _write_picture(graph, path)
 
 
@@ -542,33 +813,53 @@ class Command:
 
 
 COMMANDS: dict[str, Command] = {
-    "train": Command("train a model on a synthetic task or a text file (no options: the main example, "
-                     "sort 8 digits)", add_train_arguments, run_train),
+    "train": Command(
+        "train a model on a synthetic task or a text file (no options: the main example, sort 8 digits)",
+        add_train_arguments,
+        run_train,
+    ),
     "eval": Command("score a checkpoint on its held-out set", add_eval_arguments, run_eval),
     "sample": Command("generate text from a checkpoint", add_sample_arguments, run_sample),
-    "faq": Command("answer the seed notes' five attention questions by experiment (tables and SVG figures)",
-                   add_faq_arguments, run_faq),
-    "render-graph": Command("draw the computation graph of a checkpoint's model (or an untrained one) at a "
-                            "chosen module depth, to svg, png, pdf or dot", add_render_graph_arguments,
-                            run_render_graph),
-    "render-attention": Command("draw a checkpoint's attention on an input, as edges or heatmaps, to svg, png, "
-                                "pdf or dot", add_render_attention_arguments, run_render_attention),
+    "faq": Command(
+        "answer the seed notes' five attention questions by experiment (tables and SVG figures)",
+        add_faq_arguments,
+        run_faq,
+    ),
+    "render-graph": Command(
+        "draw the computation graph of a checkpoint's model (or an untrained one) at a "
+        "chosen module depth, to svg, png, pdf or dot",
+        add_render_graph_arguments,
+        run_render_graph,
+    ),
+    "render-attention": Command(
+        "draw a checkpoint's attention on an input, as edges or heatmaps, to svg, png, pdf or dot",
+        add_render_attention_arguments,
+        run_render_attention,
+    ),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=PROG, description="Train, evaluate, sample and draw the minigrad Transformer, and run the attention experiments.",
+        prog=PROG,
+        description="Train, evaluate, sample and draw the minigrad Transformer, and run the "
+        "attention experiments.",
         epilog=f"`{PROG} COMMAND --help` explains each command's options.",
     )
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--threads", type=POSITIVE, default=DEFAULT_THREADS,
-                        help="threads of numpy's BLAS (default: %(default)s, measured fastest for these small "
-                             "matrices on a busy 2-core machine)")
+    common.add_argument(
+        "--threads",
+        type=POSITIVE,
+        default=DEFAULT_THREADS,
+        help="threads of numpy's BLAS (default: %(default)s, measured fastest for these small "
+        "matrices on a busy 2-core machine)",
+    )
     common.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, command in COMMANDS.items():
-        command.add_arguments(sub.add_parser(name, help=command.help, description=command.help, parents=[common]))
+        command.add_arguments(
+            sub.add_parser(name, help=command.help, description=command.help, parents=[common])
+        )
     return parser
 
 

@@ -59,7 +59,7 @@ class TransformerConfig:
             raise ValueError(f"TransformerConfig: dropout={self.dropout} must be in [0, 1)")
 
     @classmethod
-    def from_dict(cls, values: Any) -> "TransformerConfig":
+    def from_dict(cls, values: Any) -> TransformerConfig:
         """A config from untrusted JSON (a checkpoint's): unknown or missing keys, wrong types
         and values outside LIMITS are one-line errors naming the key."""
         return from_dict(cls, values)
@@ -70,7 +70,8 @@ class TransformerConfig:
         the elements actually stored in a file before building anything."""
         d, inner = self.d_model, self.n_heads * (self.head_dim or self.d_model // self.n_heads)
         per_layer = 4 * d * inner + 4 * inner + 3 * d * self.ff_dim + self.ff_dim + 8 * d + inner
-        return 2 * self.vocab_size * d + self.vocab_size + self.max_len * d + 2 * d + self.n_layers * per_layer
+        tables = 2 * self.vocab_size * d + self.vocab_size + self.max_len * d + 2 * d
+        return tables + self.n_layers * per_layer
 
     @property
     def ff_dim(self) -> int:

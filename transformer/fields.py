@@ -8,6 +8,7 @@ out-of-range numbers are each a one-line error naming the key, raised before any
 built from the values. A new field is one line in the dataclass and, if it is a number or a
 string, one line in its table.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -15,7 +16,8 @@ import math
 import numbers
 import types
 import typing
-from typing import Any, Mapping, TypeVar
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -24,11 +26,20 @@ def _type_name(hint: Any) -> str:
     return getattr(hint, "__name__", str(hint))
 
 
-def check_value(what: str, name: str, value: Any, hint: Any, limits: Mapping[str, tuple[float, float]],
-                choices: Mapping[str, tuple[str, ...]]) -> None:
+def check_value(
+    what: str,
+    name: str,
+    value: Any,
+    hint: Any,
+    limits: Mapping[str, tuple[float, float]],
+    choices: Mapping[str, tuple[str, ...]],
+) -> None:
     """Raise TypeError (wrong type) or ValueError (out of range, not a choice) for one field."""
-    options = typing.get_args(hint) if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union \
+    options = (
+        typing.get_args(hint)
+        if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union
         else (hint,)
+    )
     if value is None:
         if type(None) in options:
             return
@@ -37,11 +48,15 @@ def check_value(what: str, name: str, value: Any, hint: Any, limits: Mapping[str
     origin = typing.get_origin(kind)
     if origin is tuple:  # a fixed-length tuple of numbers, e.g. betas (JSON gives a list)
         if not isinstance(value, (tuple, list)) or len(value) != len(typing.get_args(kind)):
-            raise TypeError(f"{what}: {name} must be a list of {len(typing.get_args(kind))} numbers, got {value!r}")
+            raise TypeError(
+                f"{what}: {name} must be a list of {len(typing.get_args(kind))} numbers, got {value!r}"
+            )
         for i, (item, item_kind) in enumerate(zip(value, typing.get_args(kind))):
             check_value(what, f"{name}[{i}]", item, item_kind, limits, {})
         if name in limits and not all(limits[name][0] <= v <= limits[name][1] for v in value):
-            raise ValueError(f"{what}: {name}={list(value)} must lie in [{limits[name][0]}, {limits[name][1]}]")
+            raise ValueError(
+                f"{what}: {name}={list(value)} must lie in [{limits[name][0]}, {limits[name][1]}]"
+            )
         return
     if kind is bool:
         ok = isinstance(value, bool)
@@ -52,7 +67,9 @@ def check_value(what: str, name: str, value: Any, hint: Any, limits: Mapping[str
     else:
         ok = isinstance(value, kind)
     if not ok:
-        raise TypeError(f"{what}: {name} must be {_type_name(kind)}, got {type(value).__name__} {value!r:.60}")
+        raise TypeError(
+            f"{what}: {name} must be {_type_name(kind)}, got {type(value).__name__} {value!r:.60}"
+        )
     if kind is float and not math.isfinite(value):
         raise ValueError(f"{what}: {name} must be a finite number, got {value}")
     if name in limits:
@@ -63,8 +80,9 @@ def check_value(what: str, name: str, value: Any, hint: Any, limits: Mapping[str
         raise ValueError(f"{what}: {name}={value!r:.40} must be one of {choices[name]}")
 
 
-def check_fields(instance: Any, limits: Mapping[str, tuple[float, float]],
-                 choices: Mapping[str, tuple[str, ...]]) -> None:
+def check_fields(
+    instance: Any, limits: Mapping[str, tuple[float, float]], choices: Mapping[str, tuple[str, ...]]
+) -> None:
     """Check every field of a dataclass instance against its annotation and the tables."""
     cls = type(instance)
     hints = typing.get_type_hints(cls)
@@ -83,8 +101,11 @@ def from_dict(cls: type[T], values: Any, what: str | None = None) -> T:
     unknown = [k for k in values if k not in fields]
     if unknown:
         raise ValueError(f"{what}: unknown key {unknown[0]!r} (known keys: {', '.join(fields)})")
-    required = [name for name, f in fields.items()
-                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    required = [
+        name
+        for name, f in fields.items()
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
     missing = [name for name in required if name not in values]
     if missing:
         raise ValueError(f"{what}: missing key {missing[0]!r}")

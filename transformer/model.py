@@ -9,25 +9,27 @@ All You Need" (`pos_table`, a plain array: not trained, not saved, rebuilt from 
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from os import PathLike
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
 import minigrad
-from minigrad import Tensor
+from minigrad import Tensor, nn
 from minigrad import functional as F
-from minigrad import nn
 from minigrad.creation import default_generator
 
 from . import checkpoint
 from .block import TransformerBlock
 from .config import TransformerConfig
 
+
 def sinusoidal_table(max_len: int, d_model: int) -> np.ndarray:
     """PE[p, 2i] = sin(p / 10000^(2i/d)), PE[p, 2i+1] = cos(p / 10000^(2i/d)): (max_len, d_model),
     float64 (cast to the model's dtype when used)."""
-    angles = np.arange(max_len)[:, None] * 10000.0 ** (-np.arange(0, d_model, 2) / d_model)  # (max_len, ceil(d/2))
+    # (max_len, ceil(d/2))
+    angles = np.arange(max_len)[:, None] * 10000.0 ** (-np.arange(0, d_model, 2) / d_model)
     table = np.empty((max_len, d_model))
     table[:, 0::2] = np.sin(angles)
     table[:, 1::2] = np.cos(angles[:, : d_model // 2])
@@ -66,9 +68,11 @@ class TransformerLM(nn.Module):
         if ids.dtype.kind not in "iu":
             raise TypeError(f"TransformerLM: token ids must be integers, got dtype {ids.dtype}")
         if ids.ndim != 2 or 0 in ids.shape:
-            raise ValueError(f"TransformerLM: expected ids of shape (batch, time) with batch, time >= 1, got shape {ids.shape}")
+            raise ValueError("TransformerLM: expected ids of shape (batch, time) with batch, time >= 1, got "
+                             f"shape {ids.shape}")
         if ids.shape[1] > self.config.max_len:
-            raise ValueError(f"TransformerLM: sequence length {ids.shape[1]} exceeds max_len {self.config.max_len}")
+            raise ValueError(f"TransformerLM: sequence length {ids.shape[1]} exceeds max_len "
+                             f"{self.config.max_len}")
         low, high = ids.min(), ids.max()
         bad = low if low < 0 else high
         if low < 0 or high >= self.config.vocab_size:
@@ -81,7 +85,8 @@ class TransformerLM(nn.Module):
             return self.pos_emb(np.arange(T))
         return Tensor(self.pos_table[:T].astype(self.tok_emb.weight.dtype))
 
-    def forward(self, ids: Any, targets: Any = None, key_padding_mask: Any = None) -> tuple[Tensor, Tensor | None]:
+    def forward(self, ids: Any, targets: Any = None,
+                key_padding_mask: Any = None) -> tuple[Tensor, Tensor | None]:
         """ids (B, T) integers -> (logits (B, T, vocab_size), loss or None).
 
         `targets` (B, T) integers, -100 where no loss is wanted. `key_padding_mask` (B, T) bool,
@@ -99,7 +104,8 @@ class TransformerLM(nn.Module):
             return logits, None
         targets = targets.data if isinstance(targets, Tensor) else np.asarray(targets)
         if targets.shape != ids.shape:
-            raise ValueError(f"TransformerLM: targets of shape {targets.shape} do not match ids of shape {ids.shape}")
+            raise ValueError(f"TransformerLM: targets of shape {targets.shape} do not match ids of shape "
+                             f"{ids.shape}")
         loss = F.cross_entropy(logits.reshape(B * T, -1), targets.reshape(B * T), ignore_index=-100)
         return logits, loss
 
@@ -148,7 +154,7 @@ class TransformerLM(nn.Module):
         checkpoint.write(path, "TransformerLM", self.config, self.state_dict(), data=data)
 
     @classmethod
-    def load(cls, path: str | PathLike, dtype: Any = None) -> "TransformerLM":
+    def load(cls, path: str | PathLike, dtype: Any = None) -> TransformerLM:
         """Rebuild the model of any minigrad model file: one written by `save`, a training
         checkpoint, or either of the older formats. The model has the file's dtype (all weights
         share one real floating dtype), or `dtype` when given. The file is checked before
@@ -156,10 +162,11 @@ class TransformerLM(nn.Module):
         return cls.from_checkpoint(checkpoint.read(path), dtype)
 
     @classmethod
-    def from_checkpoint(cls, ck: checkpoint.Checkpoint, dtype: Any = None) -> "TransformerLM":
+    def from_checkpoint(cls, ck: checkpoint.Checkpoint, dtype: Any = None) -> TransformerLM:
         """The model of a checkpoint that `transformer.checkpoint.read` returned."""
         if ck.model != "TransformerLM":
-            raise ValueError(f"TransformerLM.load: checkpoint {ck.path} holds a {ck.model}, not a TransformerLM")
+            raise ValueError(f"TransformerLM.load: checkpoint {ck.path} holds a {ck.model}, "
+                             "not a TransformerLM")
         model = cls(ck.config)
         checkpoint.check_fits(model, ck)
         model.to(ck.dtype if dtype is None else dtype)

@@ -34,7 +34,8 @@ EVAL_SEED = 20240917         # the held-out set is the same for every training s
 SYMBOLS = "0123456789abcdefghijklmnopqrstuvwxyz"  # the digits of a task in base 2..36
 # Inclusive limits of the settings of a task and of a text dataset, checked when one is made
 # and when a checkpoint's description of one is read (see `check_description`).
-TASK_LIMITS: dict[str, tuple[float, float]] = {"length": (1, 128), "base": (2, len(SYMBOLS)), "n_eval": (1, 100_000)}
+TASK_LIMITS: dict[str, tuple[float, float]] = {"length": (1, 128), "base": (2, len(SYMBOLS)),
+                                              "n_eval": (1, 100_000)}
 TEXT_LIMITS: dict[str, tuple[float, float]] = {"block_size": (1, 2**16), "val_fraction": (0.0, 1.0),
                                               "n_eval": (1, 100_000)}
 
@@ -193,7 +194,8 @@ class Task:
         return float(exact_match(logits, targets).mean())
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "task", "task": self.name, "length": self.length, "base": self.base, "n_eval": self.n_eval}
+        return {"kind": "task", "task": self.name, "length": self.length, "base": self.base,
+                "n_eval": self.n_eval}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(length={self.length}, base={self.base}, n_eval={self.n_eval})"
@@ -288,7 +290,7 @@ class CharDataset:
                 )
 
     @classmethod
-    def from_file(cls, path: str | Path, **kwargs: Any) -> "CharDataset":
+    def from_file(cls, path: str | Path, **kwargs: Any) -> CharDataset:
         """The dataset of a UTF-8 text file; a missing file, a directory or text that is not
         UTF-8 is a one-line error."""
         path = Path(path)
@@ -320,7 +322,8 @@ class CharDataset:
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "text", "vocab": self.vocab.symbols, "block_size": self.block_size,
-                "val_fraction": self.val_fraction, "n_eval": self.n_eval, "path": self.path, "sha256": self.sha256}
+                "val_fraction": self.val_fraction, "n_eval": self.n_eval, "path": self.path,
+                "sha256": self.sha256}
 
     def __repr__(self) -> str:
         return (f"CharDataset({len(self.train_data)} training and {len(self.val_data)} validation "
@@ -330,7 +333,6 @@ class CharDataset:
 _TASK_FIELDS = {"kind": str, "task": str, "length": int, "base": int, "n_eval": int}
 _TEXT_FIELDS = {"kind": str, "vocab": str, "block_size": int, "val_fraction": float, "n_eval": int,
                 "path": str | None, "sha256": str | None}
-_TEXT_OPTIONAL = ("path", "sha256")  # absent from checkpoints of older versions
 
 
 def check_description(description: Any) -> dict[str, Any]:
@@ -358,7 +360,8 @@ def check_description(description: Any) -> dict[str, Any]:
     return d
 
 
-def dataset_from_description(description: dict[str, Any] | str, text_path: str | Path | None = None) -> Dataset:
+def dataset_from_description(description: dict[str, Any] | str,
+                             text_path: str | Path | None = None) -> Dataset:
     """Rebuild the dataset a checkpoint was trained on from `Dataset.describe()` (or its
     JSON). A text dataset is read from `text_path`, else from the file the description
     records; its vocabulary must match the stored one, and a recorded file must still hold
@@ -368,12 +371,13 @@ def dataset_from_description(description: dict[str, Any] | str, text_path: str |
         return make_task(d["task"], length=d["length"], base=d["base"], n_eval=d["n_eval"])
     path = text_path if text_path is not None else d["path"]
     if path is None:
-        raise ValueError("dataset: this checkpoint was trained on a text file it does not record; give the file "
-                         "with --text FILE")
+        raise ValueError("dataset: this checkpoint was trained on a text file it does not record; "
+                         "give the file with --text FILE")
     if text_path is None and not os.path.isfile(path):
-        raise FileNotFoundError(f"dataset: the text this checkpoint was trained on, {path}, is not there; give "
-                                "the file with --text FILE")
-    data = CharDataset.from_file(path, block_size=d["block_size"], val_fraction=d["val_fraction"], n_eval=d["n_eval"])
+        raise FileNotFoundError(f"dataset: the text this checkpoint was trained on, {path}, is not "
+                                "there; give the file with --text FILE")
+    data = CharDataset.from_file(path, block_size=d["block_size"], val_fraction=d["val_fraction"],
+                                 n_eval=d["n_eval"])
     if data.vocab.symbols != d["vocab"]:
         raise ValueError(
             f"dataset: {path} has the characters {data.vocab.symbols!r}, but the checkpoint was "

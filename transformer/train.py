@@ -1,13 +1,14 @@
-"""The training loop: AdamW, warmup + cosine learning rate, clipping, evaluation, checkpoints.
+"""The training loop: AdamW, a warmup + cosine lr scheduler, clipping, evaluation, checkpoints.
 
     minigrad.manual_seed(0)                       # the model's initial weights
     task = make_task("sort")
     model = TransformerLM(TransformerConfig(vocab_size=task.vocab.size, max_len=task.block_size))
     history = train(model, task, TrainConfig(), out="runs/sort.npz")
 
-One step: draw a batch, forward to the loss, backward, clip the global gradient norm, set the
-learning rate of this step, AdamW step. Every `eval_interval` steps (and at the end) the model is
-scored on the data's held-out set and, if `out` is given, a checkpoint is written.
+One step: draw a batch, forward to the loss, backward, clip the global gradient norm, AdamW
+step, scheduler step (which sets the learning rate of the next step). Every `eval_interval`
+steps (and at the end) the model is scored on the data's held-out set and, if `out` is given,
+a checkpoint is written.
 
 Repeatable bit for bit: `TrainConfig.seed` seeds both random streams a run uses, the data
 stream (a numpy Generator private to the run) and minigrad's generator (dropout). A checkpoint
@@ -15,6 +16,7 @@ holds everything the next step depends on (weights, AdamW's moments and step cou
 number, both generators' states), so a run resumed from it continues exactly as if it had never
 stopped.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -25,13 +27,14 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
 import minigrad
-from minigrad.optim import AdamW, clip_grad_norm_
+from minigrad.optim import AdamW, Optimizer, clip_grad_norm_, lr_scheduler
 
 from . import checkpoint
 from .config import TransformerConfig
@@ -39,12 +42,19 @@ from .fields import check_fields, from_dict
 from .model import TransformerLM
 from .tasks import IGNORE, Dataset
 
-
 # Inclusive limits of TrainConfig's numbers, checked when a config is made or read from a file.
 TRAIN_LIMITS: dict[str, tuple[float, float]] = {
-    "steps": (1, 10**9), "batch_size": (1, 2**16), "lr": (0.0, 10.0), "min_lr": (0.0, 10.0),
-    "warmup_steps": (0, 10**9), "weight_decay": (0.0, 10.0), "betas": (0.0, 1.0), "grad_clip": (0.0, 1e9),
-    "eval_interval": (1, 10**9), "eval_batch_size": (1, 2**16), "seed": (0, 2**63 - 1),
+    "steps": (1, 10**9),
+    "batch_size": (1, 2**16),
+    "lr": (0.0, 10.0),
+    "min_lr": (0.0, 10.0),
+    "warmup_steps": (0, 10**9),
+    "weight_decay": (0.0, 10.0),
+    "betas": (0.0, 1.0),
+    "grad_clip": (0.0, 1e9),
+    "eval_interval": (1, 10**9),
+    "eval_batch_size": (1, 2**16),
+    "seed": (0, 2**63 - 1),
 }
 
 
@@ -53,17 +63,17 @@ class TrainConfig:
     """Everything that decides what a run computes. The defaults are the main example: they
     train the default `TransformerConfig` to solve `sort` (length 8, digits 0-9)."""
 
-    steps: int = 1000                 # optimizer steps; the schedule spans all of them
-    batch_size: int = 96              # sequences per step
-    lr: float = 3e-3                  # peak learning rate, reached at the end of warmup
-    min_lr: float | None = None       # the cosine decay ends here, at the last step; None: lr / 10
-    warmup_steps: int = 50            # linear ramp from lr / warmup_steps up to lr
-    weight_decay: float = 0.01        # AdamW's decoupled decay (PyTorch's default)
+    steps: int = 1000  # optimizer steps; the schedule spans all of them
+    batch_size: int = 96  # sequences per step
+    lr: float = 3e-3  # peak learning rate, reached at the end of warmup
+    min_lr: float | None = None  # the cosine decay ends here, at the last step; None: lr / 10
+    warmup_steps: int = 50  # linear ramp from lr / warmup_steps up to lr
+    weight_decay: float = 0.01  # AdamW's decoupled decay (PyTorch's default)
     betas: tuple[float, float] = (0.9, 0.98)
-    grad_clip: float = 1.0            # max global gradient norm; 0 turns clipping off
-    eval_interval: int = 100          # evaluate (and checkpoint) every this many steps
-    eval_batch_size: int = 500        # sequences per forward pass during evaluation
-    seed: int = 0                     # the data stream and minigrad's generator (dropout)
+    grad_clip: float = 1.0  # max global gradient norm; 0 turns clipping off
+    eval_interval: int = 100  # evaluate (and checkpoint) every this many steps
+    eval_batch_size: int = 500  # sequences per forward pass during evaluation
+    seed: int = 0  # the data stream and minigrad's generator (dropout)
 
     def __post_init__(self) -> None:
         check_fields(self, TRAIN_LIMITS, {})
@@ -76,7 +86,7 @@ class TrainConfig:
         self.betas = (float(self.betas[0]), float(self.betas[1]))  # a list from JSON becomes a tuple
 
     @classmethod
-    def from_dict(cls, values: Any) -> "TrainConfig":
+    def from_dict(cls, values: Any) -> TrainConfig:
         """A config from untrusted JSON (a checkpoint's), each key checked (see TRAIN_LIMITS)."""
         return from_dict(cls, values)
 
@@ -86,20 +96,33 @@ class TrainConfig:
 # a minute, still improving at the end; dropout keeps a text this small from being memorised.
 TEXT_BLOCK_SIZE = 64
 TEXT_MODEL: dict[str, Any] = {"d_model": 64, "n_heads": 4, "n_layers": 2, "dropout": 0.2}
-TEXT_TRAIN = TrainConfig(steps=600, batch_size=32, lr=3e-3, warmup_steps=50, weight_decay=0.1, eval_interval=50)
+TEXT_TRAIN = TrainConfig(
+    steps=600, batch_size=32, lr=3e-3, warmup_steps=50, weight_decay=0.1, eval_interval=50
+)
 
 
-def lr_at(step: int, config: TrainConfig) -> float:
-    """The learning rate of step `step` (0-based), a Python float.
+def make_scheduler(
+    optimizer: Optimizer, config: TrainConfig, last_epoch: int = -1
+) -> lr_scheduler.SequentialLR:
+    """The run's learning-rate schedule, as PyTorch schedulers: a linear warmup, then a half
+    cosine from lr down to min_lr, which the last step (steps - 1) uses exactly.
 
-    Warmup: lr * (step + 1) / warmup_steps for the first warmup_steps steps. Then a half cosine
-    from lr down to min_lr, which the last step (steps - 1) uses exactly:
+    Warmup: lr * (step + 1) / warmup_steps for the first warmup_steps steps (LinearLR). Then
         lr(s) = min_lr + (lr - min_lr) * (1 + cos(pi * p)) / 2,  p = (s - warmup) / (steps - 1 - warmup)
+    (CosineAnnealingLR). `last_epoch` is the last step taken, to resume a run; the optimizer's
+    groups must then hold their "initial_lr" (its state_dict brings it along).
     """
-    if step < config.warmup_steps:
-        return config.lr * (step + 1) / config.warmup_steps
-    p = (step - config.warmup_steps) / max(1, config.steps - 1 - config.warmup_steps)
-    return config.min_lr + (config.lr - config.min_lr) * 0.5 * (1.0 + math.cos(math.pi * min(p, 1.0)))
+    warmup = config.warmup_steps
+    decay = lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=max(1, config.steps - 1 - warmup), eta_min=config.min_lr
+    )
+    if warmup == 0:
+        # Warmup of length 0: the same SequentialLR shape, with the cosine from the first step.
+        return lr_scheduler.SequentialLR(optimizer, [decay], milestones=[], last_epoch=last_epoch)
+    ramp = lr_scheduler.LinearLR(
+        optimizer, start_factor=1.0 / warmup, end_factor=1.0, total_iters=max(1, warmup - 1)
+    )
+    return lr_scheduler.SequentialLR(optimizer, [ramp, decay], milestones=[warmup], last_epoch=last_epoch)
 
 
 @dataclass
@@ -107,14 +130,14 @@ class History:
     """What a run measured. `losses[i]` and `lrs[i]` belong to step i + 1; evaluations are
     listed with the step after which they ran. A resumed run continues the lists it loaded."""
 
-    losses: list[float] = field(default_factory=list)          # training loss of each step
-    lrs: list[float] = field(default_factory=list)             # learning rate of each step
+    losses: list[float] = field(default_factory=list)  # training loss of each step
+    lrs: list[float] = field(default_factory=list)  # learning rate of each step
     eval_steps: list[int] = field(default_factory=list)
-    eval_losses: list[float] = field(default_factory=list)     # held-out loss
+    eval_losses: list[float] = field(default_factory=list)  # held-out loss
     eval_accuracies: list[float | None] = field(default_factory=list)  # exact match; None for text
-    seconds: float = 0.0          # wall time of training steps and evaluations
-    step_seconds: float = 0.0     # wall time of the training steps alone
-    tokens: int = 0               # input tokens trained on
+    seconds: float = 0.0  # wall time of training steps and evaluations
+    step_seconds: float = 0.0  # wall time of the training steps alone
+    tokens: int = 0  # input tokens trained on
 
     @property
     def accuracy(self) -> float | None:
@@ -135,8 +158,8 @@ def evaluate(model: TransformerLM, data: Dataset, batch_size: int = 500) -> tupl
     ids, targets = data.eval_set()
     total, count, logits = 0.0, 0, []
     for start in range(0, len(ids), batch_size):
-        chunk_logits, loss = model(ids[start: start + batch_size], targets[start: start + batch_size])
-        n = int((targets[start: start + batch_size] != IGNORE).sum())  # loss is a mean over these
+        chunk_logits, loss = model(ids[start : start + batch_size], targets[start : start + batch_size])
+        n = int((targets[start : start + batch_size] != IGNORE).sum())  # loss is a mean over these
         total, count = total + loss.item() * n, count + n
         logits.append(chunk_logits.numpy())
     model.train(was_training)
@@ -151,12 +174,12 @@ class Checkpoint:
     model_config: TransformerConfig
     weights: dict[str, np.ndarray]
     train_config: TrainConfig
-    data: dict[str, Any]                 # the dataset's `describe()`
+    data: dict[str, Any]  # the dataset's `describe()`
     step: int
     optimizer: dict[str, np.ndarray]
-    rng: dict[str, dict[str, Any]]       # "data" and "minigrad": numpy bit-generator states
+    rng: dict[str, dict[str, Any]]  # "data" and "minigrad": numpy bit-generator states
     history: History
-    file: checkpoint.Checkpoint          # the file as `transformer.checkpoint.read` returned it
+    file: checkpoint.Checkpoint  # the file as `transformer.checkpoint.read` returned it
 
     def build_model(self) -> TransformerLM:
         """A TransformerLM with this checkpoint's config and weights, in the file's dtype."""
@@ -166,8 +189,16 @@ class Checkpoint:
 _HISTORY_LISTS = ("losses", "lrs", "eval_steps", "eval_losses", "eval_accuracies")
 
 
-def save_checkpoint(path: str | os.PathLike, model: TransformerLM, optimizer: AdamW, step: int,
-                    config: TrainConfig, data: Dataset, data_rng: np.random.Generator, history: History) -> None:
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: TransformerLM,
+    optimizer: AdamW,
+    step: int,
+    config: TrainConfig,
+    data: Dataset,
+    data_rng: np.random.Generator,
+    history: History,
+) -> None:
     """One model file (`transformer.checkpoint`) with everything the next step depends on:
     the weights, AdamW's state, and in the header's "training" part the step, this config,
     both generators' states and the history. JSON keeps the generators' 128-bit integers
@@ -175,12 +206,21 @@ def save_checkpoint(path: str | os.PathLike, model: TransformerLM, optimizer: Ad
     training = {
         "step": step,
         "config": dataclasses.asdict(config),
-        "rng": {"data": data_rng.bit_generator.state,
-                "minigrad": minigrad.creation.default_generator().bit_generator.state},
+        "rng": {
+            "data": data_rng.bit_generator.state,
+            "minigrad": minigrad.creation.default_generator().bit_generator.state,
+        },
         "history": dataclasses.asdict(history),
     }
-    checkpoint.write(path, "TransformerLM", model.config, model.state_dict(), data=data.describe(),
-                     training=training, optimizer=optimizer.state_dict())
+    checkpoint.write(
+        path,
+        "TransformerLM",
+        model.config,
+        model.state_dict(),
+        data=data.describe(),
+        training=training,
+        optimizer=optimizer.state_dict(),
+    )
 
 
 def _checked_rng(state: Any, key: str, where: str) -> dict[str, Any]:
@@ -203,7 +243,8 @@ def _checked_history(values: Any, where: str) -> History:
         number = (int,) if name == "eval_steps" else (int, float)
         ok = isinstance(items, list) and all(
             (isinstance(v, number) and not isinstance(v, bool)) or (v is None and name == "eval_accuracies")
-            for v in items)
+            for v in items
+        )
         if not ok:
             raise TypeError(f"{where}: 'training.history.{name}' must be a list of numbers")
     for name in ("seconds", "step_seconds", "tokens"):
@@ -225,8 +266,10 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     where = f"checkpoint {file.path}"
     training = file.training
     if training is None or file.data is None:
-        raise ValueError(f"{where}: holds a model but no training state (written by TransformerLM.save?); "
-                         "TransformerLM.load reads it")
+        raise ValueError(
+            f"{where}: holds a model but no training state (written by TransformerLM.save?); "
+            "TransformerLM.load reads it"
+        )
     unknown = [k for k in training if k not in ("step", "config", "rng", "history")]
     if unknown:
         raise ValueError(f"{where}: unknown key 'training.{unknown[0]}'")
@@ -239,15 +282,24 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         raise type(error)(f"{where}: training.config: {error}") from None
     step = training["step"]
     if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= TRAIN_LIMITS["steps"][1]:
-        raise ValueError(f"{where}: 'training.step' must be an integer in [0, {TRAIN_LIMITS['steps'][1]}], "
-                         f"got {step!r:.40}")
+        raise ValueError(
+            f"{where}: 'training.step' must be an integer in [0, {TRAIN_LIMITS['steps'][1]}], "
+            f"got {step!r:.40}"
+        )
     rng = training["rng"]
     if not isinstance(rng, dict) or set(rng) != {"data", "minigrad"}:
         raise ValueError(f"{where}: 'training.rng' must hold the states 'data' and 'minigrad'")
     rng = {key: _checked_rng(rng[key], key, where) for key in ("data", "minigrad")}
     return Checkpoint(
-        model_config=file.config, weights=file.weights, train_config=train_config, data=file.data, step=step,
-        optimizer=file.optimizer, rng=rng, history=_checked_history(training["history"], where), file=file,
+        model_config=file.config,
+        weights=file.weights,
+        train_config=train_config,
+        data=file.data,
+        step=step,
+        optimizer=file.optimizer,
+        rng=rng,
+        history=_checked_history(training["history"], where),
+        file=file,
     )
 
 
@@ -276,8 +328,10 @@ class Progress:
         filled = width * step // self.total
         eta = elapsed / max(step, 1) * (self.total - step)
         bar = "#" * filled + "." * (width - filled)
-        self.stream.write(f"\r[{bar}] step {step}/{self.total}  loss {loss:.4f}  lr {lr:.1e}  "
-                          f"{tokens_per_s / 1000:.1f}k tok/s  {_clock(elapsed)}<{_clock(eta)}\x1b[K")
+        self.stream.write(
+            f"\r[{bar}] step {step}/{self.total}  loss {loss:.4f}  lr {lr:.1e}  "
+            f"{tokens_per_s / 1000:.1f}k tok/s  {_clock(elapsed)}<{_clock(eta)}\x1b[K"
+        )
         self.stream.flush()
 
     def line(self, text: str) -> None:
@@ -296,17 +350,20 @@ class Progress:
 
 
 # ----- the loop ------------------------------------------------------------------------------------
-def _start(model: TransformerLM, optimizer: AdamW, config: TrainConfig,
-           resume_from: str | os.PathLike | None) -> tuple[int, History, np.random.Generator]:
+def _start(
+    model: TransformerLM, optimizer: AdamW, config: TrainConfig, resume_from: str | os.PathLike | None
+) -> tuple[int, History, np.random.Generator]:
     """(step, history, data stream) of a new run, seeded from config.seed, or of the run saved
     in `resume_from`, with the model, the optimizer and minigrad's generator restored."""
     if resume_from is None:
         minigrad.manual_seed(config.seed)
-        return 0, History(), np.random.default_rng([config.seed, 1])  # a stream other than manual_seed(seed)'s
+        # a stream other than manual_seed(seed)'s
+        return 0, History(), np.random.default_rng([config.seed, 1])
     checkpoint = load_checkpoint(resume_from)
     model.load_state_dict(checkpoint.weights)
     optimizer.load_state_dict(checkpoint.optimizer)
-    minigrad.manual_seed(0).bit_generator.state = checkpoint.rng["minigrad"]  # a new generator, then its state
+    # a new generator, then its state
+    minigrad.manual_seed(0).bit_generator.state = checkpoint.rng["minigrad"]
     data_rng = np.random.default_rng()
     data_rng.bit_generator.state = checkpoint.rng["data"]
     return checkpoint.step, checkpoint.history, data_rng
@@ -332,8 +389,10 @@ def _interrupt_between_steps() -> Iterator[Callable[[], bool]]:
     interrupts at once. Only in the main thread, and only if SIGINT has Python's default
     handler (otherwise the caller's handling is left alone)."""
     pressed: list[bool] = []
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
         yield lambda: False
         return
 
@@ -348,10 +407,17 @@ def _interrupt_between_steps() -> Iterator[Callable[[], bool]]:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def train(model: TransformerLM, data: Dataset, config: TrainConfig | None = None, *,
-          out: str | os.PathLike | None = None, resume_from: str | os.PathLike | None = None,
-          until_step: int | None = None, keep_best: str | os.PathLike | None = None,
-          log: TextIO | None = _STDERR) -> History:
+def train(
+    model: TransformerLM,
+    data: Dataset,
+    config: TrainConfig | None = None,
+    *,
+    out: str | os.PathLike | None = None,
+    resume_from: str | os.PathLike | None = None,
+    until_step: int | None = None,
+    keep_best: str | os.PathLike | None = None,
+    log: TextIO | None = _STDERR,
+) -> History:
     """Train `model` on `data`; returns the History (also of earlier sessions when resuming).
 
     out: checkpoint path, written at every evaluation and when the run stops.
@@ -370,13 +436,18 @@ def train(model: TransformerLM, data: Dataset, config: TrainConfig | None = None
     log = sys.stderr if log is _STDERR else log
     config = config or TrainConfig()
     if model.config.max_len < data.block_size:
-        raise ValueError(f"train: the data has rows of {data.block_size} tokens but the model's max_len "
-                         f"is {model.config.max_len}")
+        raise ValueError(
+            f"train: the data has rows of {data.block_size} tokens but the model's max_len "
+            f"is {model.config.max_len}"
+        )
     if model.config.vocab_size < data.vocab.size:
-        raise ValueError(f"train: the data has {data.vocab.size} token ids but the model's vocab_size "
-                         f"is {model.config.vocab_size}")
+        raise ValueError(
+            f"train: the data has {data.vocab.size} token ids but the model's vocab_size "
+            f"is {model.config.vocab_size}"
+        )
     optimizer = AdamW(model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
     step, history, data_rng = _start(model, optimizer, config, resume_from)
+    scheduler = make_scheduler(optimizer, config, last_epoch=step - 1)
     stop = config.steps if until_step is None else min(until_step, config.steps)
     tokens_per_step = config.batch_size * data.block_size
     progress = Progress(config.steps, log)
@@ -385,7 +456,7 @@ def train(model: TransformerLM, data: Dataset, config: TrainConfig | None = None
     with _interrupt_between_steps() as interrupted:
         while step < stop:
             started = time.perf_counter()
-            optimizer.lr = lr_at(step, config)
+            lr = scheduler.get_last_lr()[0]
             ids, targets = data.batch(data_rng, config.batch_size)
             _, loss = model(ids, targets)
             optimizer.zero_grad()
@@ -393,14 +464,15 @@ def train(model: TransformerLM, data: Dataset, config: TrainConfig | None = None
             if config.grad_clip:
                 clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
+            scheduler.step()
             step += 1
             history.losses.append(loss.item())
-            history.lrs.append(optimizer.lr)
+            history.lrs.append(lr)
             history.tokens += tokens_per_step
             elapsed = time.perf_counter() - started
             history.step_seconds += elapsed
             history.seconds += elapsed
-            progress.update(step, history.losses[-1], optimizer.lr, history.tokens_per_second, history.seconds)
+            progress.update(step, history.losses[-1], lr, history.tokens_per_second, history.seconds)
 
             improved = False
             if step % config.eval_interval == 0 or step == config.steps:
@@ -413,8 +485,10 @@ def train(model: TransformerLM, data: Dataset, config: TrainConfig | None = None
                 improved, best = eval_loss < best, min(best, eval_loss)
                 score = "" if accuracy is None else f"  exact match {100 * accuracy:.1f}%"
                 note = "  best so far, kept" if improved and keep_best is not None else ""
-                progress.line(f"step {step}/{config.steps}  loss {history.losses[-1]:.4f}  eval loss {eval_loss:.4f}"
-                              f"{score}  {history.tokens_per_second / 1000:.1f}k tok/s  {_clock(history.seconds)}{note}")
+                progress.line(
+                    f"step {step}/{config.steps}  loss {history.losses[-1]:.4f}  eval loss {eval_loss:.4f}"
+                    f"{score}  {history.tokens_per_second / 1000:.1f}k tok/s  {_clock(history.seconds)}{note}"
+                )
             stopping = interrupted()
             if out is not None and (step % config.eval_interval == 0 or step == stop or stopping):
                 save_checkpoint(out, model, optimizer, step, config, data, data_rng, history)

@@ -8,8 +8,9 @@ queries on the left and keys on the right, with one edge per weight above a thre
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from os import PathLike
-from typing import Any, Sequence
+from typing import Any
 
 import graphviz
 import numpy as np
@@ -17,6 +18,7 @@ import numpy as np
 import minigrad
 from minigrad.viz import draw_graph, html
 
+from .attention import record_attention
 from .model import TransformerLM
 
 # Edges go from pale to dark blue as the weight grows from 0 to 1; heatmap cells from white.
@@ -37,7 +39,8 @@ def token_text(token: Any) -> str:
     return text.replace(" ", "\u2423").replace("\n", "\\n").replace("\t", "\\t") if text else "''"
 
 
-def check_weights(weights: Any, tokens: Sequence[Any], query_tokens: Sequence[Any] | None, op: str) -> np.ndarray:
+def check_weights(weights: Any, tokens: Sequence[Any], query_tokens: Sequence[Any] | None,
+                  op: str) -> np.ndarray:
     """The weights as a float64 (queries, keys) array, or an error naming what is wrong.
 
     Self-attention weights are square (T, T), one row and one column per token; with
@@ -57,7 +60,8 @@ def check_weights(weights: Any, tokens: Sequence[Any], query_tokens: Sequence[An
             "pass query_tokens= to draw a (queries, keys) matrix"
         )
     if len(tokens) != array.shape[1]:
-        raise ValueError(f"{op}: {len(tokens)} tokens for weights of shape {array.shape} (one token per key column)")
+        raise ValueError(f"{op}: {len(tokens)} tokens for weights of shape {array.shape} (one token per key "
+                         "column)")
     if query_tokens is not None and len(query_tokens) != array.shape[0]:
         raise ValueError(
             f"{op}: {len(query_tokens)} query_tokens for weights of shape {array.shape} (one per query row)"
@@ -93,7 +97,8 @@ def _columns(graph: graphviz.Digraph, weights: np.ndarray, keys: Sequence[Any], 
         graph.node(f"{prefix}{side}_title", f"<<i>{heading}</i>>", shape="plaintext",
                    pos=f"{x + dx:.2f},{y + 0.1:.2f}!", style="")
         for i, token in enumerate(labels):
-            graph.node(f"{prefix}{side}{i}", _token_label(token, i), pos=f"{x + dx:.2f},{y - (i + 1) * ROW:.2f}!")
+            graph.node(f"{prefix}{side}{i}", _token_label(token, i),
+                       pos=f"{x + dx:.2f},{y - (i + 1) * ROW:.2f}!")
     for i, j in np.argwhere(weights > threshold):
         w = float(weights[i, j])
         tip = f"{token_text(queries[i])} ({i}) -> {token_text(keys[j])} ({j}): {w:.3f}"
@@ -129,7 +134,8 @@ def draw_attention(weights: Any, tokens: Sequence[Any], *, threshold: float = 0.
     w = check_weights(weights, tokens, query_tokens, "draw_attention")
     _check_threshold(threshold, "draw_attention")
     graph = _attention_graph("attention")
-    _columns(graph, w, list(tokens), list(query_tokens if query_tokens is not None else tokens), threshold, "")
+    _columns(graph, w, list(tokens), list(query_tokens if query_tokens is not None else tokens), threshold,
+             "")
     return graph
 
 
@@ -161,10 +167,12 @@ def _heatmap_table(w: np.ndarray, keys: list[Any], queries: list[Any], show_valu
             fraction = value / top
             text = f"{value:.2f}".lstrip("0") if show_values else " "
             ink = "white" if fraction > 0.55 else "black"
-            cells.append(f'<td bgcolor="{_shade(fraction)}" width="30"><font color="{ink}" point-size="9">{text}</font></td>')
+            cells.append(f'<td bgcolor="{_shade(fraction)}" width="30"><font color="{ink}" '
+                         f'point-size="9">{text}</font></td>')
         rows.append(f'<tr><td align="right"><b>{html(token_text(token))}</b></td>{"".join(cells)}</tr>')
     caption = f'<tr><td colspan="{len(keys) + 1}"><b>{html(title)}</b></td></tr>' if title else ""
-    return f'<table border="0" cellborder="0" cellspacing="0" cellpadding="3">{caption}{"".join(rows)}</table>'
+    body = "".join(rows)
+    return f'<table border="0" cellborder="0" cellspacing="0" cellpadding="3">{caption}{body}</table>'
 
 
 def _pick(index: int | None, count: int, what: str) -> list[int]:
@@ -172,7 +180,8 @@ def _pick(index: int | None, count: int, what: str) -> list[int]:
     if index is None:
         return list(range(count))
     if not isinstance(index, (int, np.integer)) or not -count <= index < count:
-        raise ValueError(f"draw_model_attention: {what} {index!r} is out of range for a model with {count} {what}s")
+        raise ValueError(f"draw_model_attention: {what} {index!r} is out of range for a model with {count} "
+                         f"{what}s")
     return [int(index) % count]
 
 
@@ -183,23 +192,26 @@ def model_attention(model: minigrad.nn.Module, ids: Any) -> list[tuple[str, np.n
     if ids.ndim == 2 and ids.shape[0] == 1:
         ids = ids[0]
     if ids.ndim != 1:
-        raise ValueError(f"draw_model_attention: expected the ids of one sequence, (T,) or (1, T), got shape {ids.shape}")
+        raise ValueError("draw_model_attention: expected the ids of one sequence, (T,) or (1, T), got shape "
+                         f"{ids.shape}")
     modules = [(name, m) for name, m in model.named_modules() if hasattr(m, "attn_weights")]
     if not modules:
-        raise ValueError(f"draw_model_attention: {type(model).__name__} has no attention module (nothing keeps attn_weights)")
+        raise ValueError(f"draw_model_attention: {type(model).__name__} has no attention module (nothing "
+                         "keeps attn_weights)")
     modes = [(m, m.training) for m in model.modules()]
     model.eval()  # no dropout
     try:
         for _, m in modules:
             m.attn_weights = None
-        with minigrad.no_grad():
+        with minigrad.no_grad(), record_attention(model):
             model(ids[None])
     finally:
         for m, training in modes:
             m.training = training
     ran = [(name or type(m).__name__, m.attn_weights[0]) for name, m in modules if m.attn_weights is not None]
     if not ran:
-        raise ValueError(f"draw_model_attention: running {type(model).__name__} used none of its attention modules")
+        raise ValueError(f"draw_model_attention: running {type(model).__name__} used none of its attention "
+                         "modules")
     return ran
 
 
@@ -261,7 +273,8 @@ def load_model(path: str | PathLike) -> TransformerLM:
 
 
 def draw_model_graph(model: TransformerLM | str | PathLike, ids: Any = None, *, depth: int | None = 1,
-                     show_shapes: bool = True, show_grads: bool = False, rankdir: str = "TB") -> graphviz.Digraph:
+                     show_shapes: bool = True, show_grads: bool = False,
+                     rankdir: str = "TB") -> graphviz.Digraph:
     """The computation graph of a TransformerLM's loss on `ids` (default: one sequence of
     `min(8, max_len)` fixed pseudo-random ids, the targets being the ids themselves), drawn
     by `minigrad.viz.draw_graph` at `depth` (1: embeddings, blocks, head; 2: each block; None:

@@ -1,7 +1,19 @@
 """minigrad.nn: Module, Parameter, the layers a Transformer needs, losses and initializers."""
 from . import init
 from .containers import ModuleDict, ModuleList, ParameterList, Sequential
-from .layers import GELU, Dropout, Embedding, Flatten, Identity, LayerNorm, Linear, ReLU, Sigmoid, Softmax, Tanh
+from .layers import (
+    GELU,
+    Dropout,
+    Embedding,
+    Flatten,
+    Identity,
+    LayerNorm,
+    Linear,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
 from .loss import CrossEntropyLoss
 from .module import IncompatibleKeys, Module
 from .parameter import Parameter

@@ -6,7 +6,8 @@ containers register their items, so `blocks.0.attn.q_proj.weight` has a name.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 from .module import Module
 from .parameter import Parameter
@@ -56,11 +57,11 @@ class ModuleList(_IndexedModules):
         super().__init__()
         self.extend(modules)
 
-    def append(self, module: Module) -> "ModuleList":
+    def append(self, module: Module) -> ModuleList:
         self._add(module)
         return self
 
-    def extend(self, modules: Iterable[Module]) -> "ModuleList":
+    def extend(self, modules: Iterable[Module]) -> ModuleList:
         for module in modules:
             self._add(module)
         return self
@@ -159,11 +160,11 @@ class ParameterList(Module):
     def __len__(self) -> int:
         return len(self._parameters)
 
-    def append(self, value: Any) -> "ParameterList":
+    def append(self, value: Any) -> ParameterList:
         setattr(self, str(len(self)), self._as_parameter(value))
         return self
 
-    def extend(self, values: Iterable[Any]) -> "ParameterList":
+    def extend(self, values: Iterable[Any]) -> ParameterList:
         for value in values:
             self.append(value)
         return self

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from ..autograd import increment_version
 from ..creation import default_generator
 from ..tensor import Tensor
 
@@ -34,7 +35,8 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
 
 def _fans(tensor: Tensor, op: str) -> tuple[int, int]:
     if tensor.ndim < 2:
-        raise ValueError(f"{op}: fan in and fan out need a tensor of 2 or more dimensions, got shape {tensor.shape}")
+        raise ValueError(f"{op}: fan in and fan out need a tensor of 2 or more dimensions, got shape "
+                         f"{tensor.shape}")
     receptive = int(np.prod(tensor.shape[2:]))
     return tensor.shape[1] * receptive, tensor.shape[0] * receptive
 
@@ -43,6 +45,7 @@ def _fill(tensor: Tensor, values: np.ndarray | float, op: str) -> Tensor:
     if not isinstance(tensor, Tensor):
         raise TypeError(f"{op}: expected a Tensor, got {type(tensor).__name__}")
     tensor.data[...] = values
+    increment_version(tensor)
     return tensor
 
 
@@ -50,12 +53,14 @@ def _rng(generator: np.random.Generator | None) -> np.random.Generator:
     return generator if generator is not None else default_generator()
 
 
-def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: np.random.Generator | None = None) -> Tensor:
+def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0,
+             generator: np.random.Generator | None = None) -> Tensor:
     """Values drawn uniformly from [a, b)."""
     return _fill(tensor, _rng(generator).uniform(a, b, tensor.shape), "uniform_")
 
 
-def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: np.random.Generator | None = None) -> Tensor:
+def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0,
+            generator: np.random.Generator | None = None) -> Tensor:
     """Values drawn from N(mean, std^2)."""
     return _fill(tensor, _rng(generator).normal(mean, std, tensor.shape), "normal_")
 
@@ -68,7 +73,8 @@ def ones_(tensor: Tensor) -> Tensor:
     return _fill(tensor, 1.0, "ones_")
 
 
-def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator: np.random.Generator | None = None) -> Tensor:
+def xavier_uniform_(tensor: Tensor, gain: float = 1.0,
+                    generator: np.random.Generator | None = None) -> Tensor:
     """Glorot & Bengio (2010): uniform in [-b, b] with b = gain * sqrt(6 / (fan_in + fan_out)),
     which keeps the variance of activations and of gradients level through the layer."""
     fan_in, fan_out = _fans(tensor, "xavier_uniform_")

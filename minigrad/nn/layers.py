@@ -13,8 +13,8 @@ import numpy as np
 
 from .. import functional as F
 from ..creation import default_generator
+from ..dims import normalize_dim
 from ..functional import _padding_index
-from ..ops.shape import normalize_dim
 from ..tensor import Tensor
 from .module import Module
 from .parameter import Parameter
@@ -33,20 +33,23 @@ class Linear(Module):
     [-1/sqrt(in_features), 1/sqrt(in_features)], PyTorch's default (kaiming-uniform with a=sqrt(5)).
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype: Any = np.float32) -> None:
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 dtype: Any = np.float32) -> None:
         super().__init__()
         self.in_features = _check_size("Linear", "in_features", in_features)
         self.out_features = _check_size("Linear", "out_features", out_features)
         bound = 1.0 / math.sqrt(self.in_features)
         rng = default_generator()
-        self.weight = Parameter(rng.uniform(-bound, bound, (self.out_features, self.in_features)).astype(dtype))
+        shape = (self.out_features, self.in_features)
+        self.weight = Parameter(rng.uniform(-bound, bound, shape).astype(dtype))
         self.bias = Parameter(rng.uniform(-bound, bound, self.out_features).astype(dtype)) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
 
 
 class Embedding(Module):
@@ -59,7 +62,8 @@ class Embedding(Module):
         super().__init__()
         self.num_embeddings = _check_size("Embedding", "num_embeddings", num_embeddings)
         self.embedding_dim = _check_size("Embedding", "embedding_dim", embedding_dim)
-        self.padding_idx = None if padding_idx is None else _padding_index(padding_idx, self.num_embeddings, "Embedding")
+        self.padding_idx = (None if padding_idx is None
+                            else _padding_index(padding_idx, self.num_embeddings, "Embedding"))
         shape = (self.num_embeddings, self.embedding_dim)
         self.weight = Parameter(default_generator().standard_normal(shape).astype(dtype))
         if self.padding_idx is not None:
@@ -78,11 +82,13 @@ class LayerNorm(Module):
     (biased variance, eps inside the square root), then scale by weight (ones) and shift by
     bias (zeros), both of shape normalized_shape."""
 
-    def __init__(self, normalized_shape: int | tuple[int, ...], eps: float = 1e-5, dtype: Any = np.float32) -> None:
+    def __init__(self, normalized_shape: int | tuple[int, ...], eps: float = 1e-5,
+                 dtype: Any = np.float32) -> None:
         super().__init__()
         if isinstance(normalized_shape, (int, np.integer)):
             normalized_shape = (normalized_shape,)
-        self.normalized_shape = tuple(_check_size("LayerNorm", "normalized_shape", n) for n in normalized_shape)
+        self.normalized_shape = tuple(_check_size("LayerNorm", "normalized_shape", n)
+                                      for n in normalized_shape)
         self.eps = float(eps)
         self.weight = Parameter(np.ones(self.normalized_shape, dtype=dtype))
         self.bias = Parameter(np.zeros(self.normalized_shape, dtype=dtype))

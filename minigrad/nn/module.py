@@ -13,7 +13,8 @@ called module names itself "" and every submodule and parameter below it.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Mapping, NamedTuple
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -83,8 +84,10 @@ class Module:
         rotary angles). Assigning to the name later replaces the buffer."""
         owner = type(self).__name__
         if not isinstance(name, str) or not name or "." in name:
-            raise KeyError(f"{owner}.register_buffer: name must be a non-empty string without '.', got {name!r}")
-        if name in self._parameters or name in self._modules or (name in self.__dict__ and name not in self._buffers):
+            raise KeyError(f"{owner}.register_buffer: name must be a non-empty string without '.', "
+                           f"got {name!r}")
+        if (name in self._parameters or name in self._modules
+                or (name in self.__dict__ and name not in self._buffers)):
             raise KeyError(f"{owner}.register_buffer: attribute {name!r} already exists")
         self._forget(name)
         self._buffers[name] = _as_buffer(owner, name, tensor)
@@ -114,13 +117,13 @@ class Module:
             object.__delattr__(self, name)
 
     # ----- traversal ---------------------------------------------------------------------
-    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+    def named_children(self) -> Iterator[tuple[str, Module]]:
         yield from self._modules.items()
 
-    def children(self) -> Iterator["Module"]:
+    def children(self) -> Iterator[Module]:
         yield from self._modules.values()
 
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
         """This module and every module below it, depth first, each once (a module shared
         by two parents keeps its first name)."""
         seen: set[int] = set()
@@ -134,7 +137,7 @@ class Module:
             children = [(f"{name}.{child}" if name else child, m) for child, m in module._modules.items()]
             stack.extend(reversed(children))
 
-    def modules(self) -> Iterator["Module"]:
+    def modules(self) -> Iterator[Module]:
         for _, module in self.named_modules():
             yield module
 
@@ -184,7 +187,7 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if not autograd._scope_stack:
+        if not autograd.in_module_call():
             self._name_submodules()
         scope = self._qualname if self._qualname is not None else autograd.current_scope()
         with autograd.module_scope(scope):
@@ -192,13 +195,12 @@ class Module:
 
     def _name_submodules(self) -> None:
         """Give every module below (and including) this one its qualified name relative to
-        this one, and every parameter its qualified parameter name."""
+        this one: the scope its ops are recorded in. Parameters are not renamed; the graph
+        renderer asks `named_parameters()` when it draws."""
         for prefix, module in self.named_modules():
             object.__setattr__(module, "_qualname", prefix)
-        for name, p in self.named_parameters():
-            p.name = name
 
-    def apply(self, fn: Callable[["Module"], Any]) -> "Module":
+    def apply(self, fn: Callable[[Module], Any]) -> Module:
         """Call `fn` on every submodule, children before their parent, and last on this module
         (as torch.nn.Module.apply, the usual way to run an initializer over a model)."""
         for child in self._modules.values():
@@ -207,13 +209,13 @@ class Module:
         return self
 
     # ----- modes and dtypes --------------------------------------------------------------
-    def train(self, mode: bool = True) -> "Module":
+    def train(self, mode: bool = True) -> Module:
         """Set `.training` on this module and every module below it (Dropout reads it)."""
         for module in self.modules():
             module.training = mode
         return self
 
-    def eval(self) -> "Module":
+    def eval(self) -> Module:
         return self.train(False)
 
     def zero_grad(self) -> None:
@@ -221,13 +223,13 @@ class Module:
         for p in self.parameters():
             p.grad = None
 
-    def requires_grad_(self, requires_grad: bool = True) -> "Module":
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
         """Turn gradients on or off for every parameter (to freeze a part of a model)."""
         for p in self.parameters():
             p.requires_grad = requires_grad
         return self
 
-    def to(self, dtype: Any) -> "Module":
+    def to(self, dtype: Any) -> Module:
         """Cast every parameter (and its gradient) and every floating-point buffer to a
         floating dtype, in place: the Parameter and buffer objects stay the same, so
         optimizers built before keep working. Integer and bool buffers keep their dtype."""
@@ -278,6 +280,7 @@ class Module:
         for name, p in own.items():
             if name in arrays:
                 p.data[...] = arrays[name]
+                autograd.increment_version(p)
         return IncompatibleKeys(missing, unexpected)
 
     # ----- printing ----------------------------------------------------------------------
@@ -306,4 +309,5 @@ def _as_buffer(owner: str, name: str, value: Any) -> Tensor | None:
         return value.detach() if value.requires_grad else value
     if isinstance(value, (np.ndarray, np.generic)):
         return Tensor(value)
-    raise TypeError(f"{owner}: buffer {name!r} must be a Tensor, a numpy array or None, got {type(value).__name__}")
+    raise TypeError(f"{owner}: buffer {name!r} must be a Tensor, a numpy array or None, got "
+                    f"{type(value).__name__}")

@@ -12,9 +12,9 @@ class Parameter(Tensor):
     """A leaf Tensor that requires grad by default and registers itself when assigned as an
     attribute of a `Module`.
 
-    `name` is the parameter's qualified name in the outermost module called last (for example
-    "blocks.0.attn.q_proj.weight"); it is None until such a call, and the graph renderer uses it
-    to label the tensor. Wrapping a numpy array or a Tensor shares its memory, as in PyTorch.
+    A Parameter holds no name of its own, as in PyTorch: its qualified name (for example
+    "blocks.0.attn.q_proj.weight") is where it sits in a model, which `named_parameters()`
+    tells. Wrapping a numpy array or a Tensor shares its memory, as in PyTorch.
     """
 
     def __init__(self, data: Any, requires_grad: bool = True, dtype: Any = None) -> None:
@@ -22,7 +22,6 @@ class Parameter(Tensor):
         if not np.issubdtype(self.data.dtype, np.floating):
             raise TypeError(f"Parameter: data must be floating point, got dtype {self.data.dtype}")
         self.requires_grad = requires_grad
-        self.name: str | None = None
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()

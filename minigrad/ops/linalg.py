@@ -21,7 +21,8 @@ def check_matmul_shapes(a: tuple[int, ...], b: tuple[int, ...], op: str = "matmu
     try:
         np.broadcast_shapes(a[:-2], b[:-2])
     except ValueError:
-        raise ValueError(f"{op}: batch dimensions do not broadcast ({_shape_text(a)} and {_shape_text(b)})") from None
+        raise ValueError(f"{op}: batch dimensions do not broadcast "
+                         f"({_shape_text(a)} and {_shape_text(b)})") from None
 
 
 def _flat_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -72,7 +73,8 @@ class Linear(Function):
                 f"{weight.shape} (expected input (..., {weight.shape[-1]}) and weight (out, in))"
             )
         if bias is not None and bias.shape != (weight.shape[0],):
-            raise ValueError(f"linear: bias of shape {bias.shape} does not match weight of shape {weight.shape}")
+            raise ValueError(f"linear: bias of shape {bias.shape} does not match weight of shape "
+                             f"{weight.shape}")
         ctx.save_for_backward(x, weight)
         x2 = x.reshape(-1, x.shape[-1])
         out = x2 @ weight.T

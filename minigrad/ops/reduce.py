@@ -1,35 +1,18 @@
 """Reductions over one, several or all dimensions.
 
-`dim` reaches these ops already normalized to a sorted tuple of non-negative axes (or None for
-all). Their backward first puts the reduced axes back as size-1 axes, then lets numpy
-broadcasting spread the gradient over them.
+`dim` reaches these ops already normalized (`minigrad.dims.normalize_dims`) to a sorted tuple
+of non-negative axes, or None for all. Their backward first puts the reduced axes back as
+size-1 axes, then lets numpy broadcasting spread the gradient over them.
 """
 from __future__ import annotations
-
-from typing import Any
 
 import numpy as np
 
 from ..autograd import Function
 
 
-def normalize_dims(dim: Any, ndim: int, op: str) -> tuple[int, ...] | None:
-    """None, an int or a tuple of ints (negative counts from the end) -> a sorted tuple of
-    axes, with an error naming the op when an axis is out of range."""
-    if dim is None:
-        return None
-    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
-    out = []
-    for d in dims:
-        if not -max(ndim, 1) <= d < max(ndim, 1):
-            raise IndexError(f"{op}: dim {d} is out of range for a tensor with {ndim} dimensions")
-        out.append(int(d) % max(ndim, 1))
-    if len(set(out)) != len(out):
-        raise ValueError(f"{op}: dim {dim} repeats a dimension")
-    return tuple(sorted(out)) if ndim else None
-
-
-def _keep(grad: np.ndarray, in_shape: tuple[int, ...], dim: tuple[int, ...] | None, keepdim: bool) -> np.ndarray:
+def _keep(grad: np.ndarray, in_shape: tuple[int, ...], dim: tuple[int, ...] | None,
+          keepdim: bool) -> np.ndarray:
     """Reinsert the reduced axes as size 1 so `grad` broadcasts against the input."""
     if keepdim or dim is None:
         return grad.reshape([1] * len(in_shape)) if dim is None and not keepdim else grad
@@ -82,7 +65,8 @@ class Max(Function):
         x, out = ctx.saved_tensors
         dim, keepdim = ctx.args
         is_max = x == out
-        ties = is_max.sum(axis=dim, keepdims=True, dtype=grad.dtype)  # a float count: int64 would promote float32
+        # a float count: int64 would promote float32
+        ties = is_max.sum(axis=dim, keepdims=True, dtype=grad.dtype)
         return is_max * (_keep(grad, x.shape, dim, keepdim) / ties)  # 1/ties at each maximum
 
 
@@ -93,7 +77,8 @@ class Var(Function):
     def forward(ctx, x, dim, keepdim, correction):
         n = _count(x.shape, dim)
         if n - correction <= 0:
-            raise ValueError(f"var: {n} element(s) per reduction leave no degrees of freedom with correction={correction}")
+            raise ValueError(f"var: {n} element(s) per reduction leave no degrees of freedom with "
+                             f"correction={correction}")
         centered = x - x.mean(axis=dim, keepdims=True)
         ctx.save_for_backward(centered)
         ctx.args = (dim, keepdim, n - correction)

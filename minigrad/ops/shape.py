@@ -1,22 +1,14 @@
 """Ops that move elements around without changing them: reshape, permute, expand, indexing,
 concatenation. Their backward moves the gradient back the same way.
 
-The helpers at the top turn PyTorch-style arguments (`-1` sizes, negative dims) into what numpy
-wants, raising errors that name the op and the shapes.
+The helpers at the top turn PyTorch-style arguments (`-1` sizes, permutations, expand sizes)
+into what numpy wants, raising errors that name the op and the shapes.
 """
 from __future__ import annotations
-
-from typing import Any
 
 import numpy as np
 
 from ..autograd import Function
-
-
-def normalize_dim(dim: int, ndim: int, op: str) -> int:
-    if not -ndim <= dim < ndim:
-        raise IndexError(f"{op}: dim {dim} is out of range for {ndim} dimensions")
-    return dim % ndim
 
 
 def resolve_shape(old: tuple[int, ...], new: tuple[int, ...], op: str) -> tuple[int, ...]:
@@ -112,6 +104,34 @@ class GetItem(Function):
         else:
             np.add.at(full, ctx.index, grad)  # scatter-add: d x[i] / dx_j = [i == j], summed over repeats
         return full
+
+
+class SetItem(Function):
+    """x with x[index] replaced by value (out of place; `t[index] = value` writes the result
+    back into t). The replaced elements get no gradient; value gets the gradient of the
+    places it went to, summed back to its own shape."""
+
+    @staticmethod
+    def forward(ctx, x, value, index):
+        out = x.copy()
+        try:
+            out[index] = value
+        except IndexError as e:
+            raise IndexError(f"setitem: index {index!r} is invalid for shape {x.shape}: {e}") from None
+        except ValueError as e:
+            raise ValueError(f"setitem: cannot assign a value of shape {np.shape(value)} to index {index!r} "
+                             f"of a tensor of shape {x.shape}: {e}") from None
+        ctx.index = index
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        dx = None
+        if ctx.needs_input_grad[0]:
+            dx = grad.copy()
+            dx[ctx.index] = 0  # d out/dx = 0 where value was written, 1 elsewhere
+        dvalue = grad[ctx.index] if ctx.needs_input_grad[1] else None  # d out[index]/d value = 1
+        return dx, dvalue
 
 
 class Cat(Function):

@@ -15,11 +15,12 @@ against the held-out set: the chance of drawing one of its sequences is negligib
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from ..tasks import IGNORE, Vocab, SYMBOLS
+from ..tasks import IGNORE, SYMBOLS, Vocab
 
 EVAL_SEED = 7
 
@@ -78,7 +79,8 @@ class PatternTask:
         return float((logits.argmax(axis=-1) == targets)[answer].mean())
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "pattern", "rule": self.rule, "length": self.length, "base": self.base, "n_eval": self.n_eval}
+        return {"kind": "pattern", "rule": self.rule, "length": self.length, "base": self.base,
+                "n_eval": self.n_eval}
 
     def __repr__(self) -> str:
         return f"PatternTask({self.rule!r}, length={self.length}, base={self.base}, n_eval={self.n_eval})"

@@ -19,6 +19,7 @@ import numpy as np
 
 import minigrad
 
+from ..attention import record_attention
 from . import svg_chart as svg
 from .pattern_tasks import PatternTask
 from .report import DEFAULT_OUT, Result, Table, experiment, per_seed
@@ -30,7 +31,8 @@ TARGET_ACCURACY = 0.95
 
 def steps_to(run: VariantRun, accuracy: float) -> int | None:
     """The first evaluation step whose held-out accuracy reaches `accuracy`, or None."""
-    return next((s for s, a in zip(run.history.eval_steps, run.history.eval_accuracies) if a >= accuracy), None)
+    return next((s for s, a in zip(run.history.eval_steps, run.history.eval_accuracies) if a >= accuracy),
+                None)
 
 
 def attention_split(weights: np.ndarray) -> np.ndarray:
@@ -83,25 +85,30 @@ def run(quick: bool = False, out_dir: Path = DEFAULT_OUT, seed: int = 0) -> Resu
     maps = []
     for h in (1, 4):
         model = runs[h][0].model
-        with minigrad.no_grad():
+        with minigrad.no_grad(), record_attention(model):
             model(ids)
         attn = model.blocks[0].attn
         for head, (first, previous, other) in enumerate(attention_split(attn.attn_weights)):
-            split_table.rows.append([f"{h} head{'s' if h > 1 else ''}", head, float(first), float(previous), float(other)])
+            split_table.rows.append([f"{h} head{'s' if h > 1 else ''}", head, float(first), float(previous),
+                                     float(other)])
             maps.append((f"{h} head{'s' if h > 1 else ''}: head {head}", attn.attn_weights[0, head]))
         result.facts[f"split_{h}"] = attention_split(attn.attn_weights).tolist()
     result.tables.append(split_table)
 
     result.figures.append(svg.save(svg.heatmap_grid(
-        maps, title=f"Attention weights on one held-out sequence (seed {seed}; rows: query t, columns: key)", cols=5),
+        maps, title=f"Attention weights on one held-out sequence (seed {seed}; rows: query t, columns: key)",
+        cols=5),
         out_dir / "q1_attention.svg"))
     curves = [runs[h][0] for h in HEADS]
     result.figures.append(svg.save(svg.line_chart(
-        [svg.Series(f"{h} head{'s' if h > 1 else ''}", r.curve_steps, r.smoothed_losses) for h, r in zip(HEADS, curves)],
-        title=f"Training loss, first-and-previous task (seed {seed})", xlabel="step", ylabel="training loss (smoothed)", log_y=10),
+        [svg.Series(f"{h} head{'s' if h > 1 else ''}", r.curve_steps, r.smoothed_losses)
+         for h, r in zip(HEADS, curves)],
+        title=f"Training loss, first-and-previous task (seed {seed})", xlabel="step",
+        ylabel="training loss (smoothed)", log_y=10),
         out_dir / "q1_loss.svg"))
     result.figures.append(svg.save(svg.line_chart(
         [svg.Series(f"{h} head{'s' if h > 1 else ''}", r.history.eval_steps, r.history.eval_accuracies)
          for h, r in zip(HEADS, curves)],
-        title=f"Held-out token accuracy (seed {seed})", xlabel="step", ylabel="accuracy"), out_dir / "q1_accuracy.svg"))
+        title=f"Held-out token accuracy (seed {seed})", xlabel="step", ylabel="accuracy"),
+        out_dir / "q1_accuracy.svg"))
     return result

@@ -24,7 +24,7 @@ import numpy as np
 import minigrad
 from minigrad import Tensor
 
-from ..attention import MultiHeadAttention
+from ..attention import MultiHeadAttention, record_attention
 from . import svg_chart as svg
 from .pattern_tasks import PatternTask
 from .report import DEFAULT_OUT, Result, Table, experiment, per_seed
@@ -50,7 +50,7 @@ def run(quick: bool = False, out_dir: Path = DEFAULT_OUT, seed: int = 0) -> Resu
     for shared in (False, True):
         minigrad.manual_seed(seed)
         attn = MultiHeadAttention(d_model, 1, shared_qk=shared)
-        with minigrad.no_grad():
+        with minigrad.no_grad(), record_attention(attn):
             attn(x)
         asym, diag = symmetry_and_diagonal(attn.attn_scores)
         init.rows.append(["shared" if shared else "separate", asym, diag])
@@ -60,12 +60,14 @@ def run(quick: bool = False, out_dir: Path = DEFAULT_OUT, seed: int = 0) -> Resu
 
     data = PatternTask("previous", length=T, base=10, n_eval=100 if quick else 500)
     options = dict(causal=False, d_model=d_model, n_layers=1)
-    settings = TrainSettings.quick(steps=60, **options) if quick else TrainSettings(steps=400, eval_interval=50, **options)
+    settings = (TrainSettings.quick(steps=60, **options) if quick
+                else TrainSettings(steps=400, eval_interval=50, **options))
     seeds = (seed,) if quick else (seed, seed + 1)
     trained = Table(f"{data!r}, no causal mask: one layer, d_model={d_model}, {settings.steps} steps of "
-                    f"{settings.batch_size}, seeds {', '.join(map(str, seeds))}; attention measured on 100 held-out "
-                    "sequences (mean over seeds)",
-                    ["heads", "Q and K", "parameters", "held-out token accuracy (per seed)", "held-out loss (mean)",
+                    f"{settings.batch_size}, seeds {', '.join(map(str, seeds))}; attention measured on 100 "
+                    "held-out sequences (mean over seeds)",
+                    ["heads", "Q and K", "parameters", "held-out token accuracy (per seed)",
+                     "held-out loss (mean)",
                      "weight on t-1", "weight on t itself", "max abs(S - S^T) / max abs(S)",
                      "rows whose top score is the diagonal", "time per run (s)"])
     runs = {}
@@ -76,17 +78,17 @@ def run(quick: bool = False, out_dir: Path = DEFAULT_OUT, seed: int = 0) -> Resu
             runs[heads, shared] = rs[0]
             stats = []  # per seed: asymmetry, diagonal share, weight on t-1, weight on t
             for r in rs:
-                with minigrad.no_grad():
+                with minigrad.no_grad(), record_attention(r.model):
                     r.model(data.eval_set()[0][:100])
                 attn = r.model.blocks[0].attn
-                stats.append((*symmetry_and_diagonal(attn.attn_scores), attn.attn_weights[:, :, t, t - 1].mean(),
-                              attn.attn_weights[:, :, t, t].mean()))
+                stats.append((*symmetry_and_diagonal(attn.attn_scores),
+                              attn.attn_weights[:, :, t, t - 1].mean(), attn.attn_weights[:, :, t, t].mean()))
             asym = max(st[0] for st in stats)
             diag, on_previous, on_itself = (mean(st[i] for st in stats) for i in (1, 2, 3))
             name = "shared" if shared else "separate"
             trained.rows.append([heads, name, rs[0].parameters, per_seed(r.history.accuracy for r in rs),
-                                 mean(r.history.eval_losses[-1] for r in rs), on_previous, on_itself, asym, diag,
-                                 mean(r.history.seconds for r in rs)])
+                                 mean(r.history.eval_losses[-1] for r in rs), on_previous, on_itself, asym,
+                                 diag, mean(r.history.seconds for r in rs)])
             key = f"{heads}_{name}"
             result.facts[f"accuracy_{key}"] = mean(r.history.accuracy for r in rs)
             result.facts[f"asymmetry_{key}"] = asym
@@ -98,13 +100,15 @@ def run(quick: bool = False, out_dir: Path = DEFAULT_OUT, seed: int = 0) -> Resu
     maps = []
     for shared in (False, True):
         attn = runs[1, shared].model.blocks[0].attn
-        with minigrad.no_grad():
+        with minigrad.no_grad(), record_attention(runs[1, shared].model):
             runs[1, shared].model(data.eval_set()[0][:1])
         s = attn.attn_scores[0, 0]
-        maps.append((f"{'shared' if shared else 'separate'} Q/K: scores", (s - s.min()) / (s.max() - s.min())))
+        rescaled = (s - s.min()) / (s.max() - s.min())
+        maps.append((f"{'shared' if shared else 'separate'} Q/K: scores", rescaled))
         maps.append((f"{'shared' if shared else 'separate'} Q/K: weights", attn.attn_weights[0, 0]))
     result.figures.append(svg.save(svg.heatmap_grid(
-        maps, title=f"Trained 1-head models (seed {seed}) on one held-out sequence (scores rescaled to [0, 1])", cols=4),
+        maps, title=f"Trained 1-head models (seed {seed}) on one held-out sequence "
+                    "(scores rescaled to [0, 1])", cols=4),
         out_dir / "q2_scores.svg"))
     result.figures.append(svg.save(svg.line_chart(
         [svg.Series(f"{h} head{'s' if h > 1 else ''}, {'shared' if sh else 'separate'} Q/K", r.curve_steps,

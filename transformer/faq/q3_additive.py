@@ -49,7 +49,8 @@ def measure(score: str, T: int, d_k: int, repeats: int, seed: int) -> tuple[floa
     """(best seconds of `repeats`, peak MiB allocated) of one forward + backward at this size."""
     minigrad.manual_seed(seed)
     attn = MultiHeadAttention(D_MODEL, HEADS, score=score, head_dim=d_k)
-    x = Tensor(np.random.default_rng(seed).standard_normal((BATCH, T, D_MODEL)).astype(np.float32), requires_grad=True)
+    x = Tensor(np.random.default_rng(seed).standard_normal((BATCH, T, D_MODEL)).astype(np.float32),
+               requires_grad=True)
     forward_backward(attn, x)  # warm up: first-touch page faults, lazy imports
     times = []
     for _ in range(repeats):
@@ -81,8 +82,9 @@ def run(quick: bool = False, out_dir: Path = DEFAULT_OUT, seed: int = 0) -> Resu
     sizes = [(16, 16), (32, 16)] if quick else \
         [(T, 32) for T in (16, 32, 64, 128)] + [(64, d) for d in (8, 16, 64, 128)]
     repeats = 2 if quick else 7
-    cost = Table(f"Forward + backward of MultiHeadAttention(d_model={D_MODEL}, n_heads={HEADS}, head_dim=d_k) on "
-                 f"x of shape ({BATCH}, T, {D_MODEL}); time: best of {repeats}; memory: tracemalloc peak",
+    cost = Table(f"Forward + backward of MultiHeadAttention(d_model={D_MODEL}, n_heads={HEADS}, "
+                 f"head_dim=d_k) on x of shape ({BATCH}, T, {D_MODEL}); time: best of {repeats}; memory: "
+                 "tracemalloc peak",
                  ["T", "d_k", "dot time (ms)", "additive time (ms)", "time ratio", "dot peak (MiB)",
                   "additive peak (MiB)", "memory ratio", "scores kept: dot (MiB)", "additive (MiB)"])
     measured = {}
@@ -113,9 +115,9 @@ def run(quick: bool = False, out_dir: Path = DEFAULT_OUT, seed: int = 0) -> Resu
     seeds = (seed,) if quick else (seed, seed + 1)
     head_dims = (8,) if quick else (8, 128)
     variants = (("q.k / sqrt(d_k)", "dot", True), ("q.k", "dot", False), ("additive", "additive", True))
-    quality = Table(f"Training on `{settings.task}` (length {settings.length}): one layer, d_model={settings.d_model}, "
-                    f"{settings.n_heads} heads of size d_k, {settings.steps} steps, seeds "
-                    f"{', '.join(map(str, seeds))}",
+    quality = Table(f"Training on `{settings.task}` (length {settings.length}): one layer, "
+                    f"d_model={settings.d_model}, {settings.n_heads} heads of size d_k, {settings.steps} "
+                    f"steps, seeds {', '.join(map(str, seeds))}",
                     ["d_k", "scores", "held-out exact match (per seed)", "held-out loss (mean)",
                      "time per run (s)"])
     curves = {}
@@ -124,12 +126,14 @@ def run(quick: bool = False, out_dir: Path = DEFAULT_OUT, seed: int = 0) -> Resu
             runs = train_seeds(settings, seeds, score=score, scale=scale, head_dim=d_k)
             curves[d_k, name] = runs[0]
             quality.rows.append([d_k, name, per_seed(r.history.accuracy for r in runs),
-                                 mean(r.history.eval_losses[-1] for r in runs), mean(r.history.seconds for r in runs)])
+                                 mean(r.history.eval_losses[-1] for r in runs),
+                                 mean(r.history.seconds for r in runs)])
             result.facts[f"accuracy_{d_k}_{name}"] = mean(r.history.accuracy for r in runs)
     result.tables.append(quality)
     result.figures.append(svg.save(svg.line_chart(
         [svg.Series(f"d_k={d}: {name}", r.curve_steps, r.smoothed_losses, dashed=d != head_dims[0])
          for (d, name), r in curves.items()],
-        title=f"Training loss on {settings.task} (seed {seed})", xlabel="step", ylabel="training loss (smoothed)",
+        title=f"Training loss on {settings.task} (seed {seed})", xlabel="step",
+        ylabel="training loss (smoothed)",
         log_y=10), out_dir / "q3_training.svg"))
     return result

@@ -61,7 +61,8 @@ def run(quick: bool = False, out_dir: Path = DEFAULT_OUT, seed: int = 0) -> Resu
     result = Result("q4")
     n_queries, n_keys = 1000, 32  # cheap: the same in quick mode
     rng = np.random.default_rng(seed)
-    stats = {(d, scaled): softmax_statistics(d, scaled, n_queries, n_keys, rng) for d in D_KS for scaled in (False, True)}
+    stats = {(d, scaled): softmax_statistics(d, scaled, n_queries, n_keys, rng)
+             for d in D_KS for scaled in (False, True)}
 
     table = Table(f"Softmax over {n_keys} keys of random q, k ~ N(0, 1), mean over {n_queries} queries "
                   f"(uniform weights: entropy log {n_keys} = {math.log(n_keys):.3f})",
@@ -69,8 +70,9 @@ def run(quick: bool = False, out_dir: Path = DEFAULT_OUT, seed: int = 0) -> Resu
                    "max weight > 0.99: q.k", "q.k/sqrt(d_k)", "median abs(dL/ds): q.k", "q.k/sqrt(d_k)"])
     for d in D_KS:
         u, s = stats[d, False], stats[d, True]
-        table.rows.append([d, u["score_std"], s["score_std"], u["entropy"], s["entropy"], f"{100 * u['one_hot']:.1f}%",
-                           f"{100 * s['one_hot']:.1f}%", u["grad_norm"], s["grad_norm"]])
+        table.rows.append([d, u["score_std"], s["score_std"], u["entropy"], s["entropy"],
+                           f"{100 * u['one_hot']:.1f}%", f"{100 * s['one_hot']:.1f}%", u["grad_norm"],
+                           s["grad_norm"]])
     result.tables.append(table)
     for key in ("score_std", "entropy", "one_hot", "grad_norm", "grad_norm_mean"):
         for scaled, name in ((False, "unscaled"), (True, "scaled")):
@@ -94,16 +96,18 @@ def run(quick: bool = False, out_dir: Path = DEFAULT_OUT, seed: int = 0) -> Resu
     seeds = (seed,) if quick else (seed, seed + 1)
     head_dim = 64 if quick else 256
     curves = {}
-    train_table = Table(f"Training on `{settings.task}` (length {settings.length}) with d_model={settings.d_model}, "
-                        f"{settings.n_heads} heads of d_k={head_dim}, {settings.steps} steps, seeds "
-                        f"{', '.join(map(str, seeds))}",
+    train_table = Table(f"Training on `{settings.task}` (length {settings.length}) with "
+                        f"d_model={settings.d_model}, {settings.n_heads} heads of d_k={head_dim}, "
+                        f"{settings.steps} steps, seeds {', '.join(map(str, seeds))}",
                         ["scores", "attention entropy at init (mean)", "held-out loss (mean)",
                          "held-out exact match (per seed)", "time per run (s)"])
     for scaled, name in ((False, "q.k"), (True, "q.k / sqrt(d_k)")):
         runs = train_seeds(settings, seeds, scale=scaled, head_dim=head_dim)
         curves[name] = runs[0]
-        train_table.rows.append([name, mean(r.initial_entropy for r in runs), mean(r.history.eval_losses[-1] for r in runs),
-                                 per_seed(r.history.accuracy for r in runs), mean(r.history.seconds for r in runs)])
+        train_table.rows.append([name, mean(r.initial_entropy for r in runs),
+                                 mean(r.history.eval_losses[-1] for r in runs),
+                                 per_seed(r.history.accuracy for r in runs),
+                                 mean(r.history.seconds for r in runs)])
         key = "scaled" if scaled else "unscaled"
         result.facts[f"train_loss_{key}"] = mean(r.smoothed_losses[-1] for r in runs)
         result.facts[f"accuracy_{key}"] = mean(r.history.accuracy for r in runs)
@@ -111,6 +115,7 @@ def run(quick: bool = False, out_dir: Path = DEFAULT_OUT, seed: int = 0) -> Resu
     result.tables.append(train_table)
     result.figures.append(svg.save(svg.line_chart(
         [svg.Series(name, r.curve_steps, r.smoothed_losses) for name, r in curves.items()],
-        title=f"Training loss at d_k = {head_dim} (seed {seed})", xlabel="step", ylabel="training loss (smoothed)",
+        title=f"Training loss at d_k = {head_dim} (seed {seed})", xlabel="step",
+        ylabel="training loss (smoothed)",
         log_y=10), out_dir / "q4_training.svg"))
     return result

@@ -78,27 +78,32 @@ def run(quick: bool = False, out_dir: Path = DEFAULT_OUT, seed: int = 0) -> Resu
             result.facts[f"flops_{h}_{label}"] = flops
             result.facts[f"seconds_{h}_{label}"] = seconds
     result.tables.append(cost)
-    charts = (("parameters", 1, "q5_params.svg"), ("forward MFLOP", 1e6, "q5_flops.svg"), ("time (ms)", 1e-3, "q5_time.svg"))
+    charts = (("parameters", 1, "q5_params.svg"), ("forward MFLOP", 1e6, "q5_flops.svg"),
+              ("time (ms)", 1e-3, "q5_time.svg"))
     for i, (what, unit, filename) in enumerate(charts):
         result.figures.append(svg.save(svg.line_chart(
             [svg.Series(f"d_k = {label}", xs, [v[i] / unit for v in values], dashed=label == "d_model")
              for label, values in series.items()],
-            title=f"Attention layer {what} against heads (d_model = {d_model})", xlabel="heads h", ylabel=what,
-            log_x=2), out_dir / filename))
+            title=f"Attention layer {what} against heads (d_model = {d_model})", xlabel="heads h",
+            ylabel=what, log_x=2), out_dir / filename))
 
     settings = TrainSettings.quick() if quick else TrainSettings(steps=400, eval_interval=100)
     seeds = (seed,) if quick else (seed, seed + 1)
     h = settings.n_heads
-    quality = Table(f"Training on `{settings.task}` (length {settings.length}): one layer, d_model={settings.d_model}, "
-                    f"{h} heads, {settings.steps} steps, seeds {', '.join(map(str, seeds))}",
-                    ["d_k", "parameters (whole model)", "held-out exact match (per seed)", "held-out loss (mean)",
+    quality = Table(f"Training on `{settings.task}` (length {settings.length}): one layer, "
+                    f"d_model={settings.d_model}, {h} heads, {settings.steps} steps, seeds "
+                    f"{', '.join(map(str, seeds))}",
+                    ["d_k", "parameters (whole model)", "held-out exact match (per seed)",
+                     "held-out loss (mean)",
                      "time per run (s)"])
     curves = {}
     for label, head_dim in (("d_model / h", settings.d_model // h), ("d_model", settings.d_model)):
         runs = train_seeds(settings, seeds, head_dim=head_dim)
         curves[label] = runs[0]
-        quality.rows.append([f"{head_dim} ({label})", runs[0].parameters, per_seed(r.history.accuracy for r in runs),
-                             mean(r.history.eval_losses[-1] for r in runs), mean(r.history.seconds for r in runs)])
+        quality.rows.append([f"{head_dim} ({label})", runs[0].parameters,
+                             per_seed(r.history.accuracy for r in runs),
+                             mean(r.history.eval_losses[-1] for r in runs),
+                             mean(r.history.seconds for r in runs)])
         result.facts[f"accuracy_{label}"] = mean(r.history.accuracy for r in runs)
         result.facts[f"model_parameters_{label}"] = runs[0].parameters
     result.tables.append(quality)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 from xml.sax.saxutils import escape
 
 import numpy as np
@@ -179,7 +179,8 @@ def heatmap_grid(
                 r, g, b = (int(255 - v * (255 - c)) for c in (8, 48, 107))  # white -> dark blue
                 out.append(f'<rect x="{x0 + j * cell}" y="{y0 + i * cell}" width="{cell}" height="{cell}" '
                            f'fill="rgb({r},{g},{b})"/>')
-        out.append(f'<rect x="{x0}" y="{y0}" width="{panel_w}" height="{panel_h}" fill="none" stroke="#444"/>')
+        out.append(f'<rect x="{x0}" y="{y0}" width="{panel_w}" height="{panel_h}" '
+                   'fill="none" stroke="#444"/>')
         out.append(_text(x0 + panel_w / 2, y0 + panel_h + 14, xlabel, size=10, anchor="middle"))
         if k % cols == 0:
             out.append(_text(side - 12, y0 + panel_h / 2, ylabel, size=10, anchor="middle", rotate=True))
@@ -204,7 +205,8 @@ def mark_quick(path: Path) -> None:
     y = float(height.group(1)) - 4 if height else 12
     note = (f'<text x="6" y="{y:g}" font-family="sans-serif" font-size="11" fill="#c00000">'
             f'{escape(QUICK_NOTE)}</text>\n</svg>')
-    write_bytes(path, svg.replace("</svg>", note, 1).encode("utf-8") if "</svg>" in svg else svg.encode("utf-8"))
+    marked = svg.replace("</svg>", note, 1) if "</svg>" in svg else svg
+    write_bytes(path, marked.encode("utf-8"))
 
 
 def _header(width: float, height: float) -> str:

@@ -7,13 +7,15 @@ schedule. The run goes through `transformer.train.train`, the loop a user trains
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
 import minigrad
 
+from ..attention import record_attention
 from ..config import TransformerConfig
 from ..model import TransformerLM
 from ..tasks import Dataset, make_task
@@ -38,7 +40,7 @@ class TrainSettings:
     causal: bool = True
 
     @classmethod
-    def quick(cls, **changes: Any) -> "TrainSettings":
+    def quick(cls, **changes: Any) -> TrainSettings:
         return replace(cls(steps=20, batch_size=32, eval_interval=10, warmup_steps=5, n_eval=100), **changes)
 
     def data(self) -> Dataset:
@@ -73,7 +75,8 @@ def smooth(values: list[float], window: int, points: int = 100) -> tuple[list[in
     return [int(i + window) for i in at], [float(means[i]) for i in at]
 
 
-def train_variant(settings: TrainSettings, seed: int, data: Dataset | None = None, **attention: Any) -> VariantRun:
+def train_variant(settings: TrainSettings, seed: int, data: Dataset | None = None,
+                  **attention: Any) -> VariantRun:
     """Build a TransformerLM from `settings` plus the attention options (e.g. scale=False), seed
     its weights with `seed`, train it on `data` (default: the settings' task) and measure it."""
     data = data if data is not None else settings.data()
@@ -82,15 +85,16 @@ def train_variant(settings: TrainSettings, seed: int, data: Dataset | None = Non
                                causal=settings.causal, **attention)
     minigrad.manual_seed(seed)
     model = TransformerLM(config)
-    with minigrad.no_grad():
+    with minigrad.no_grad(), record_attention(model):
         model(data.eval_set()[0][:64])
     initial_entropy = attention_entropy(model.blocks[0].attn.attn_weights)
     variant = ", ".join(f"{k}={v}" for k, v in attention.items()) or "baseline"
     print(f"  training {variant}, n_heads {config.n_heads}, seed {seed}: {settings.steps} steps ...",
           end="", file=sys.stderr, flush=True)
-    history = train(model, data, TrainConfig(steps=settings.steps, batch_size=settings.batch_size, lr=settings.lr,
-                                             warmup_steps=settings.warmup_steps, eval_interval=settings.eval_interval,
-                                             seed=seed), log=None)
+    history = train(model, data,
+                    TrainConfig(steps=settings.steps, batch_size=settings.batch_size, lr=settings.lr,
+                                warmup_steps=settings.warmup_steps, eval_interval=settings.eval_interval,
+                                seed=seed), log=None)
     print(f" {history.seconds:.1f} s", file=sys.stderr, flush=True)
     steps, losses = smooth(history.losses, window=max(1, settings.steps // 20))
     return VariantRun(model, history, initial_entropy, steps, losses)
