@@ -27,6 +27,8 @@ from transformer.tasks import make_task
 from transformer.train import TrainConfig, train
 from transformer.viz import draw_model_attention
 
+minigrad.tune_allocator()  # let numpy reuse freed large arrays (glibc); see minigrad/allocator.py
+
 minigrad.set_num_threads(1)  # small matrices: one BLAS thread is fastest on a busy machine (measured)
 STEPS = {"sort": 500, "reverse": 200}  # enough for ~98% (sort) and 100% (reverse) exact match
 PROMPT = [5, 2, 7, 1, 8, 3, 6, 4]

@@ -16,6 +16,8 @@ from transformer.train import TrainConfig, train
 # choice as the command line's default `--threads 1`.
 minigrad.set_num_threads(1)
 
+minigrad.tune_allocator()  # let numpy reuse freed large arrays (glibc); see minigrad/allocator.py
+
 task = make_task("sort", length=8, base=10)  # prompts like 31415926=, answers like 11234569
 config = TrainConfig(seed=0)
 

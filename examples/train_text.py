@@ -20,6 +20,7 @@ from transformer import TransformerConfig, TransformerLM
 from transformer.tasks import CharDataset
 from transformer.train import TEXT_BLOCK_SIZE, TEXT_MODEL, TEXT_TRAIN, train
 
+minigrad.tune_allocator()  # let numpy reuse freed large arrays (glibc); see minigrad/allocator.py
 minigrad.set_num_threads(1)  # small matrices: one BLAS thread is the fastest on a busy machine (measured)
 path = sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "data" / "lighthouse.txt"
 data = CharDataset.from_file(path, block_size=TEXT_BLOCK_SIZE)

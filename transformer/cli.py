@@ -874,6 +874,7 @@ def _quiet_stdout() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line `argv` (default: sys.argv[1:]); returns the exit status."""
     args = build_parser().parse_args(argv)
+    minigrad.tune_allocator()  # a command is a whole program: let it reuse freed large arrays
     try:
         set_num_threads(args.threads)
         return COMMANDS[args.command].run(args)

@@ -208,7 +208,7 @@ def save_checkpoint(
         "config": dataclasses.asdict(config),
         "rng": {
             "data": data_rng.bit_generator.state,
-            "minigrad": minigrad.creation.default_generator().bit_generator.state,
+            "minigrad": minigrad.get_rng_state(),
         },
         "history": dataclasses.asdict(history),
     }
@@ -363,7 +363,7 @@ def _start(
     model.load_state_dict(checkpoint.weights)
     optimizer.load_state_dict(checkpoint.optimizer)
     # a new generator, then its state
-    minigrad.manual_seed(0).bit_generator.state = checkpoint.rng["minigrad"]
+    minigrad.set_rng_state(checkpoint.rng["minigrad"])
     data_rng = np.random.default_rng()
     data_rng.bit_generator.state = checkpoint.rng["data"]
     return checkpoint.step, checkpoint.history, data_rng
@@ -432,7 +432,11 @@ def train(
 
     Ctrl-C (SIGINT) stops the run after the step in progress: the checkpoint is written to
     `out` and TrainingInterrupted (a KeyboardInterrupt) is raised.
+
+    Calls `minigrad.tune_allocator()` first: on glibc the step's large arrays are then reused
+    instead of faulted in afresh (10-25% faster steps, measured in benchmarks/README.md).
     """
+    minigrad.tune_allocator()
     log = sys.stderr if log is _STDERR else log
     config = config or TrainConfig()
     if model.config.max_len < data.block_size:
