@@ -15,11 +15,11 @@ from .layers import (
     Tanh,
 )
 from .loss import CrossEntropyLoss
-from .module import IncompatibleKeys, Module
+from .module import IncompatibleKeys, Module, evaluating
 from .parameter import Parameter
 
 __all__ = [
-    "Module", "Parameter", "IncompatibleKeys",
+    "Module", "Parameter", "IncompatibleKeys", "evaluating",
     "Linear", "Embedding", "LayerNorm", "Dropout", "GELU", "ReLU", "Tanh", "Sigmoid", "Softmax",
     "Identity", "Flatten",
     "CrossEntropyLoss",
