@@ -154,13 +154,37 @@ def test_threads_can_be_set_after_numpy_is_imported():
 
 def test_ctrl_c_saves_a_checkpoint_that_resumes_bit_for_bit(tmp_path):
     steps = 1500
-    args = ["train", "--task", "copy", "--length", "3", "--eval-size", "20", "--steps", str(steps),
-            "--eval-interval", "50", "--d-model", "16", "--n-heads", "2", "--n-layers", "1", "--batch-size", "8"]
+    args = [
+        "train",
+        "--task",
+        "copy",
+        "--length",
+        "3",
+        "--eval-size",
+        "20",
+        "--steps",
+        str(steps),
+        "--eval-interval",
+        "50",
+        "--d-model",
+        "16",
+        "--n-heads",
+        "2",
+        "--n-layers",
+        "1",
+        "--batch-size",
+        "8",
+    ]
     whole = tmp_path / "whole.npz"
     assert cli(*args, "--quiet", "--out", str(whole)).returncode == 0
     cut = tmp_path / "cut.npz"
-    child = subprocess.Popen([sys.executable, "-m", "transformer", *args, "--out", str(cut)], cwd=ROOT,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "transformer", *args, "--out", str(cut)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     first = child.stderr.readline()  # the first evaluation's line: training is under way
     assert first.startswith(f"step 50/{steps}"), first
     child.send_signal(signal.SIGINT)
