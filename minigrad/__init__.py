@@ -12,7 +12,7 @@ from . import (
     optim,
 )
 from .allocator import tune_allocator
-from .autograd import Function, is_grad_enabled, no_grad
+from .autograd import Function, enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .combine import cat, split, stack, where
 from .creation import arange, full, get_rng_state, manual_seed, ones, rand, randn, set_rng_state, zeros
 from .gradcheck import GradcheckError, gradcheck
@@ -21,7 +21,8 @@ from .tensor import Tensor, tensor
 from .threads import get_num_threads, set_num_threads
 
 __all__ = [
-    "Tensor", "tensor", "Function", "no_grad", "is_grad_enabled",
+    "Tensor", "tensor", "Function",
+    "no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled",
     "zeros", "ones", "full", "arange", "randn", "rand", "manual_seed", "get_rng_state", "set_rng_state",
     "cat", "stack", "split", "where",
     "gradcheck", "GradcheckError",

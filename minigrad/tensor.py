@@ -2,11 +2,16 @@
 
 Every operator and method here checks its arguments and calls one op's `apply`, so the
 gradient of `t.exp()` is one hop away, in `ops.elementwise.Exp.backward`; the math lives in
-`minigrad.ops`. `apply_function`, at the top, is the one place where Tensors become arrays for
-an op's forward and its result becomes a Tensor again.
+`minigrad.ops`. The few derived methods say so on their first line and are one line over
+other methods (`sqrt` is `x ** 0.5`, `mean` is `sum / count`, `squeeze` and `unsqueeze` are
+reshapes, `transpose` and `T` permutations); the ops kept although derivable are listed, with
+the reason, in the docstrings of `ops.elementwise` and `ops.reduce`. In-place methods run the
+out-of-place op and write its result back. `apply_function`, at the top, is the one place where
+Tensors become arrays for an op's forward and its result becomes a Tensor again.
 """
 from __future__ import annotations
 
+import math
 import operator
 import threading
 import weakref
@@ -495,8 +500,8 @@ class Tensor:
     def log(self) -> Tensor:
         return ew.Log.apply(self)
 
-    def sqrt(self) -> Tensor:
-        return ew.Sqrt.apply(self)
+    def sqrt(self) -> Tensor:  # derived: x ** 0.5 (PowScalar has the sqrt fast path)
+        return self ** 0.5
 
     def tanh(self) -> Tensor:
         return ew.Tanh.apply(self)
@@ -519,8 +524,10 @@ class Tensor:
     def sum(self, dim: Dim = None, keepdim: bool = False) -> Tensor:
         return reduce.Sum.apply(self, dim=normalize_dims(dim, self.ndim, "sum"), keepdim=keepdim)
 
-    def mean(self, dim: Dim = None, keepdim: bool = False) -> Tensor:
-        return reduce.Mean.apply(self, dim=normalize_dims(dim, self.ndim, "mean"), keepdim=keepdim)
+    def mean(self, dim: Dim = None, keepdim: bool = False) -> Tensor:  # derived: sum / count
+        dims = normalize_dims(dim, self.ndim, "mean")
+        count = self._data.size if dims is None else math.prod(self.shape[d] for d in dims)
+        return self.sum(dims, keepdim) / count
 
     def max(self, dim: Dim = None, keepdim: bool = False) -> Tensor:
         """The largest values (PyTorch's `amax`); ties share the gradient equally."""

@@ -84,7 +84,8 @@ for dims in UNARY_SHAPES:
     case(ew.Neg, tag, lambda x: -x, lambda dims=dims: [leaf(*dims)], lambda x: -x)
     case(ew.Exp, tag, lambda x: x.exp(), lambda dims=dims: [leaf(*dims)], lambda x: x.exp())
     case(ew.Log, tag, lambda x: x.log(), lambda dims=dims: [leaf(*dims, low=0.2)], lambda x: x.log())
-    case(ew.Sqrt, tag, lambda x: x.sqrt(), lambda dims=dims: [leaf(*dims, low=0.2)], lambda x: x.sqrt())
+    case(ew.PowScalar, f"sqrt:{tag}", lambda x: x.sqrt(), lambda dims=dims: [leaf(*dims, low=0.2)],
+         lambda x: x.sqrt())
     case(ew.Tanh, tag, lambda x: x.tanh(), lambda dims=dims: [leaf(*dims)], lambda x: x.tanh())
     case(ew.Sigmoid, tag, lambda x: x.sigmoid(), lambda dims=dims: [leaf(*dims)], lambda x: x.sigmoid())
     case(ew.Relu, tag, lambda x: x.relu(), lambda dims=dims: [leaf(*dims, away=0.1)], lambda x: x.relu())
@@ -128,7 +129,7 @@ for dim, keepdim in REDUCE_ARGS:
     all_dims = () if dim is None else dim  # torch's amax reduces everything over dim=()
     case(reduce.Sum, tag, lambda x, d=dim, k=keepdim: x.sum(d, k), lambda: [leaf(2, 3, 4)],
          lambda x, d=dim, k=keepdim: x.sum(dim=d, keepdim=k))
-    case(reduce.Mean, tag, lambda x, d=dim, k=keepdim: x.mean(d, k), lambda: [leaf(2, 3, 4)],
+    case(reduce.Sum, f"mean:{tag}", lambda x, d=dim, k=keepdim: x.mean(d, k), lambda: [leaf(2, 3, 4)],
          lambda x, d=dim, k=keepdim: x.mean(dim=d, keepdim=k))
     case(reduce.Max, tag, lambda x, d=dim, k=keepdim: x.max(d, k), lambda: [leaf(2, 3, 4)],
          lambda x, d=all_dims, k=keepdim: x.amax(dim=d, keepdim=k))
@@ -138,7 +139,7 @@ for dim, keepdim in REDUCE_ARGS:
              lambda x, d=dim, k=keepdim, c=correction: x.var(dim=d, keepdim=k, correction=c))
 
 case(reduce.Sum, "0-d", lambda x: x.sum(), lambda: [leaf()], lambda x: x.sum())
-case(reduce.Mean, "1-d", lambda x: x.mean(0), lambda: [leaf(5)], lambda x: x.mean(0))
+case(reduce.Sum, "mean:1-d", lambda x: x.mean(0), lambda: [leaf(5)], lambda x: x.mean(0))
 TIES2 = np.array([[1.0, 3.0, 3.0, -1.0], [2.0, 0.5, 0.5, 2.0], [0.0, 4.0, -2.0, 1.0]])  # two-way ties
 case(reduce.Max, "ties,dim=1", lambda x: x.max(dim=1), lambda: [mg.tensor(TIES2.copy(), requires_grad=True)],
      lambda x: x.amax(dim=1))

@@ -263,7 +263,8 @@ def test_depth_draws_one_box_per_module_at_that_depth(net_loss, depth):
         assert (boxes["blocks"].inputs, boxes["blocks"].outputs) == (((2, 5, 4),), ((2, 5, 4),))
         assert flow(layout) == Counter(
             {("input", "embed"): 1, ("embed", "blocks"): 1, ("blocks", "head"): 1, ("head", "PowScalar"): 1,
-             ("PowScalar", "Mean"): 1, ("Mean", "output"): 1})
+             ("PowScalar", "Sum"): 1, ("Sum", "Div"): 1, ("input", "Div"): 1,  # mean = sum / count
+             ("Div", "output"): 1})
         assert "in: (2, 5, 3)<br/>out: (2, 5, 4)" in draw_graph(loss, net, depth=1).source
 
 

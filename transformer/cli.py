@@ -65,7 +65,7 @@ from .train import (
     load_checkpoint,
     train,
 )
-from .viz import draw_model_attention, draw_model_graph
+from .viz import attention_explorer, draw_model_attention, draw_model_graph, graph_explorer
 
 PROG = "minigrad-transformer"
 DEFAULT_THREADS = 1  # BLAS threads; one measured fastest for these sizes on a busy 2-core machine
@@ -623,12 +623,16 @@ def run_faq(args: argparse.Namespace) -> int:
 
 
 # ----- render-graph and render-attention: pictures written with Graphviz (transformer/viz.py) -------
+PICTURE_FORMATS = (*FORMATS, "html")
+
+
 def _add_picture_arguments(p: argparse.ArgumentParser, stem: str) -> None:
     p.add_argument(
         "--format",
-        choices=FORMATS,
+        choices=PICTURE_FORMATS,
         default=None,
-        help="file format; dot writes the Graphviz source text and needs no Graphviz program "
+        help="file format; dot writes the Graphviz source text and needs no Graphviz program; "
+        "html writes an interactive explorer, one self-contained file that works offline "
         "(default: the --out file's suffix, else svg)",
     )
     p.add_argument(
@@ -646,13 +650,21 @@ def _picture_path(args: argparse.Namespace, stem: str) -> str:
     path = args.out or f"runs/{stem}.{args.format or 'svg'}"
     _output(path, getattr(args, "checkpoint", None))
     suffix = Path(path).suffix[1:].lower()
-    if suffix and suffix not in FORMATS:
-        raise UsageError(f"-o {path}: .{suffix} is not a format this command writes ({', '.join(FORMATS)})")
+    if suffix and suffix not in PICTURE_FORMATS:
+        raise UsageError(
+            f"-o {path}: .{suffix} is not a format this command writes ({', '.join(PICTURE_FORMATS)})"
+        )
     if args.format and suffix and suffix != args.format:
         raise UsageError(f"-o {path} has the suffix .{suffix}, but --format is {args.format}")
     if not suffix:
         path = f"{path}.{args.format or 'svg'}"
     return _output(path, getattr(args, "checkpoint", None))
+
+
+def _write_explorer(explorer: Any, path: str) -> int:
+    """Save an HTML explorer to `path` and print the path written."""
+    print(f"wrote {explorer.save(path)}")
+    return 0
 
 
 def _write_picture(graph: Any, path: str) -> int:
@@ -715,41 +727,32 @@ def run_render_graph(args: argparse.Namespace) -> int:
         model = TransformerLM(TransformerConfig(vocab_size=task.vocab.size, max_len=task.block_size))
     else:
         model = TransformerLM.load(args.checkpoint)
+    if path.endswith(".html"):  # pan, zoom, tooltips; a click opens a module
+        explorer = graph_explorer(model, depth=args.depth, show_grads=args.grads, rankdir=args.rankdir)
+        return _write_explorer(explorer, path)
     graph = draw_model_graph(model, depth=args.depth, show_grads=args.grads, rankdir=args.rankdir)
     return _write_picture(graph, path)
 
 
 def add_render_attention_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="a checkpoint written by `train` (its vocabulary encodes --input)")
-    p.add_argument(
-        "--input",
-        default=None,
-        help="text the model reads, one token per character; a task's bare prompt is completed "
-        "with '=' and the model's greedy answer (default, for a task: the first held-out "
-        "prompt, so completed)",
-    )
-    p.add_argument(
-        "--layer",
-        type=int,
-        default=None,
-        help="layer to draw, from 0; negative counts from the end (default: all layers, a row each)",
-    )
-    p.add_argument(
-        "--head", type=int, default=None, help="head to draw, from 0 (default: all heads, a column each)"
-    )
-    p.add_argument(
-        "--kind",
-        choices=("graph", "heatmap"),
-        default="graph",
-        help="graph: queries and keys as two columns joined by edges as thick as the weight; "
-        "heatmap: the weight matrix as a shaded table (default: %(default)s)",
-    )
-    p.add_argument(
-        "--threshold",
-        type=_threshold,
-        default=0.05,
-        help="with --kind graph, draw no edge for a weight at or below this (default: %(default)s)",
-    )
+    p.add_argument("--input", default=None,
+                   help="text the model reads, one token per character; a task's bare prompt is completed "
+                        "with '=' and the model's greedy answer (default, for a task: the first held-out "
+                        "prompt, so completed)")
+    p.add_argument("--layer", type=int, default=None,
+                   help="layer to draw, from 0; negative counts from the end "
+                        "(default: all layers, a row each; with html: the layer the explorer opens at)")
+    p.add_argument("--head", type=int, default=None,
+                   help="head to draw, from 0 (default: all heads, a column each; with html: the head "
+                        "of the matrix view)")
+    p.add_argument("--kind", choices=("graph", "heatmap"), default="graph",
+                   help="graph: queries and keys as two columns joined by edges as thick as the weight; "
+                        "heatmap: the weight matrix as a shaded table; with html, the view the explorer "
+                        "opens in (default: %(default)s)")
+    p.add_argument("--threshold", type=_threshold, default=0.05,
+                   help="with --kind graph, draw no edge for a weight at or below this "
+                        "(default: %(default)s)")
     _add_picture_arguments(p, "attention")
 
 
@@ -783,6 +786,12 @@ def _attention_input(text: str | None, model: TransformerLM, vocab: Vocab, task:
     return text
 
 
+def _index(value: int, count: int, option: str, what: str) -> int:
+    if not -count <= value < count:
+        raise ValueError(f"{option} {value} is out of range for a model with {count} {what}")
+    return value % count
+
+
 def run_render_attention(args: argparse.Namespace) -> int:
     path = _picture_path(args, "attention")
     file = read_checkpoint(args.checkpoint)
@@ -792,15 +801,18 @@ def run_render_attention(args: argparse.Namespace) -> int:
     task = dataset_from_description(file.data) if file.data["kind"] == "task" else None
     text = _attention_input(args.input, model, vocab, task)
     print(f"input: {text}")
-    graph = draw_model_attention(
-        model,
-        vocab.encode(text),
-        list(text),
-        layer=args.layer,
-        head=args.head,
-        threshold=args.threshold,
-        kind=args.kind,
-    )
+    if path.endswith(".html"):  # every layer and head; the options say how it opens
+        explorer = attention_explorer(model, vocab.encode(text), list(text))
+        explorer.start.update(view="matrix" if args.kind == "heatmap" else "head",
+                              threshold=min(args.threshold, 1.0))
+        layers, heads = len(explorer.kinds[0].layers), explorer.kinds[0].layers[0][1].shape[0]
+        if args.layer is not None:
+            explorer.start["layer"] = _index(args.layer, layers, "--layer", "layers")
+        if args.head is not None:
+            explorer.start["head"] = _index(args.head, heads, "--head", "heads")
+        return _write_explorer(explorer, path)
+    graph = draw_model_attention(model, vocab.encode(text), list(text), layer=args.layer, head=args.head,
+                                 threshold=args.threshold, kind=args.kind)
     return _write_picture(graph, path)
 
 
@@ -820,22 +832,15 @@ COMMANDS: dict[str, Command] = {
     ),
     "eval": Command("score a checkpoint on its held-out set", add_eval_arguments, run_eval),
     "sample": Command("generate text from a checkpoint", add_sample_arguments, run_sample),
-    "faq": Command(
-        "answer the seed notes' five attention questions by experiment (tables and SVG figures)",
-        add_faq_arguments,
-        run_faq,
-    ),
-    "render-graph": Command(
-        "draw the computation graph of a checkpoint's model (or an untrained one) at a "
-        "chosen module depth, to svg, png, pdf or dot",
-        add_render_graph_arguments,
-        run_render_graph,
-    ),
-    "render-attention": Command(
-        "draw a checkpoint's attention on an input, as edges or heatmaps, to svg, png, pdf or dot",
-        add_render_attention_arguments,
-        run_render_attention,
-    ),
+    "faq": Command("answer the seed notes' five attention questions by experiment (tables and SVG figures)",
+                   add_faq_arguments, run_faq),
+    "render-graph": Command("draw the computation graph of a checkpoint's model (or an untrained one) at a "
+                            "chosen module depth, to svg, png, pdf or dot, or as an interactive html "
+                            "explorer whose modules open", add_render_graph_arguments,
+                            run_render_graph),
+    "render-attention": Command("draw a checkpoint's attention on an input, as edges or heatmaps, to svg, "
+                                "png, pdf or dot, or as an interactive html explorer of every layer and head",
+                                add_render_attention_arguments, run_render_attention),
 }
 
 

@@ -2,6 +2,12 @@
 
 Binary ops broadcast like numpy; their backward may return gradients of the broadcast shape,
 which `Function.apply`'s bookkeeping sums back to each input's shape.
+
+Some of these could be written through the others, and are not, for a reason each:
+`Sub` (a + (-b) would make a second pass over b, and a broadcast error would name `add`),
+`Div` (a * b ** -1 rounds differently from a true division: x / 3 is not x * (1/3), and numpy
+and PyTorch divide), and `PowScalar` beside `Pow` (fast paths for the small exponents that
+dominate, and no saved output). `Tensor.sqrt` is derived instead: it is `x ** 0.5`.
 """
 from __future__ import annotations
 
@@ -114,6 +120,10 @@ def _power(x: np.ndarray, p: float) -> np.ndarray:
         return np.sqrt(x)
     if p == -1:
         return 1 / x
+    if p == -0.5:  # sqrt's derivative
+        return 1 / np.sqrt(x)
+    if p == -2:  # the derivative of 1 / x
+        return 1 / (x * x)
     return x ** np.asarray(p, dtype=x.dtype) if np.issubdtype(x.dtype, np.floating) else x ** p
 
 
@@ -182,19 +192,6 @@ class Log(Function):
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
         return grad / x  # d(ln x)/dx = 1/x
-
-
-class Sqrt(Function):
-    @staticmethod
-    def forward(ctx, x):
-        out = np.sqrt(x)
-        ctx.save_for_backward(out)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        (out,) = ctx.saved_tensors
-        return grad / (2 * out)  # d(sqrt x)/dx = 1 / (2 sqrt x)
 
 
 class Tanh(Function):

@@ -3,6 +3,10 @@
 `dim` reaches these ops already normalized (`minigrad.dims.normalize_dims`) to a sorted tuple
 of non-negative axes, or None for all. Their backward first puts the reduced axes back as
 size-1 axes, then lets numpy broadcasting spread the gradient over them.
+
+`Tensor.mean` is derived (the sum divided by the count, the same numbers numpy's mean gives).
+`Var` keeps its own gradient although it could be written as a chain of five ops: it saves one
+array (x - mean) instead of three, and its derivative is one line, 2 (x - mean) / (N - c).
 """
 from __future__ import annotations
 
@@ -33,19 +37,6 @@ class Sum(Function):
     def backward(ctx, grad):
         shape, dim, keepdim = ctx.args
         return np.broadcast_to(_keep(grad, shape, dim, keepdim), shape)  # d(sum x)/dx_i = 1
-
-
-class Mean(Function):
-    @staticmethod
-    def forward(ctx, x, dim, keepdim):
-        ctx.args = (x.shape, dim, keepdim)
-        return np.asarray(x.mean(axis=dim, keepdims=keepdim))
-
-    @staticmethod
-    def backward(ctx, grad):
-        shape, dim, keepdim = ctx.args
-        n = _count(shape, dim)
-        return np.broadcast_to(_keep(grad, shape, dim, keepdim) / n, shape)  # d(mean x)/dx_i = 1/n
 
 
 class Max(Function):
