@@ -644,21 +644,24 @@ def _add_picture_arguments(p: argparse.ArgumentParser, stem: str) -> None:
     )
 
 
-def _picture_path(args: argparse.Namespace, stem: str) -> str:
-    """The file a picture goes to, checked before any work: writable, not the checkpoint, and
-    with a suffix that names a format (and agrees with --format)."""
+def _picture_path(args: argparse.Namespace, stem: str) -> tuple[str, str]:
+    """(path, format) of the picture, checked before any work: writable, not the checkpoint.
+    The format is --format, else the suffix; a suffix that names no format is refused unless
+    --format says what to write, and one that contradicts --format is refused."""
     path = args.out or f"runs/{stem}.{args.format or 'svg'}"
     _output(path, getattr(args, "checkpoint", None))
     suffix = Path(path).suffix[1:].lower()
-    if suffix and suffix not in PICTURE_FORMATS:
+    if suffix and suffix not in PICTURE_FORMATS and args.format is None:
         raise UsageError(
-            f"-o {path}: .{suffix} is not a format this command writes ({', '.join(PICTURE_FORMATS)})"
+            f"-o {path}: .{suffix} is not a format this command writes ({', '.join(PICTURE_FORMATS)}); "
+            "give --format to write it anyway"
         )
-    if args.format and suffix and suffix != args.format:
+    if args.format and suffix in PICTURE_FORMATS and suffix != args.format:
         raise UsageError(f"-o {path} has the suffix .{suffix}, but --format is {args.format}")
+    fmt = args.format or suffix or "svg"
     if not suffix:
-        path = f"{path}.{args.format or 'svg'}"
-    return _output(path, getattr(args, "checkpoint", None))
+        path = f"{path}.{fmt}"
+    return _output(path, getattr(args, "checkpoint", None)), fmt
 
 
 def _write_explorer(explorer: Any, path: str) -> int:
@@ -667,9 +670,9 @@ def _write_explorer(explorer: Any, path: str) -> int:
     return 0
 
 
-def _write_picture(graph: Any, path: str) -> int:
-    """Render `graph` to `path` (its suffix is its format) and print the path written."""
-    print(f"wrote {render(graph, path)}")
+def _write_picture(graph: Any, path: str, fmt: str) -> int:
+    """Render `graph` to `path` in the format `fmt` and print the path written."""
+    print(f"wrote {render(graph, path, fmt)}")
     return 0
 
 
@@ -720,18 +723,18 @@ def run_render_graph(args: argparse.Namespace) -> int:
     """The graph of the model's loss on one short sequence (see `draw_model_graph`)."""
     if (args.checkpoint is None) == (not args.untrained):
         raise UsageError("give either a CHECKPOINT or --untrained, not both or neither")
-    path = _picture_path(args, "graph")
+    path, fmt = _picture_path(args, "graph")
     if args.untrained:
         minigrad.manual_seed(_default(TrainConfig, "seed"))  # train's defaults, so the same model
         task = make_task("sort")
         model = TransformerLM(TransformerConfig(vocab_size=task.vocab.size, max_len=task.block_size))
     else:
         model = TransformerLM.load(args.checkpoint)
-    if path.endswith(".html"):  # pan, zoom, tooltips; a click opens a module
+    if fmt == "html":  # pan, zoom, tooltips; a click opens a module
         explorer = graph_explorer(model, depth=args.depth, show_grads=args.grads, rankdir=args.rankdir)
         return _write_explorer(explorer, path)
     graph = draw_model_graph(model, depth=args.depth, show_grads=args.grads, rankdir=args.rankdir)
-    return _write_picture(graph, path)
+    return _write_picture(graph, path, fmt)
 
 
 def add_render_attention_arguments(p: argparse.ArgumentParser) -> None:
@@ -793,7 +796,7 @@ def _index(value: int, count: int, option: str, what: str) -> int:
 
 
 def run_render_attention(args: argparse.Namespace) -> int:
-    path = _picture_path(args, "attention")
+    path, fmt = _picture_path(args, "attention")
     file = read_checkpoint(args.checkpoint)
     if file.data is None:
         raise UsageError(f"{args.checkpoint} records no data, so its vocabulary is unknown")
@@ -801,7 +804,7 @@ def run_render_attention(args: argparse.Namespace) -> int:
     task = dataset_from_description(file.data) if file.data["kind"] == "task" else None
     text = _attention_input(args.input, model, vocab, task)
     print(f"input: {text}")
-    if path.endswith(".html"):  # every layer and head; the options say how it opens
+    if fmt == "html":  # every layer and head; the options say how it opens
         explorer = attention_explorer(model, vocab.encode(text), list(text))
         explorer.start.update(view="matrix" if args.kind == "heatmap" else "head",
                               threshold=min(args.threshold, 1.0))
@@ -813,7 +816,7 @@ def run_render_attention(args: argparse.Namespace) -> int:
         return _write_explorer(explorer, path)
     graph = draw_model_attention(model, vocab.encode(text), list(text), layer=args.layer, head=args.head,
                                  threshold=args.threshold, kind=args.kind)
-    return _write_picture(graph, path)
+    return _write_picture(graph, path, fmt)
 
 
 # ----- the table of subcommands -----------------------------------------------------------------------
