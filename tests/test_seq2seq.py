@@ -148,8 +148,8 @@ def test_bad_input_names_the_shapes():
         model(src, np.full((3, 5), 9))
     with pytest.raises(TypeError, match="integers"):
         model(src.astype(np.float32), tgt)
-    with pytest.raises(ValueError, match=r"max_new_tokens=8 must be in \[1, max_len - 1 = 7\]"):
-        model.generate(src, 8)
+    with pytest.raises(ValueError, match=r"max_new_tokens=9 must be in \[1, max_len = 8\]"):
+        model.generate(src, 9)
 
 
 # ----- the task --------------------------------------------------------------------------------------
