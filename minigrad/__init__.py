@@ -87,6 +87,7 @@ from .tensor_functions import (
     triu,
     unflatten,
 )
+from .threads import get_num_threads, set_num_threads
 
 __all__ = [
     "Tensor", "tensor", "Function",
@@ -105,5 +106,6 @@ __all__ = [
     "gradcheck", "GradcheckError",
     "functional",
     "nn", "optim", "save", "load",
+    "set_num_threads", "get_num_threads",
     "tune_allocator",
 ]
