@@ -93,7 +93,8 @@ class Div(Function):
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
         da = grad / b if ctx.needs_input_grad[0] else None  # d(a/b)/da = 1/b
-        db = -grad * a / (b * b) if ctx.needs_input_grad[1] else None  # d(a/b)/db = -a/b^2
+        # d(a/b)/db = -a/b^2, evaluated as -(a/b)/b: as PyTorch rounds it, and b*b cannot overflow
+        db = -grad * (a / b) / b if ctx.needs_input_grad[1] else None
         return da, db
 
 
