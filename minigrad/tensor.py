@@ -529,13 +529,13 @@ class Tensor:
         `dim`, as `torch.max`: the named tuple (values, indices) along it, where the gradient
         goes to the element each index names (the first of tied maxima)."""
         if dim is None:
-            return self.amax()
+            return self.amax(None, keepdim)
         return _values_and_indices(self, dim, keepdim, np.argmax, "max")
 
     def min(self, dim: int | None = None, keepdim: bool = False) -> Tensor | MinMax:
         """The smallest value, or (values, indices) along an int `dim`: as `max`."""
         if dim is None:
-            return self.amin()
+            return self.amin(None, keepdim)
         return _values_and_indices(self, dim, keepdim, np.argmin, "min")
 
     def amax(self, dim: Dim = None, keepdim: bool = False) -> Tensor:
