@@ -745,14 +745,15 @@ def op_inputs(inputs: Sequence[Any], promotion: str | None) -> tuple[list[Tensor
         else:
             if promotion == "common" or first.kind == "f":
                 return list(inputs), arrays  # the common case: one dtype, nothing to convert
-    tensors = [x if isinstance(x, Tensor) else None for x in inputs]
     common = dtypes.result_type(*inputs)
-    for i, x in enumerate(inputs):
-        if tensors[i] is None:
-            tensors[i] = Tensor._wrap(np.asarray(x, dtype=common) if dtypes.is_number(x) else _to_array(x))
+    tensors = []
+    for x in inputs:
+        if not isinstance(x, Tensor):
+            x = Tensor._wrap(np.asarray(x, dtype=common) if dtypes.is_number(x) else _to_array(x))
+        tensors.append(x)
     arrays = [t._data for t in tensors]
     if promotion is not None:
-        target = common if promotion == "common" else dtypes.float_result_type(*inputs)
+        target = common if promotion == "common" else dtypes.floating(common)
         arrays = [a if a.dtype == target else a.astype(target) for a in arrays]
     return tensors, arrays
 
