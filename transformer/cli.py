@@ -568,6 +568,10 @@ def run_sample(args: argparse.Namespace) -> int:
         raise UsageError("the prompt must hold at least one character")
     length = task.answer_len if task is not None else (300 if args.length is None else args.length)
     model = TransformerLM.from_checkpoint(file)
+    if len(prompt) > model.config.max_len:
+        print(f"note: the prompt has {len(prompt)} characters but the model's context holds "
+              f"max_len = {model.config.max_len}; it sees only the last {model.config.max_len}",
+              file=sys.stderr)
     out = model.generate(
         vocab.encode(prompt),
         length,
