@@ -41,6 +41,7 @@ def test_cross_attention_gradcheck_wrt_queries_memory_and_parameters(options, pa
 def test_cross_attention_weights_are_rectangular_and_skip_padding():
     minigrad.manual_seed(0)
     attn = MultiHeadAttention(8, 2)
+    attn.record_weights = True
     y = attn(randn(2, 3, 8), key_padding_mask=memory_padding(), memory=randn(2, 5, 8, seed=1))
     assert y.shape == (2, 3, 8)
     w = attn.attn_weights
@@ -55,6 +56,7 @@ def test_cross_attention_matches_torch_multihead_attention():
     torch.manual_seed(0)
     ref = torch.nn.MultiheadAttention(6, 3, batch_first=True, dtype=torch.float64)
     attn = MultiHeadAttention(6, 3).to(np.float64)
+    attn.record_weights = True
     w_q, w_k, w_v = np.split(ref.in_proj_weight.detach().numpy(), 3)
     b_q, b_k, b_v = np.split(ref.in_proj_bias.detach().numpy(), 3)
     attn.load_state_dict({"q_proj.weight": w_q, "q_proj.bias": b_q, "k_proj.weight": w_k, "k_proj.bias": b_k,

@@ -12,6 +12,7 @@ import pytest
 
 import minigrad
 from transformer import FeedForward, MultiHeadAttention, TransformerBlock, TransformerConfig, TransformerLM
+from transformer.attention import record_attention
 from transformer.model import sinusoidal_table
 
 VARIANTS = {
@@ -89,6 +90,7 @@ def test_attention_gradcheck(options, masks):
 def test_attention_shapes_and_weights():
     minigrad.manual_seed(0)
     attn = MultiHeadAttention(8, 2)
+    attn.record_weights = True
     x = minigrad.randn(3, 5, 8)
     y = attn(x, causal=True)
     assert y.shape == (3, 5, 8) and y.dtype == np.float32
@@ -99,10 +101,31 @@ def test_attention_shapes_and_weights():
     assert attn.attn_scores.shape == (3, 2, 5, 5)
 
 
+def test_attention_weights_are_recorded_only_when_asked():
+    minigrad.manual_seed(0)
+    model = TransformerLM(TransformerConfig(vocab_size=5, max_len=4, d_model=8, n_heads=2, n_layers=2))
+    ids = np.array([[1, 2, 3, 4]])
+    model(ids, ids)  # a training forward keeps no (B, h, T, T) arrays
+    attns = [block.attn for block in model.blocks]
+    assert all(a.attn_weights is None and a.attn_scores is None for a in attns)
+    with record_attention(model) as recorded:
+        assert recorded == attns and all(a.record_weights for a in attns)
+        model(ids)
+    assert not any(a.record_weights for a in attns)  # restored
+    assert all(a.attn_weights.shape == (1, 2, 4, 4) and a.attn_scores.shape == (1, 2, 4, 4) for a in attns)
+    kept = attns[0].attn_weights
+    model(ids[:, :2])  # not recording: the recorded arrays stay as they were
+    assert attns[0].attn_weights is kept
+    with pytest.raises(RuntimeError), record_attention(model):
+        raise RuntimeError("boom")
+    assert not any(a.record_weights for a in attns)  # restored after an error too
+
+
 @pytest.mark.parametrize("options", VARIANTS.values(), ids=VARIANTS.keys())
 def test_attention_keeps_float32(options):
     minigrad.manual_seed(0)
     attn = MultiHeadAttention(8, 2, **options)
+    attn.record_weights = True
     x = minigrad.randn(2, 3, 8, requires_grad=True)
     y = attn(x, causal=True, key_padding_mask=np.zeros((2, 3), bool))
     y.sum().backward()
@@ -117,6 +140,7 @@ def test_attention_scores_are_scaled_dot_products():
     for scale, factor in ((True, 0.5), (False, 1.0)):  # d_k = 8 / 2 = 4
         minigrad.manual_seed(1)
         attn = MultiHeadAttention(8, 2, scale=scale)
+        attn.record_weights = True
         attn(x)
         q = (x.data @ attn.q_proj.weight.data.T + attn.q_proj.bias.data).reshape(3, 2, 4).transpose(1, 0, 2)
         k = (x.data @ attn.k_proj.weight.data.T + attn.k_proj.bias.data).reshape(3, 2, 4).transpose(1, 0, 2)
@@ -127,12 +151,14 @@ def test_attention_scores_are_scaled_dot_products():
 def test_shared_qk_scores_are_symmetric():
     minigrad.manual_seed(0)
     attn = MultiHeadAttention(8, 2, shared_qk=True)
+    attn.record_weights = True
     assert attn.k_proj is None
     assert len(list(attn.parameters())) == 6  # q, v, out: weight and bias each
     attn(minigrad.randn(2, 5, 8), causal=True)  # the scores are kept from before the mask
     s = attn.attn_scores
     np.testing.assert_allclose(s, s.transpose(0, 1, 3, 2), rtol=1e-5, atol=1e-6)
     separate = MultiHeadAttention(8, 2)
+    separate.record_weights = True
     separate(minigrad.randn(2, 5, 8))
     assert not np.allclose(separate.attn_scores, separate.attn_scores.transpose(0, 1, 3, 2), atol=1e-3)
 
@@ -140,6 +166,7 @@ def test_shared_qk_scores_are_symmetric():
 def test_additive_scores_match_the_formula():
     minigrad.manual_seed(0)
     attn = MultiHeadAttention(6, 2, score="additive")  # d_k = 3
+    attn.record_weights = True
     x = minigrad.randn(1, 4, 6)
     attn(x)
     q = (x.data @ attn.q_proj.weight.data.T + attn.q_proj.bias.data).reshape(4, 2, 3)
@@ -152,6 +179,7 @@ def test_additive_scores_match_the_formula():
 
 def test_head_dim_sets_the_projection_sizes():
     attn = MultiHeadAttention(6, 4, head_dim=5)
+    attn.record_weights = True
     assert attn.q_proj.weight.shape == (20, 6) and attn.v_proj.weight.shape == (20, 6)
     assert attn.out_proj.weight.shape == (6, 20)
     assert attn(minigrad.randn(2, 3, 6)).shape == (2, 3, 6)
@@ -162,6 +190,7 @@ def test_head_dim_sets_the_projection_sizes():
 def test_padding_keys_get_no_weight_and_blind_queries_no_nan():
     minigrad.manual_seed(0)
     attn = MultiHeadAttention(4, 2)
+    attn.record_weights = True
     x = minigrad.randn(2, 4, 4, requires_grad=True)
     mask = np.array([[False, True, False, True], [True, True, True, True]])  # second: all padding
     y = attn(x, key_padding_mask=mask)

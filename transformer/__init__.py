@@ -7,9 +7,10 @@
 `transformer.interop` (weights to and from PyTorch) is imported on demand, and imports torch
 only when called: importing `transformer` never imports torch.
 """
-from .attention import MultiHeadAttention
+from .attention import MultiHeadAttention, record_attention
 from .block import FeedForward, TransformerBlock
 from .config import TransformerConfig
 from .model import TransformerLM
 
-__all__ = ["TransformerConfig", "MultiHeadAttention", "FeedForward", "TransformerBlock", "TransformerLM"]
+__all__ = ["TransformerConfig", "MultiHeadAttention", "FeedForward", "TransformerBlock", "TransformerLM",
+           "record_attention"]

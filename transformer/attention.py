@@ -17,7 +17,9 @@ picked there, so `forward` reads the same for every variant.
 """
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -122,6 +124,28 @@ class KVCache:
         return 0 if self.k is None else self.k.shape[2]
 
 
+@contextlib.contextmanager
+def record_attention(model: nn.Module) -> Iterator[list[MultiHeadAttention]]:
+    """Within the block, every `MultiHeadAttention` in `model` (the model itself included)
+    keeps `attn_weights` and `attn_scores` after each forward; afterwards each module's
+    `record_weights` is what it was, and the arrays of the last recorded forward stay readable.
+    Yields the attention modules, in `named_modules()` order.
+
+        with record_attention(model):
+            model(ids)
+        weights = model.blocks[0].attn.attn_weights  # (B, h, T, T)
+    """
+    modules = [m for m in model.modules() if isinstance(m, MultiHeadAttention)]
+    before = [m.record_weights for m in modules]
+    for m in modules:
+        m.record_weights = True
+    try:
+        yield modules
+    finally:
+        for m, flag in zip(modules, before):
+            m.record_weights = flag
+
+
 class MultiHeadAttention(nn.Module):
     """Attention with `n_heads` heads of size `head_dim` (d_k, default d_model // n_heads):
     self-attention by default, cross-attention when `forward` is given a `memory`.
@@ -131,9 +155,12 @@ class MultiHeadAttention(nn.Module):
     `score="additive"` scores with v^T tanh(q + k) instead of q . k; `head_dim` sets d_k apart
     from d_model / n_heads (the projections map d_model to n_heads * head_dim and back).
 
-    After each forward, `attn_weights` (B, h, T, S) holds the softmax weights and
-    `attn_scores` (B, h, T, S) the scores before masking and softmax, as numpy arrays (S = T
-    for self-attention; S source positions for cross-attention).
+    Recording is opt-in: while `record_weights` is True (see `record_attention`), each
+    forward keeps `attn_weights` (B, h, T, S), the softmax weights, and `attn_scores`
+    (B, h, T, S), the scores before masking and softmax, as numpy arrays (S = T for
+    self-attention; S source positions for cross-attention), for pictures and experiments.
+    Otherwise they keep what the last recorded forward left (None at first), so training holds
+    no (B, h, T, S) arrays once its graph is gone.
     """
 
     def __init__(
@@ -171,6 +198,7 @@ class MultiHeadAttention(nn.Module):
         factor = 1.0 / math.sqrt(self.head_dim) if scale else 1.0
         self.score = DotScore(factor) if score == "dot" else AdditiveScore(n_heads, self.head_dim, factor)
         self.dropout = nn.Dropout(dropout)
+        self.record_weights = False
         self.attn_weights: np.ndarray | None = None
         self.attn_scores: np.ndarray | None = None
 
@@ -210,7 +238,8 @@ class MultiHeadAttention(nn.Module):
         S = k.shape[2]
 
         scores = self.score(q, k)  # (B, h, T, S)
-        self.attn_scores = scores.data
+        if self.record_weights:
+            self.attn_scores = scores.data
         keys_name = "T" if memory is None and cache is None else "S"
         mask = attention_mask(B, T, S, causal, key_padding_mask, keys_name)  # (B or 1, 1, T, S) or None
         if mask is not None:
@@ -224,7 +253,8 @@ class MultiHeadAttention(nn.Module):
             blind = mask.all(axis=-1, keepdims=True)  # (B, 1, T, 1): queries with no key to see
             if blind.any():
                 weights = weights.masked_fill(blind, 0.0)
-        self.attn_weights = weights.data
+        if self.record_weights:
+            self.attn_weights = weights.data
 
         y = self.dropout(weights) @ v  # (B, h, T, S) @ (B, h, S, d_k) -> (B, h, T, d_k)
         y = y.transpose(1, 2).reshape(B, T, self.n_heads * self.head_dim)  # (B, T, h, d_k) -> (B, T, h * d_k)

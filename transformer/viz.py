@@ -18,6 +18,7 @@ import numpy as np
 import minigrad
 from minigrad.viz import draw_graph, html
 
+from .attention import record_attention
 from .model import TransformerLM
 from .train import load_checkpoint
 
@@ -203,7 +204,7 @@ def model_attention(model: minigrad.nn.Module, ids: Any) -> list[tuple[str, np.n
     try:
         for _, m in modules:
             m.attn_weights = None
-        with minigrad.no_grad():
+        with minigrad.no_grad(), record_attention(model):
             model(ids[None])
     finally:
         for m, training in modes:

@@ -19,6 +19,7 @@ import numpy as np
 
 import minigrad
 
+from ..attention import record_attention
 from . import svg_chart as svg
 from .pattern_tasks import PatternTask
 from .report import DEFAULT_OUT, Result, Table, experiment, per_seed
@@ -84,7 +85,7 @@ def run(quick: bool = False, out_dir: Path = DEFAULT_OUT, seed: int = 0) -> Resu
     maps = []
     for h in (1, 4):
         model = runs[h][0].model
-        with minigrad.no_grad():
+        with minigrad.no_grad(), record_attention(model):
             model(ids)
         attn = model.blocks[0].attn
         for head, (first, previous, other) in enumerate(attention_split(attn.attn_weights)):

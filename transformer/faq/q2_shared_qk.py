@@ -24,7 +24,7 @@ import numpy as np
 import minigrad
 from minigrad import Tensor
 
-from ..attention import MultiHeadAttention
+from ..attention import MultiHeadAttention, record_attention
 from . import svg_chart as svg
 from .pattern_tasks import PatternTask
 from .report import DEFAULT_OUT, Result, Table, experiment, per_seed
@@ -50,7 +50,7 @@ def run(quick: bool = False, out_dir: Path = DEFAULT_OUT, seed: int = 0) -> Resu
     for shared in (False, True):
         minigrad.manual_seed(seed)
         attn = MultiHeadAttention(d_model, 1, shared_qk=shared)
-        with minigrad.no_grad():
+        with minigrad.no_grad(), record_attention(attn):
             attn(x)
         asym, diag = symmetry_and_diagonal(attn.attn_scores)
         init.rows.append(["shared" if shared else "separate", asym, diag])
@@ -78,7 +78,7 @@ def run(quick: bool = False, out_dir: Path = DEFAULT_OUT, seed: int = 0) -> Resu
             runs[heads, shared] = rs[0]
             stats = []  # per seed: asymmetry, diagonal share, weight on t-1, weight on t
             for r in rs:
-                with minigrad.no_grad():
+                with minigrad.no_grad(), record_attention(r.model):
                     r.model(data.eval_set()[0][:100])
                 attn = r.model.blocks[0].attn
                 stats.append((*symmetry_and_diagonal(attn.attn_scores),
@@ -100,7 +100,7 @@ def run(quick: bool = False, out_dir: Path = DEFAULT_OUT, seed: int = 0) -> Resu
     maps = []
     for shared in (False, True):
         attn = runs[1, shared].model.blocks[0].attn
-        with minigrad.no_grad():
+        with minigrad.no_grad(), record_attention(runs[1, shared].model):
             runs[1, shared].model(data.eval_set()[0][:1])
         s = attn.attn_scores[0, 0]
         rescaled = (s - s.min()) / (s.max() - s.min())

@@ -14,6 +14,7 @@ import numpy as np
 
 import minigrad
 
+from ..attention import record_attention
 from ..config import TransformerConfig
 from ..model import TransformerLM
 from ..tasks import Dataset, make_task
@@ -83,7 +84,7 @@ def train_variant(settings: TrainSettings, seed: int, data: Dataset | None = Non
                                causal=settings.causal, **attention)
     minigrad.manual_seed(seed)
     model = TransformerLM(config)
-    with minigrad.no_grad():
+    with minigrad.no_grad(), record_attention(model):
         model(data.eval_set()[0][:64])
     initial_entropy = attention_entropy(model.blocks[0].attn.attn_weights)
     history = train(model, data,
