@@ -59,10 +59,10 @@ class TransformerBlock(nn.Module):
     def forward(self, x: Tensor, causal: bool = False, key_padding_mask: Any = None) -> Tensor:
         """x (B, T, d_model) -> (B, T, d_model); masks as in `MultiHeadAttention.forward`."""
         if self.norm_first:
-            x = x + self.dropout1(self.attn(self.norm1(x), causal, key_padding_mask))
+            x = x + self.dropout1(self.attn(self.norm1(x), causal=causal, key_padding_mask=key_padding_mask))
             x = x + self.dropout2(self.ffn(self.norm2(x)))
         else:
-            x = self.norm1(x + self.dropout1(self.attn(x, causal, key_padding_mask)))
+            x = self.norm1(x + self.dropout1(self.attn(x, causal=causal, key_padding_mask=key_padding_mask)))
             x = self.norm2(x + self.dropout2(self.ffn(x)))
         return x
 
