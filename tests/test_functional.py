@@ -73,6 +73,11 @@ FUSED: list[tuple[str, Callable[[mg.Tensor], mg.Tensor], type]] = [
     ("gelu_tanh", lambda x: F.gelu(x, approximate="tanh"), ops.Gelu),
     ("cross_entropy", lambda x: F.cross_entropy(x, np.array([0, 7, 3, -100, 5])), ops.CrossEntropy),
     ("dropout", lambda x: F.dropout(x, 0.3), ops.Dropout),
+    ("cross_entropy_smoothed",
+     lambda x: F.cross_entropy(x, np.array([0, 7, 3, -100, 5]), label_smoothing=0.1), ops.CrossEntropy),
+    ("rms_norm", lambda x: F.rms_norm(x, 8), ops.RmsNorm),
+    ("silu", lambda x: F.silu(x), ops.Silu),
+    ("softplus", lambda x: F.softplus(x), ops.Softplus),
 ]
 
 
@@ -253,10 +258,12 @@ def re_shape(shape: tuple) -> str:
     return str(shape).replace("(", r"\(").replace(")", r"\)")
 
 
-@pytest.mark.parametrize("logits_shape,target_shape", [((2, 3, 4), (2,)), ((4, 3), (4, 1)), ((4, 3), (5,))])
+@pytest.mark.parametrize("logits_shape,target_shape", [((2, 3, 4), (2,)), ((4, 3), (4, 1)), ((4, 3), (5,)),
+                                                      ((2, 3, 4), (2, 3)), ((3,), (1,))])
 def test_cross_entropy_rejects_mismatched_shapes(logits_shape: tuple, target_shape: tuple) -> None:
-    message = (r"cross_entropy: expected logits \(N, C\) and target \(N,\), "
-               rf"got logits of shape {re_shape(logits_shape)}")
+    message = (r"cross_entropy: expected logits \(N, C, d\.\.\.\) and target \(N, d\.\.\.\) "
+               r"\(or \(C,\) and \(\)\), "
+               rf"got logits of shape {re_shape(logits_shape)} and target of shape {re_shape(target_shape)}")
     with pytest.raises(ValueError, match=message):
         F.cross_entropy(randn(*logits_shape), np.zeros(target_shape, dtype=np.int64))
 
@@ -361,3 +368,58 @@ def test_cross_entropy_and_embedding_match_torch_on_a_larger_batch(dtype: Any) -
     tout.backward(torch.from_numpy(grad))
     np.testing.assert_array_equal(out.data, tout.detach().numpy())
     np.testing.assert_allclose(w.grad.data, tw.grad.numpy(), rtol=tol, atol=tol)
+
+
+# ----- the functions added for modern blocks and losses ------------------------------------------
+def test_cross_entropy_keeps_the_target_shape_for_reduction_none() -> None:
+    x = randn(2, 5, 3, 4)
+    target = np.random.default_rng(0).integers(0, 5, (2, 3, 4))
+    losses = F.cross_entropy(x, target, reduction="none", label_smoothing=0.1)
+    assert losses.shape == (2, 3, 4) and losses.dtype == np.float32
+    mean = F.cross_entropy(x, target, label_smoothing=0.1).item()
+    assert mean == pytest.approx(losses.data.mean(), rel=1e-6)
+
+
+def test_cross_entropy_rejects_label_smoothing_outside_0_1() -> None:
+    with pytest.raises(ValueError, match=r"cross_entropy: label_smoothing must be in \[0, 1\], got 1.5"):
+        F.cross_entropy(randn(2, 3), np.array([0, 1]), label_smoothing=1.5)
+
+
+def test_rms_norm_default_eps_is_the_dtype_epsilon() -> None:
+    x = mg.tensor(np.zeros((2, 3), dtype=np.float32))
+    x.data[0] = 1e-4
+    out = F.rms_norm(x, 3).data
+    expected = 1e-4 / np.sqrt(np.float32(1e-8) + np.finfo(np.float32).eps)
+    np.testing.assert_allclose(out[0], expected, rtol=1e-5)
+    assert np.all(out[1] == 0)
+
+
+def test_rms_norm_rejects_bad_shapes() -> None:
+    with pytest.raises(ValueError, match=r"rms_norm: normalized_shape \(4,\) does not match .* \(2, 3\)"):
+        F.rms_norm(randn(2, 3), 4)
+    with pytest.raises(ValueError, match=r"rms_norm: weight of shape \(2,\) does not match normalized_shape"):
+        F.rms_norm(randn(2, 3), 3, randn(2))
+
+
+def test_leaky_relu_and_softplus_match_their_formulas() -> None:
+    x = mg.tensor([-2.0, -0.5, 0.0, 3.0], requires_grad=True)
+    y = F.leaky_relu(x, 0.1)
+    np.testing.assert_allclose(y.data, [-0.2, -0.05, 0.0, 3.0], rtol=1e-6)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.data, [0.1, 0.1, 0.1, 1.0])  # at 0 the negative side, as PyTorch
+    big = F.softplus(mg.tensor([30.0, -30.0, 0.0]))
+    np.testing.assert_allclose(big.data, [30.0, np.log1p(np.exp(-30.0)), np.log(2.0)], rtol=1e-6)
+    with pytest.raises(ValueError, match="softplus: beta must be positive, got 0"):
+        F.softplus(x, beta=0)
+
+
+def test_one_hot_like_torch() -> None:
+    out = F.one_hot(np.array([[0, 2], [1, 2]]))
+    assert out.dtype == np.int64 and out.shape == (2, 2, 3)
+    np.testing.assert_array_equal(out.data[0], [[1, 0, 0], [0, 0, 1]])
+    assert F.one_hot(mg.tensor(np.array([1])), num_classes=4).shape == (1, 4)
+    assert F.one_hot(np.zeros(0, dtype=np.int64), num_classes=3).shape == (0, 3)
+    with pytest.raises(IndexError, match=r"one_hot: class 3 is outside \[0, 3\)"):
+        F.one_hot(np.array([3]), num_classes=3)
+    with pytest.raises(TypeError, match="one_hot: tensor must be integers"):
+        F.one_hot(mg.tensor([1.0]))

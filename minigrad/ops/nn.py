@@ -119,6 +119,89 @@ class LayerNorm(Function):
         return tuple(grads)
 
 
+class RmsNorm(Function):
+    """Root-mean-square normalization over the last `ndim` dimensions, then an optional scale:
+
+        xhat = x * rstd,  rstd = 1 / sqrt(mean(x^2) + eps)
+        y = xhat * weight
+
+    As LayerNorm without the centring and the bias. Inputs: x, then optionally weight (of the
+    normalized shape). The math runs on a (rows, D) view.
+    """
+
+    @staticmethod
+    def forward(ctx, x, *affine, ndim, eps):
+        d = math.prod(x.shape[x.ndim - ndim:])
+        x2 = x.reshape(-1, d)  # (rows, D)
+        rstd = np.einsum("ij,ij->i", x2, x2)[:, None]
+        rstd /= d
+        rstd += eps
+        np.sqrt(rstd, out=rstd)
+        np.divide(1, rstd, out=rstd)  # (rows, 1)
+        xhat = x2 * rstd
+        weight = affine[0].reshape(d) if affine else None
+        ctx.save_for_backward(xhat, rstd, weight)
+        return (xhat if weight is None else xhat * weight).reshape(x.shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        xhat, rstd, weight = ctx.saved_tensors
+        d = xhat.shape[1]
+        g = grad.reshape(-1, d)
+        gxhat = g * weight if weight is not None else g  # dL/dxhat
+        dx = None
+        if ctx.needs_input_grad[0]:
+            # dx = rstd * (gxhat - xhat * mean(gxhat * xhat)), the mean over the row
+            dx = xhat * (np.einsum("ij,ij->i", gxhat, xhat)[:, None] / d)
+            np.subtract(gxhat, dx, out=dx)
+            dx *= rstd
+            dx = dx.reshape(grad.shape)
+        if weight is None:
+            return dx
+        dw = np.einsum("ij,ij->j", g, xhat).reshape(ctx.input_shapes[1]) if ctx.needs_input_grad[1] else None
+        return dx, dw  # dw = sum over rows of g * xhat
+
+
+class Silu(Function):
+    """SiLU (swish): x * sigmoid(x)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        s = np.exp(np.minimum(x, 0))  # sigmoid without overflow, as ew.Sigmoid
+        s /= 1 + np.exp(-np.abs(x))
+        y = x * s
+        if ctx.needs_input_grad[0]:
+            d = y * (1 - s)
+            d += s
+            ctx.save_for_backward(d)  # the derivative: one saved array instead of x and s
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (d,) = ctx.saved_tensors
+        return grad * d  # d(x sigma(x))/dx = sigma(x) (1 + x (1 - sigma(x)))
+
+
+class Softplus(Function):
+    """log(1 + exp(beta x)) / beta, and x itself where beta x > threshold (as PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, x, beta, threshold):
+        z = x * beta
+        linear = z > threshold
+        # log(1 + e^z) = max(z, 0) + log1p(e^-|z|): no overflow for large z
+        smooth = (np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))) / beta
+        if ctx.needs_input_grad[0]:
+            sigmoid = np.exp(np.minimum(z, 0)) / (1 + np.exp(-np.abs(z)))
+            ctx.save_for_backward(np.where(linear, np.ones((), dtype=x.dtype), sigmoid))
+        return np.where(linear, x, smooth)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (s,) = ctx.saved_tensors
+        return grad * s  # d softplus / dx = sigmoid(beta x), 1 in the linear part
+
+
 class Gelu(Function):
     """GELU(x) = x Phi(x), Phi the standard normal CDF.
 
@@ -181,23 +264,29 @@ class CrossEntropy(Function):
     logits (N, C); `target` (N,) integers, passed as a keyword (it has no gradient). Rows whose
     target is `ignore_index` contribute nothing, and "mean" divides by the number of other rows
     (as PyTorch; nan when every row is ignored). "none" returns the (N,) losses.
+
+    With label smoothing e the target distribution is (1 - e) onehot + e / C, so a row's loss
+    is (1 - e) * (-log p_target) + e * mean over classes of (-log p_c).
     """
 
     @staticmethod
-    def forward(ctx, logits, target, ignore_index, reduction):
+    def forward(ctx, logits, target, ignore_index, reduction, label_smoothing):
         valid = target != ignore_index
         safe = np.where(valid, target, 0)  # ignored rows point at class 0, then get weight 0
         probs = logits - logits.max(axis=1, keepdims=True)
         picked = probs[np.arange(len(safe)), safe]  # (N,) shifted logit of each target
+        if label_smoothing:
+            picked *= 1 - label_smoothing
+            picked += label_smoothing * probs.mean(axis=1)  # the smoothed target's share of the logits
         np.exp(probs, out=probs)
         total = probs.sum(axis=1)  # (N,)
         probs /= total[:, None]  # softmax
         losses = np.log(total)
-        losses -= picked  # -log softmax at the target
+        losses -= picked  # -log softmax at the (smoothed) target
         losses *= valid
         count = int(valid.sum())
         ctx.save_for_backward(probs, safe, valid)
-        ctx.reduction, ctx.count = reduction, count
+        ctx.reduction, ctx.count, ctx.label_smoothing = reduction, count, label_smoothing
         if reduction == "none":
             return losses
         if reduction == "sum":
@@ -208,13 +297,17 @@ class CrossEntropy(Function):
     @staticmethod
     def backward(ctx, grad):
         probs, safe, valid = ctx.saved_tensors
+        e = ctx.label_smoothing
         if ctx.reduction == "mean":
             weight = valid * (grad / max(ctx.count, 1))  # (N,) each row's share of the gradient
         else:
             weight = valid * grad
         dx = probs * weight[:, None]
-        dx[np.arange(len(safe)), safe] -= weight
-        return dx  # dL/dlogits = (softmax - onehot(target)) * weight, weight = g / N for "mean"
+        dx[np.arange(len(safe)), safe] -= (1 - e) * weight if e else weight
+        if e:
+            dx -= (e / probs.shape[1]) * weight[:, None]
+        # dL/dlogits = (softmax - (1 - e) onehot(target) - e / C) * weight, weight = g / N for "mean"
+        return dx
 
 
 class Embedding(Function):
