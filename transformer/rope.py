@@ -33,8 +33,9 @@ def rope_angles(positions: int, head_dim: int, theta: float = 10000.0) -> np.nda
 
 class RotaryEmbedding(nn.Module):
     """Rotates queries or keys (B, h, T, d_k) by their positions. The cos and sin tables,
-    (max_len, d_k), are non-persistent buffers: rebuilt from the config, never saved, cast by
-    `to()` with the model."""
+    (max_len, d_k), are plain float64 arrays like the sinusoidal position table: not trained,
+    not saved, rebuilt from the config, cast to the input's dtype when used (so a model cast
+    to float64 and back never rounds them)."""
 
     def __init__(self, head_dim: int, max_len: int, theta: float = 10000.0) -> None:
         super().__init__()
@@ -45,8 +46,7 @@ class RotaryEmbedding(nn.Module):
             raise ValueError(f"RotaryEmbedding: theta must be greater than 1, got {theta}")
         self.head_dim, self.max_len, self.theta = head_dim, max_len, float(theta)
         angles = rope_angles(max_len, head_dim, self.theta)
-        self.register_buffer("cos", np.cos(angles).astype(np.float32), persistent=False)
-        self.register_buffer("sin", np.sin(angles).astype(np.float32), persistent=False)
+        self.cos, self.sin = np.cos(angles), np.sin(angles)  # (max_len, d_k) each
 
     def forward(self, x: Tensor, offset: int = 0) -> Tensor:
         """x (B, h, T, d_k) at positions offset .. offset + T - 1 -> the rotated x, same shape."""
@@ -54,8 +54,8 @@ class RotaryEmbedding(nn.Module):
         if offset + T > self.max_len:
             raise ValueError(f"RotaryEmbedding: positions up to {offset + T - 1} need max_len > "
                              f"{offset + T - 1}, this table has max_len={self.max_len}")
-        cos = self.cos.data[offset: offset + T].astype(x.dtype, copy=False)  # (T, d_k)
-        sin = self.sin.data[offset: offset + T].astype(x.dtype, copy=False)  # (T, d_k)
+        cos = self.cos[offset: offset + T].astype(x.dtype, copy=False)  # (T, d_k)
+        sin = self.sin[offset: offset + T].astype(x.dtype, copy=False)  # (T, d_k)
         half = self.head_dim // 2
         rotated_half = minigrad.cat([-x[..., half:], x[..., :half]], dim=-1)  # [-b, a]
         return x * cos + rotated_half * sin
