@@ -107,13 +107,13 @@ def test_dtype_follows_the_torch_layer():
 
 
 def test_interop_rejects_what_it_cannot_map():
-    relu = torch.nn.TransformerEncoderLayer(D_MODEL, N_HEADS, D_FF, batch_first=True)
-    with pytest.raises(ValueError, match="gelu"):
-        block_from_torch(relu)
+    tanh = torch.nn.TransformerEncoderLayer(D_MODEL, N_HEADS, D_FF, activation=torch.tanh, batch_first=True)
+    with pytest.raises(ValueError, match="relu or gelu"):
+        block_from_torch(tanh)
     seq_first = torch.nn.TransformerEncoderLayer(D_MODEL, N_HEADS, D_FF, activation="gelu")
     with pytest.raises(ValueError, match="batch_first"):
         block_from_torch(seq_first)
-    with pytest.raises(TypeError, match="TransformerEncoderLayer"):
+    with pytest.raises(TypeError, match="TransformerEncoderLayer or TransformerDecoderLayer"):
         block_from_torch(torch.nn.Linear(2, 2))
     for options in ({"shared_qk": True}, {"score": "additive"}, {"scale": False}, {"head_dim": 3}):
         with pytest.raises(ValueError, match="standard attention"):

@@ -10,7 +10,10 @@ only when called: importing `transformer` never imports torch.
 from .attention import MultiHeadAttention, record_attention
 from .block import FeedForward, TransformerBlock
 from .config import TransformerConfig
+from .decoder import TransformerDecoderBlock
+from .encoder_decoder import EncoderDecoder, TransformerDecoder, TransformerEncoder
 from .model import TransformerLM
 
 __all__ = ["TransformerConfig", "MultiHeadAttention", "FeedForward", "TransformerBlock", "TransformerLM",
-           "record_attention"]
+           "record_attention", "TransformerDecoderBlock", "TransformerEncoder", "TransformerDecoder",
+           "EncoderDecoder"]

@@ -5,8 +5,8 @@
         x = norm2(x + ffn(x))                             x = x + ffn(norm2(x))
 
 Dropout sits where torch.nn.TransformerEncoderLayer puts it: on the attention weights (inside
-`attn`), after the GELU (inside `ffn`), and on each branch before it is added back (`dropout1`,
-`dropout2`). With the same weights and dropout 0 the two compute the same function
+`attn`), after the activation (inside `ffn`), and on each branch before it is added back
+(`dropout1`, `dropout2`). With the same weights and dropout 0 the two compute the same function
 (`transformer.interop` moves the weights across).
 """
 from __future__ import annotations
@@ -17,15 +17,20 @@ from minigrad import Tensor, nn
 
 from .attention import MultiHeadAttention
 
+ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU}  # the feed-forward's nonlinearity, by PyTorch's names
+
 
 class FeedForward(nn.Module):
-    """The position-wise network: fc2(dropout(gelu(fc1(x)))), (B, T, d_model) -> (B, T, d_ff)
-    -> (B, T, d_model), the same two layers applied to every position."""
+    """The position-wise network: fc2(dropout(act(fc1(x)))), (B, T, d_model) -> (B, T, d_ff)
+    -> (B, T, d_model), the same two layers applied to every position. `activation` is "gelu"
+    (GPT's choice, the default here) or "relu" (the original paper's, PyTorch's default)."""
 
-    def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0) -> None:
+    def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0, activation: str = "gelu") -> None:
         super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"FeedForward: activation={activation!r} must be one of {tuple(ACTIVATIONS)}")
         self.fc1 = nn.Linear(d_model, d_ff)
-        self.act = nn.GELU()
+        self.act = ACTIVATIONS[activation]()
         self.dropout = nn.Dropout(dropout)
         self.fc2 = nn.Linear(d_ff, d_model)
 
@@ -35,8 +40,8 @@ class FeedForward(nn.Module):
 
 class TransformerBlock(nn.Module):
     """One encoder layer: attention and feed-forward, each with a residual connection and a
-    LayerNorm. `attention_options` (scale, shared_qk, score, head_dim) go to
-    `MultiHeadAttention` unchanged."""
+    LayerNorm. `activation` ("gelu" or "relu") is the feed-forward's; `attention_options`
+    (scale, shared_qk, score, head_dim) go to `MultiHeadAttention` unchanged."""
 
     def __init__(
         self,
@@ -45,13 +50,14 @@ class TransformerBlock(nn.Module):
         d_ff: int,
         dropout: float = 0.0,
         norm_first: bool = False,
+        activation: str = "gelu",
         **attention_options: Any,
     ) -> None:
         super().__init__()
         self.norm_first = norm_first
         self.attn = MultiHeadAttention(d_model, n_heads, dropout=dropout, **attention_options)
         self.norm1 = nn.LayerNorm(d_model)
-        self.ffn = FeedForward(d_model, d_ff, dropout)
+        self.ffn = FeedForward(d_model, d_ff, dropout, activation)
         self.norm2 = nn.LayerNorm(d_model)
         self.dropout1 = nn.Dropout(dropout)
         self.dropout2 = nn.Dropout(dropout)
