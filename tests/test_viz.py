@@ -1,6 +1,7 @@
-"""minigrad.viz: the drawn graph is the recorded graph (checked on the DOT source, not on a
-picture), modules become nested clusters, depth collapses them, labels are escaped, and
-render writes valid files or explains how to get Graphviz."""
+"""minigrad.viz: the layout (plain data from graph_layout.layout_graph) is the recorded graph,
+modules become nested clusters and depth collapses them; the DOT emitter draws exactly that
+layout, escapes labels and colours by kind and gradient; render writes valid files or explains
+how to get Graphviz."""
 from __future__ import annotations
 
 import re
@@ -13,15 +14,25 @@ import pytest
 import minigrad
 from minigrad import nn
 from minigrad.autograd import module_scope, topological_order
-from minigrad.viz import GRAD_COLOURS, GRAD_NONFINITE, GraphvizNotFoundError, draw_graph, grad_colour, render
+from minigrad.graph_layout import GraphLayout, ModuleBox, OpNode, TensorNode
+from minigrad.viz import (
+    GRAD_COLOURS,
+    GRAD_NONFINITE,
+    GraphvizNotFoundError,
+    draw_graph,
+    grad_colour,
+    layout_graph,
+    render,
+    to_dot,
+)
 
 NODE = re.compile(r"^\s*(\w+) \[(.*)\]$")
 EDGE = re.compile(r"^\s*(\w+) -> (\w+)")
 
 
-def parse(source: str) -> tuple[dict[str, str], list[tuple[str, str]], dict[str, str], dict[str, str | None]]:
-    """The graph's nodes (id -> label text), its edges, the cluster each node sits in
-    (id -> module name, "" at top level) and each cluster's parent cluster."""
+def parse_dot(source: str) -> tuple[dict[str, str], list[tuple[str, str]], dict[str, str], dict[str, str]]:
+    """The DOT's nodes (id -> label text), its edges, the cluster each node sits in (id ->
+    module name, "" at top level) and each cluster's parent cluster: what the emitter wrote."""
     nodes, edges, home, parent = {}, [], {}, {}
     stack: list[str] = [""]
     for line in source.splitlines():
@@ -48,21 +59,39 @@ def parse(source: str) -> tuple[dict[str, str], list[tuple[str, str]], dict[str,
     return nodes, edges, home, parent
 
 
-def ops(nodes: dict[str, str]) -> Counter:
-    return Counter(label for node, label in nodes.items() if node.startswith("op"))
+def word(node) -> str:
+    """How a test names a node: an op by its class, a module box or named tensor by its name,
+    the output as "output", any other tensor by its kind."""
+    if isinstance(node, OpNode):
+        return node.op
+    if isinstance(node, ModuleBox):
+        return node.name
+    return node.name or node.kind
 
 
-def flow(source: str) -> Counter:
-    """Edges between ops, modules and named tensors, with each unnamed tensor node between two
-    of them removed (op -> tensor -> op becomes op -> op); each end is its label's first word."""
-    nodes, edges, _, _ = parse(source)
-    word = {n: label.split()[0] for n, label in nodes.items() if label}
-    unnamed = {n for n, label in nodes.items() if n.startswith("t") and label.startswith("(")}
-    producer = {head: tail for tail, head in edges if head in unnamed}
+def ops(layout: GraphLayout) -> Counter:
+    return Counter(n.op for n in layout.by_id().values() if isinstance(n, OpNode))
+
+
+def tensors(layout: GraphLayout) -> list[TensorNode]:
+    return [n for n in layout.by_id().values() if isinstance(n, TensorNode)]
+
+
+def parents(layout: GraphLayout) -> dict[str, str]:
+    """Each cluster scope -> the scope it is nested in."""
+    return {scope: scope.rpartition(".")[0] for scope in layout.scopes()}
+
+
+def flow(layout: GraphLayout) -> Counter:
+    """Edges between ops, modules and named tensors, with each op-output tensor node between
+    two of them removed (op -> tensor -> op becomes op -> op), each end named by `word`."""
+    by_id = layout.by_id()
+    between = {i for i, n in by_id.items() if isinstance(n, TensorNode) and n.kind == "tensor"}
+    producer = {head: tail for tail, head in layout.edges if head in between}
     out = Counter()
-    for tail, head in edges:
-        if head not in unnamed:
-            out[(word[producer.get(tail, tail)], word[head])] += 1
+    for tail, head in layout.edges:
+        if head not in between:
+            out[(word(by_id[producer.get(tail, tail)]), word(by_id[head]))] += 1
     return out
 
 
@@ -70,19 +99,34 @@ def test_one_op_node_per_recorded_op_and_the_right_edges():
     x = minigrad.tensor([1.0, 2.0], requires_grad=True)
     y = minigrad.tensor([3.0, 4.0], requires_grad=True)
     loss = ((x * y + x).exp()).sum()
-    source = draw_graph(loss, {"x": x, "y": y}).source
-    nodes, _, _, _ = parse(source)
+    layout = layout_graph(loss, {"x": x, "y": y})
     recorded = Counter(type(n).__name__ for n in topological_order(loss.grad_fn))
-    assert ops(nodes) == recorded == Counter(Mul=1, Add=1, Exp=1, Sum=1)
-    assert flow(source) == Counter({("x", "Mul"): 1, ("y", "Mul"): 1, ("Mul", "Add"): 1, ("x", "Add"): 1,
+    assert ops(layout) == recorded == Counter(Mul=1, Add=1, Exp=1, Sum=1)
+    assert flow(layout) == Counter({("x", "Mul"): 1, ("y", "Mul"): 1, ("Mul", "Add"): 1, ("x", "Add"): 1,
                                     ("Add", "Exp"): 1, ("Exp", "Sum"): 1, ("Sum", "output"): 1})
 
 
 def test_an_input_used_twice_by_one_op_has_two_edges_and_constants_show_their_value():
     x = minigrad.tensor([1.0, 2.0], requires_grad=True)
-    source = draw_graph((x * x * 3.0).sum(), {"x": x}).source
-    assert flow(source)[("x", "Mul")] == 2
-    assert "= 3" in source
+    loss = (x * x * 3.0).sum()
+    layout = layout_graph(loss, {"x": x})
+    assert flow(layout)[("x", "Mul")] == 2
+    assert [t.value for t in tensors(layout) if t.kind == "input"] == [3.0]
+    assert "= 3" in draw_graph(loss, {"x": x}).source
+
+
+def test_the_dot_draws_exactly_the_layout():
+    minigrad.manual_seed(0)
+    net = Net()
+    loss = (net(minigrad.randn(2, 5, 3)) ** 2).mean()
+    for depth in (None, 2):
+        layout = layout_graph(loss, net, depth=depth)
+        nodes, edges, home, parent = parse_dot(to_dot(layout).source)
+        assert home == layout.home() and edges == layout.edges
+        assert parent == parents(layout)
+        for node_id, node in layout.by_id().items():
+            assert nodes[node_id].split()[0] == word(node) or isinstance(node, TensorNode)
+    assert to_dot(layout).source == draw_graph(loss, net, depth=2).source
 
 
 def fill(source: str, node: str) -> str:
@@ -95,12 +139,14 @@ def test_tensor_nodes_carry_shape_and_dtype_and_the_kinds_differ():
     x = minigrad.randn(2, 3)  # data: an input
     leaf = minigrad.randn(1, 4, requires_grad=True)  # requires grad but is not a parameter
     out = (x @ w + leaf).sum()
-    source = draw_graph(out, {"w": w}).source
-    nodes, _, _, _ = parse(source)
-    by_label = {label: node for node, label in nodes.items()}
-    kinds = ["w (3, 4) float32", "(2, 3) float32", "(1, 4) float32", f"output () float32 = {out.item():.4g}"]
-    assert Counter(nodes.values())["(2, 4) float32"] == 2  # the outputs of MatMul and Add
-    assert len({fill(source, by_label[k]) for k in kinds} | {fill(source, by_label["(2, 4) float32"])}) == 5
+    layout = layout_graph(out, {"w": w})
+    found = {(t.kind, t.name, t.shape, t.dtype, t.value) for t in tensors(layout)}
+    assert found == {("parameter", "w", (3, 4), "float32", None), ("input", None, (2, 3), "float32", None),
+                     ("leaf", None, (1, 4), "float32", None), ("tensor", None, (2, 4), "float32", None),
+                     ("output", None, (), "float32", float(out.item()))}
+    assert [t.kind for t in tensors(layout)].count("tensor") == 2  # the outputs of MatMul and Add
+    source = draw_graph(out, {"w": w}).source  # the emitter gives each kind its own fill
+    assert len({fill(source, t.id) for t in tensors(layout)}) == 5
 
 
 def test_legend_names_every_kind():
@@ -124,10 +170,11 @@ def test_clusters_nest_by_qualified_name():
         y = y + 1.0
     with module_scope("blocks.1"):
         y = y.tanh()
-    source = draw_graph(y.sum(), {"blocks.0.attn.w": w}).source
-    nodes, _, home, parent = parse(source)
-    assert parent == {"blocks": "", "blocks.0": "blocks", "blocks.0.attn": "blocks.0", "blocks.1": "blocks"}
-    where = {nodes[n].split()[0]: home[n] for n in nodes if nodes[n]}
+    layout = layout_graph(y.sum(), {"blocks.0.attn.w": w})
+    assert parents(layout) == {"blocks": "", "blocks.0": "blocks", "blocks.0.attn": "blocks.0",
+                               "blocks.1": "blocks"}
+    home, by_id = layout.home(), layout.by_id()
+    where = {word(n): home[i] for i, n in by_id.items() if not isinstance(n, TensorNode) or n.name}
     assert where["Mul"] == "blocks.0.attn" and where["blocks.0.attn.w"] == "blocks.0.attn"
     assert where["Add"] == "blocks.0" and where["Tanh"] == "blocks.1" and where["Sum"] == ""
 
@@ -176,46 +223,48 @@ def net_loss():
 
 def test_module_clusters_match_the_module_tree(net_loss):
     net, loss = net_loss
-    nodes, _, home, parent = parse(draw_graph(loss, net).source)
-    for name, _ in net.named_modules():
-        if name:
-            assert parent[name] == name.rpartition(".")[0]
-    for node, label in nodes.items():
-        if label.split()[0] in dict(net.named_parameters()):  # each parameter sits in its module
-            assert home[node] == label.split()[0].rpartition(".")[0]
-    assert ops(nodes)["Linear"] == 2 * 3 + 2
+    layout = layout_graph(loss, net)
+    assert parents(layout) == {name: name.rpartition(".")[0] for name, _ in net.named_modules() if name}
+    home = layout.home()
+    named = [t for t in tensors(layout) if t.kind == "parameter"]
+    assert sorted(t.name for t in named) == sorted(name for name, _ in net.named_parameters())
+    assert all(home[t.id] == t.name.rpartition(".")[0] for t in named)  # each parameter in its module
+    assert ops(layout)["Linear"] == 2 * 3 + 2
+    assert layout.classes[""] == "Net" and layout.classes["blocks.0.attn"] == "Attn"
     source = draw_graph(loss, net).source  # given the Module, clusters show classes
     assert "<b>Net</b>" in source and "<b>blocks.0.attn</b> <i>Attn</i>" in source
 
 
 def test_parameter_names_come_from_params_at_draw_time(net_loss):
     net, loss = net_loss
-    unnamed, _, _, _ = parse(draw_graph(loss).source)  # without params: unnamed leaves
-    assert not any("weight" in label for label in unnamed.values())
+    unnamed = tensors(layout_graph(loss))  # without params: unnamed leaves
+    assert all(t.name is None and t.kind != "parameter" for t in unnamed)
     block_params = {"blocks.1." + name: p for name, p in net.blocks[1].named_parameters()}
-    named, _, _, _ = parse(draw_graph(loss, block_params).source)
-    assert "blocks.1.attn.q.weight (4, 4) float32" in named.values()
+    named = {t.name: t for t in tensors(layout_graph(loss, block_params)) if t.name}
+    assert sorted(named) == sorted(block_params) and named["blocks.1.attn.q.weight"].shape == (4, 4)
 
 
 @pytest.mark.parametrize("depth", [1, 2, 3])
 def test_depth_draws_one_box_per_module_at_that_depth(net_loss, depth):
     net, loss = net_loss
-    nodes, edges, home, parent = parse(draw_graph(loss, net, depth=depth).source)
+    layout = layout_graph(loss, net, depth=depth)
     modules = dict(net.named_modules())
     expected = {name for name in modules if name and name.count(".") == depth - 1}
-    boxes = {label.split()[0]: node for node, label in nodes.items() if node.startswith("mod")}
+    boxes = {box.name: box for box in layout.boxes}
     assert set(boxes) == expected
-    for name, node in boxes.items():
+    home = layout.home()
+    for name, box in boxes.items():
         count = sum(p.data.size for p_name, p in net.named_parameters() if p_name.startswith(name + "."))
-        assert f"{count:,} parameters" in nodes[node]
-        assert home[node] == name.rpartition(".")[0]
-    assert all(not _inside_any(home[n], boxes) for n in nodes if n.startswith("op"))
+        assert box.parameters == count and box.cls == type(modules[name]).__name__
+        assert home[box.id] == name.rpartition(".")[0]
+    assert all(not _inside_any(home[n.id], boxes) for n in layout.by_id().values() if isinstance(n, OpNode))
     if depth == 1:  # embed -> blocks -> head, each an (2, 5, 4) or (2, 5, 2) tensor between
-        assert "in: (2, 5, 3) out: (2, 5, 4)" in nodes[boxes["embed"]]
-        assert "in: (2, 5, 4) out: (2, 5, 4)" in nodes[boxes["blocks"]]
-        assert flow(draw_graph(loss, net, depth=1).source) == Counter(
-            {("(2,", "embed"): 1, ("embed", "blocks"): 1, ("blocks", "head"): 1, ("head", "PowScalar"): 1,
+        assert (boxes["embed"].inputs, boxes["embed"].outputs) == (((2, 5, 3),), ((2, 5, 4),))
+        assert (boxes["blocks"].inputs, boxes["blocks"].outputs) == (((2, 5, 4),), ((2, 5, 4),))
+        assert flow(layout) == Counter(
+            {("input", "embed"): 1, ("embed", "blocks"): 1, ("blocks", "head"): 1, ("head", "PowScalar"): 1,
              ("PowScalar", "Mean"): 1, ("Mean", "output"): 1})
+        assert "in: (2, 5, 3)<br/>out: (2, 5, 4)" in draw_graph(loss, net, depth=1).source
 
 
 def _inside_any(scope: str, groups) -> bool:
@@ -234,17 +283,20 @@ def test_depth_must_be_positive_and_rankdir_known():
 
 def test_a_leaf_alone_is_one_output_node():
     x = minigrad.tensor([1.0, 2.0])
-    nodes, edges, _, _ = parse(draw_graph(x).source)
+    layout = layout_graph(x)
+    assert layout.nodes == {"": [TensorNode("out", "output", (2,), "float32")]} and layout.edges == []
+    nodes, edges, _, _ = parse_dot(draw_graph(x).source)
     assert list(nodes.values()) == ["output (2,) float32"] and edges == []
 
 
 def test_without_shapes_ops_connect_directly():
     x = minigrad.tensor([1.0], requires_grad=True)
-    source = draw_graph(x.exp().log().sum(), show_shapes=False).source
-    nodes, edges, _, _ = parse(source)
-    assert "float32" not in " ".join(nodes.values())
-    assert ("op2", "op1") in edges  # Exp -> Log with no tensor node between
-    assert "output" in source
+    out = x.exp().log().sum()
+    layout = layout_graph(out, show_shapes=False)
+    assert [t.kind for t in tensors(layout)] == ["leaf", "output"]
+    assert ("op2", "op1") in layout.edges  # Exp -> Log with no tensor node between
+    nodes, _, _, _ = parse_dot(to_dot(layout).source)
+    assert "float32" not in " ".join(nodes.values()) and nodes["t0"] == "output = 1"
 
 
 def test_labels_are_escaped():
@@ -267,6 +319,9 @@ def test_show_grads_labels_and_colours_by_norm():
     zero = minigrad.tensor([5.0], requires_grad=True)
     out = (small * 1.0).sum() + (big * big).sum() * 1.0 + (zero * 0.0).sum()
     out.backward()
+    layout = layout_graph(out, {"small": small, "big": big, "zero": zero}, show_grads=True)
+    norms = {t.name: t.grad_norm for t in tensors(layout) if t.name}
+    assert norms == {"small": pytest.approx(2 ** 0.5), "big": pytest.approx(1000.0), "zero": 0.0}
     source = draw_graph(out, {"small": small, "big": big, "zero": zero}, show_grads=True).source
     line = {name: next(row for row in source.splitlines() if f"<b>{name}</b>" in row)
             for name in ("small", "big", "zero")}
@@ -291,6 +346,10 @@ def test_retained_intermediate_gradients_are_shown():
     h.retain_grad()
     out = h.sum()
     out.backward()
+    layout = layout_graph(out, show_grads=True)
+    norms = {t.kind: t.grad_norm for t in tensors(layout) if t.grad_norm is not None}
+    # x: grad (2, 2), h: grad (1, 1)
+    assert norms == {"leaf": pytest.approx(8 ** 0.5), "tensor": pytest.approx(2 ** 0.5)}
     source = draw_graph(out, show_grads=True).source
     assert source.count("|grad|") == 2 + 1  # x, h, and the legend's heading
 
@@ -300,9 +359,9 @@ def test_ten_thousand_ops_walk_iteratively():
     y = minigrad.ones(2)
     for _ in range(5000):
         y = (y * w).tanh()
-    nodes, edges, _, _ = parse(draw_graph(y.sum(), show_shapes=False).source)
-    assert sum(ops(nodes).values()) == 10_001
-    assert len(edges) == 2 * 5000 + 5000 + 1 + 1  # Mul(y, w), Tanh(y), Sum(y), Sum -> output
+    layout = layout_graph(y.sum(), show_shapes=False)
+    assert sum(ops(layout).values()) == 10_001
+    assert len(layout.edges) == 2 * 5000 + 5000 + 1 + 1  # Mul(y, w), Tanh(y), Sum(y), Sum -> output
 
 
 # ----- rendering to files --------------------------------------------------------------------
