@@ -78,14 +78,25 @@ def torch_available() -> bool:
     return importlib.util.find_spec("torch") is not None
 
 
+MALLOC_CHOICE = "MINIGRAD_BENCH_MALLOC"  # how a parent tells its child "on" or "off"
+
+
 def child_env(threads: int, mallopt: bool = True) -> dict[str, str]:
     """The environment of a child process: numpy's BLAS limited to `threads` (PyTorch gets the
-    same number through torch.set_num_threads), minigrad's malloc tuning on or off."""
+    same number through torch.set_num_threads), minigrad's allocator tuning on or off (the
+    child calls `tune_allocator_if_chosen`)."""
     env = dict(os.environ)
     env["OPENBLAS_NUM_THREADS"] = str(threads)
-    if not mallopt:
-        env["MINIGRAD_NO_MALLOPT"] = "1"
+    env[MALLOC_CHOICE] = "on" if mallopt else "off"
     return env
+
+
+def tune_allocator_if_chosen() -> bool:
+    """In a minigrad child (or a single-process benchmark): `minigrad.tune_allocator()`,
+    unless the parent chose "off". True when the allocator is tuned."""
+    import minigrad
+
+    return os.environ.get(MALLOC_CHOICE, "on") == "on" and minigrad.tune_allocator()
 
 
 def header(title: str) -> str:

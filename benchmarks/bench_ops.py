@@ -24,7 +24,15 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
-from _common import child_env, header, median_time, numpy_blas_threads, table, torch_available
+from _common import (
+    child_env,
+    header,
+    median_time,
+    numpy_blas_threads,
+    table,
+    torch_available,
+    tune_allocator_if_chosen,
+)
 
 S, L = (64, 64), (2048, 512)
 CHAIN_LENGTH = 100
@@ -199,6 +207,7 @@ def _load(framework: str, threads: int) -> SimpleNamespace:
         )
     import minigrad
 
+    tune_allocator_if_chosen()
     try:
         from minigrad import functional as F
     except ImportError:

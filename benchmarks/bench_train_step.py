@@ -32,7 +32,7 @@ import time
 from typing import Any
 
 import numpy as np
-from _common import child_env, header, numpy_blas_threads, table, torch_available
+from _common import child_env, header, numpy_blas_threads, table, torch_available, tune_allocator_if_chosen
 
 # name: (vocab, d_model, heads, layers, T, batch), as in issue 4
 SIZES = {
@@ -64,6 +64,7 @@ def _minigrad_step(size: tuple[int, ...]) -> tuple[Any, int]:
     import minigrad
     from transformer import TransformerConfig, TransformerLM
 
+    tune_allocator_if_chosen()
     vocab, d, heads, layers, T, B = size
     minigrad.manual_seed(0)
     config = TransformerConfig(vocab_size=vocab, max_len=T, d_model=d, n_heads=heads, n_layers=layers)

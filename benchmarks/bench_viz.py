@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import re
 
-from _common import header, median_time, table
+from _common import header, median_time, table, tune_allocator_if_chosen
 
 import minigrad
 from minigrad.autograd import module_scope, topological_order
@@ -52,6 +52,7 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ops", type=int, default=10_000, help="recorded ops per graph (default 10000)")
     args = parser.parse_args()
+    tune_allocator_if_chosen()
     print(header("draw_graph: building the Digraph of a large graph"))
     rows = []
     for graph_name, make in (("chain", chain), ("50 blocks", modules)):

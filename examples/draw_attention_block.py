@@ -16,6 +16,8 @@ import minigrad
 from minigrad.viz import draw_graph, render
 from transformer import MultiHeadAttention, TransformerBlock
 
+minigrad.tune_allocator()  # let numpy reuse freed large arrays (glibc); see minigrad/allocator.py
+
 out_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("docs/images")
 minigrad.manual_seed(0)
 x = minigrad.randn(1, 4, 16)                   # one sequence of 4 tokens, d_model = 16

@@ -16,6 +16,8 @@ from minigrad import functional as F
 from minigrad import nn
 from minigrad.viz import draw_graph, render
 
+minigrad.tune_allocator()  # let numpy reuse freed large arrays (glibc); see minigrad/allocator.py
+
 
 class MLP(nn.Module):
     def __init__(self, n_in: int, n_hidden: int, n_out: int) -> None:

@@ -27,6 +27,8 @@ from transformer.tasks import make_task
 from transformer.train import TrainConfig, train
 from transformer.viz import draw_model_attention, load_model
 
+minigrad.tune_allocator()  # let numpy reuse freed large arrays (glibc); see minigrad/allocator.py
+
 STEPS = {"sort": 500, "reverse": 200}  # enough for ~98% (sort) and 100% (reverse) exact match
 PROMPT = [5, 2, 7, 1, 8, 3, 6, 4]
 

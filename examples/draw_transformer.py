@@ -15,6 +15,8 @@ from minigrad.viz import render
 from transformer import TransformerConfig, TransformerLM
 from transformer.viz import draw_model_graph
 
+minigrad.tune_allocator()  # let numpy reuse freed large arrays (glibc); see minigrad/allocator.py
+
 out_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("docs/images")
 minigrad.manual_seed(0)
 model = TransformerLM(TransformerConfig(vocab_size=12, max_len=16, d_model=64, n_heads=4, n_layers=2))

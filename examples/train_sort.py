@@ -18,6 +18,8 @@ from transformer import TransformerConfig, TransformerLM  # noqa: E402
 from transformer.tasks import make_task  # noqa: E402
 from transformer.train import TrainConfig, train  # noqa: E402
 
+minigrad.tune_allocator()  # let numpy reuse freed large arrays (glibc); see minigrad/allocator.py
+
 task = make_task("sort", length=8, base=10)  # prompts like 31415926=, answers like 11234569
 config = TrainConfig(seed=0)
 

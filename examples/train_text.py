@@ -17,6 +17,8 @@ from transformer import TransformerConfig, TransformerLM
 from transformer.tasks import CharDataset
 from transformer.train import TrainConfig, train
 
+minigrad.tune_allocator()  # let numpy reuse freed large arrays (glibc); see minigrad/allocator.py
+
 path = sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "data" / "lighthouse.txt"
 data = CharDataset.from_file(path, block_size=32)
 config = TrainConfig(steps=800, batch_size=32, lr=3e-3, warmup_steps=50, eval_interval=100, seed=0)

@@ -6,24 +6,25 @@
     x.grad  # tensor([[2., 4.]])
 """
 from . import (
-    _malloc,  # noqa: F401  (tunes glibc malloc at import; MINIGRAD_NO_MALLOPT=1 opts out)
     autograd,  # noqa: F401  (minigrad.autograd, the engine, for readers and tests)
     functional,
     nn,
     optim,
 )
+from .allocator import tune_allocator
 from .autograd import Function, is_grad_enabled, no_grad
 from .combine import cat, split, stack, where
-from .creation import arange, full, manual_seed, ones, rand, randn, zeros
+from .creation import arange, full, get_rng_state, manual_seed, ones, rand, randn, set_rng_state, zeros
 from .gradcheck import GradcheckError, gradcheck
 from .serialize import load, save
 from .tensor import Tensor, tensor
 
 __all__ = [
     "Tensor", "tensor", "Function", "no_grad", "is_grad_enabled",
-    "zeros", "ones", "full", "arange", "randn", "rand", "manual_seed",
+    "zeros", "ones", "full", "arange", "randn", "rand", "manual_seed", "get_rng_state", "set_rng_state",
     "cat", "stack", "split", "where",
     "gradcheck", "GradcheckError",
     "functional",
     "nn", "optim", "save", "load",
+    "tune_allocator",
 ]

@@ -87,6 +87,24 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return grad
 
 
+class VersionCounter:
+    """How many times a tensor's data has been changed in place (shared by the tensors that
+    share the memory: views and `detach()`). A node remembers the version of each input whose
+    array it saved, and refuses to run backward once that version has moved on."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+
+def increment_version(tensor: Any) -> None:
+    """Count an in-place change made to `tensor`'s array outside minigrad's in-place methods
+    (as an optimizer step or `load_state_dict` does), so that graphs which saved the old
+    values refuse to backward through them. Like `torch.autograd.graph.increment_version`."""
+    tensor._version_counter.value += 1
+
+
 class Function:
     """Base class of every op, built-in or user-defined.
 
@@ -138,7 +156,25 @@ class Function:
                 "but its saved arrays were freed by the first backward. "
                 "Call .backward(retain_graph=True) the first time if you need to do this."
             )
+        for _, counter, version, what in self.__dict__.get("saved_versions", ()):
+            if counter.value != version:
+                raise RuntimeError(
+                    f"{type(self).__name__}: one of the variables needed for gradient computation has been "
+                    f"modified by an inplace operation: the {what} it saved is at version {counter.value}; "
+                    f"expected version {version} instead. Change it after backward(), or use .clone()."
+                )
         return saved
+
+    def keep_own_copy(self, array: np.ndarray) -> None:
+        """If this node saved `array` itself, keep a private copy instead: `array` is about to
+        be overwritten by the in-place op that this node records (as in `a.mul_(b)`)."""
+        saved = self.__dict__.get("_saved")
+        if not saved or not any(a is array for a in saved):
+            return
+        self._saved = tuple(a.copy() if a is array else a for a in saved)
+        watched = self.__dict__.get("saved_versions")
+        if watched:
+            self.saved_versions = [w for w in watched if saved[w[0]] is not array]
 
     @classmethod
     def apply(cls, *inputs: Any, **kwargs: Any) -> Any:
@@ -227,6 +263,8 @@ def run_backward(root: Function, grad: np.ndarray, retain_graph: bool) -> None:
 
 __all__ = [
     "Function",
+    "VersionCounter",
+    "increment_version",
     "no_grad",
     "is_grad_enabled",
     "module_scope",

@@ -25,6 +25,25 @@ def default_generator() -> np.random.Generator:
     return _generator
 
 
+def get_rng_state() -> dict[str, Any]:
+    """The state of the generator behind randn, rand, dropout and initial weights: a plain
+    dict (numpy's `bit_generator.state`, JSON-serializable) for `set_rng_state`."""
+    return _generator.bit_generator.state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Put the generator back in a state `get_rng_state` returned: what it draws next is what
+    it drew next then (a checkpoint resumes its dropout masks exactly)."""
+    if not isinstance(state, dict):
+        raise TypeError("set_rng_state: expected the dict get_rng_state returned, "
+                        f"got {type(state).__name__}")
+    try:
+        _generator.bit_generator.state = state
+    except (TypeError, ValueError, KeyError) as error:
+        raise ValueError(f"set_rng_state: not a state of minigrad's generator "
+                         f"({type(_generator.bit_generator).__name__}): {error}") from None
+
+
 def _shape(size: tuple[Any, ...]) -> tuple[int, ...]:
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])

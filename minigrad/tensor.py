@@ -7,6 +7,8 @@ an op's forward and its result becomes a Tensor again.
 """
 from __future__ import annotations
 
+import operator
+import threading
 import weakref
 from collections.abc import Sequence
 from typing import Any
@@ -30,7 +32,7 @@ def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
     """Lists and Python scalars become float32 (bools stay bool); numpy arrays keep their
     dtype unless `dtype` is given."""
     if isinstance(data, Tensor):
-        data = data.data
+        data = data._data
     if isinstance(data, (np.ndarray, np.generic)):
         return np.asarray(data, dtype=dtype)
     array = np.asarray(data)
@@ -59,14 +61,53 @@ def apply_function(fn: type[autograd.Function], inputs: Sequence[Any], kwargs: d
     # Known before forward (as in PyTorch), so that an op saves only the arrays that the
     # gradients it will compute need; all False when no graph is recorded.
     ctx.needs_input_grad = needs if record else (False,) * len(needs)
-    out = fn.forward(ctx, *[t.data for t in tensors], **kwargs)
+    out = fn.forward(ctx, *[t._data for t in tensors], **kwargs)
     if type(out) is not np.ndarray:  # numpy turns 0-d results into scalars
         out = np.asarray(out)
+    result = Tensor._wrap(out)
+    if out.base is not None:  # a view (reshape, transpose, basic indexing) of an input's memory
+        _share_versions(result, out.base, tensors)
     if not record:
-        return Tensor._wrap(out)
+        return result
     parents = tuple([t if t.grad_fn is None else t.grad_fn for t in tensors])
-    ctx.connect(parents, tuple([t.data.shape for t in tensors]), out)
-    return Tensor._wrap(out, grad_fn=ctx)
+    ctx.connect(parents, tuple([t._data.shape for t in tensors]), out)
+    saved = ctx.__dict__.get("_saved")
+    if saved:
+        _watch_versions(ctx, saved, tensors, result)
+    result.grad_fn = ctx
+    result._requires_grad = True
+    return result
+
+
+def _share_versions(view: Tensor, base: np.ndarray, tensors: Sequence[Tensor]) -> None:
+    """A view shares its input's version counter (an in-place change through either is a
+    change of both, as in PyTorch) and remembers, weakly, the tensor that owns the memory."""
+    for t in tensors:
+        if base is t._data or base is t._data.base:
+            view._version_counter = t._version_counter
+            owner = t.__dict__.get("_base")
+            view._base = owner if owner is not None else weakref.ref(t)
+            return
+
+
+def _watch_versions(ctx: autograd.Function, saved: tuple[Any, ...], tensors: Sequence[Tensor],
+                    result: Tensor) -> None:
+    """Remember the version of every input (or the output) whose own array the op saved, so
+    that backward can refuse to use an array that was changed in place since."""
+    watched = []
+    for i, array in enumerate(saved):
+        if array is None:
+            continue
+        if array is result._data:
+            watched.append((i, result._version_counter, 0, f"output 0 of shape {array.shape}"))
+            continue
+        for j, t in enumerate(tensors):
+            if array is t._data:
+                counter = t._version_counter
+                watched.append((i, counter, counter.value, f"input {j} of shape {array.shape}"))
+                break
+    if watched:
+        ctx.saved_versions = watched
 
 
 class Tensor:
@@ -76,14 +117,14 @@ class Tensor:
     user made). After `backward()`, leaves with `requires_grad` hold their gradient in `.grad`.
     """
 
-    __slots__ = ("data", "grad", "_requires_grad", "grad_fn", "__weakref__", "__dict__")
-    __array_ufunc__ = None  # make numpy defer to our reflected operators: np.float32(2) * t
+    __slots__ = ("_data", "grad", "_requires_grad", "grad_fn", "_version_counter", "__weakref__", "__dict__")
     _apply_function = staticmethod(apply_function)  # what `Function.apply` calls
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
-        self.data = _to_array(data, dtype)
+        self._data = _to_array(data, dtype)
         self.grad: Tensor | None = None
         self.grad_fn: autograd.Function | None = None
+        self._version_counter = autograd.VersionCounter()
         self._requires_grad = False
         self.requires_grad = requires_grad
 
@@ -91,23 +132,61 @@ class Tensor:
     def _wrap(cls, array: np.ndarray, grad_fn: autograd.Function | None = None) -> Tensor:
         """The fast constructor used by ops: no conversion, no checks."""
         t = object.__new__(Tensor)
-        t.data = array
+        t._data = array
         t.grad = None
         t.grad_fn = grad_fn
+        t._version_counter = autograd.VersionCounter()
         t._requires_grad = grad_fn is not None
         return t
 
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """numpy meeting a Tensor operand. `array op t` runs the Tensor operator (so that
+        `np.float32(2) * t` is a Tensor); an in-place numpy update with a Tensor operand,
+        `p.data -= lr * p.grad`, is done on the arrays, as the user meant."""
+        if kwargs.get("out") is not None:
+            arrays = [x._data if isinstance(x, Tensor) else x for x in inputs]
+            return getattr(ufunc, method)(*arrays, **kwargs)
+        python_operator = _UFUNC_OPERATORS.get(ufunc) if method == "__call__" and not kwargs else None
+        if python_operator is None:
+            return NotImplemented  # np.exp(t) and the like: use t.exp()
+        a, b = (x if isinstance(x, Tensor) else as_tensor_like(x, self) for x in inputs)
+        return python_operator(a, b)
+
     # ----- attributes -------------------------------------------------------------------
+    @property
+    def data(self) -> np.ndarray:
+        """The array itself (no copy). Assigning an array (or a Tensor, whose array is taken)
+        replaces it and counts as an in-place change, as does `p.data -= ...`; writing into
+        the array's elements (`p.data[0] = 1`, or through `.numpy()`) is not tracked."""
+        return self._data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        if isinstance(value, Tensor):
+            value = value._data
+        if not isinstance(value, np.ndarray):
+            raise TypeError(f"data: expected a numpy array or a Tensor, got {type(value).__name__}; "
+                            "use minigrad.tensor(...) to convert")
+        if self._requires_grad and not _is_float(value.dtype):
+            raise TypeError(f"data: a tensor that requires grad needs floating-point data, got {value.dtype}")
+        self._data = value
+        self._version_counter.value += 1
+
+    @property
+    def _version(self) -> int:
+        """How many in-place changes the data has seen (PyTorch's `t._version`)."""
+        return self._version_counter.value
+
     @property
     def requires_grad(self) -> bool:
         return self._requires_grad
 
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
-        if value and not _is_float(self.data.dtype):
+        if value and not _is_float(self._data.dtype):
             raise TypeError(
                 f"requires_grad: only floating-point tensors can require gradients, "
-                f"this one has dtype {self.data.dtype}"
+                f"this one has dtype {self._data.dtype}"
             )
         if not value and self.grad_fn is not None:
             raise RuntimeError("requires_grad: cannot turn it off on a non-leaf tensor; use .detach()")
@@ -119,42 +198,42 @@ class Tensor:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return self.data.shape
+        return self._data.shape
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self._data.ndim
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self._data.dtype
 
     def size(self, dim: int | None = None) -> tuple[int, ...] | int:
-        return self.data.shape if dim is None else self.data.shape[dim]
+        return self._data.shape if dim is None else self._data.shape[dim]
 
     def numel(self) -> int:
-        return self.data.size
+        return self._data.size
 
     def __len__(self) -> int:
-        if self.data.ndim == 0:
+        if self._data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return len(self.data)
+        return len(self._data)
 
     def numpy(self) -> np.ndarray:
         """The underlying array itself (no copy): changing it changes the tensor."""
-        return self.data
+        return self._data
 
     def item(self) -> float | int | bool:
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise ValueError("item: only a one-element tensor converts to a Python number, got shape "
                              f"{self.shape}")
-        return self.data.item()
+        return self._data.item()
 
     def __float__(self) -> float:
         return float(self.item())
 
     def __repr__(self) -> str:
-        body = np.array2string(self.data, separator=", ", prefix="tensor(")
+        body = np.array2string(self._data, separator=", ", prefix="tensor(")
         extra = f", dtype={self.dtype}" if self.dtype != np.float32 else ""
         if self.grad_fn is not None:
             extra += f", grad_fn={type(self.grad_fn).__name__}"
@@ -164,8 +243,20 @@ class Tensor:
 
     # ----- autograd ---------------------------------------------------------------------
     def detach(self) -> Tensor:
-        """The same data, cut from the graph (shares memory, like PyTorch)."""
-        return Tensor._wrap(self.data)
+        """The same data, cut from the graph (shares memory and the version counter, like
+        PyTorch: an in-place change through either is seen by both)."""
+        out = Tensor._wrap(self._data)
+        out._version_counter = self._version_counter
+        return out
+
+    def clone(self) -> Tensor:
+        """A copy of the data that stays in the graph (the gradient flows back unchanged)."""
+        return ew.Clone.apply(self)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set `requires_grad` in place and return the tensor (for chaining, as in PyTorch)."""
+        self.requires_grad = requires_grad
+        return self
 
     def retain_grad(self) -> None:
         """Keep `.grad` on this non-leaf tensor after backward (leaves always keep it)."""
@@ -183,12 +274,12 @@ class Tensor:
                 "did you create the inputs with requires_grad=True, or run under no_grad()?"
             )
         if gradient is None:
-            if self.data.size != 1:
+            if self._data.size != 1:
                 raise RuntimeError(
                     f"backward: grad can be implicitly created only for a one-element output, "
                     f"this one has shape {self.shape}; pass gradient= of that shape"
                 )
-            grad = np.ones_like(self.data)
+            grad = np.ones_like(self._data)
         else:
             grad = _to_array(gradient, self.dtype)
             if grad.shape != self.shape:
@@ -202,12 +293,14 @@ class Tensor:
     def _accumulate(self, grad: np.ndarray) -> None:
         """Add to `.grad`. The incoming array may be a read-only broadcast view or shared
         with another input's gradient, so the first one is copied and later ones added out
-        of place."""
-        if self.grad is None:
-            self.grad = Tensor._wrap(np.array(grad, dtype=self.data.dtype))
-        else:
-            # asarray: 0-d sums are scalars; the dtype: a wider gradient must not widen .grad
-            self.grad.data = np.asarray(self.grad.data + grad, dtype=self.data.dtype)
+        of place. A lock makes the read-modify-write safe when two threads run backward into
+        the same leaf."""
+        with _accumulate_lock:
+            if self.grad is None:
+                self.grad = Tensor._wrap(np.array(grad, dtype=self._data.dtype))
+            else:
+                # asarray: 0-d sums are scalars; the dtype: a wider gradient must not widen .grad
+                self.grad._data = np.asarray(self.grad._data + grad, dtype=self._data.dtype)
 
     # ----- arithmetic (numpy broadcasting) -----------------------------------------------
     def __add__(self, other: Any) -> Tensor:
@@ -253,10 +346,124 @@ class Tensor:
     def __rmatmul__(self, other: Any) -> Tensor:
         return linalg.MatMul.apply(other, self)
 
+    # ----- in-place changes ----------------------------------------------------------------
+    # Each computes its result with the out-of-place op (recording it when grad mode is on and
+    # something requires grad), then writes it into this tensor's own memory and counts a new
+    # version, so that a node which saved the old array refuses to run its backward.
+    def add_(self, other: Any, alpha: float = 1) -> Tensor:
+        self._check_in_place("add_")
+        return self._write(self + (other if alpha == 1 else other * alpha), "add_")
+
+    def sub_(self, other: Any, alpha: float = 1) -> Tensor:
+        self._check_in_place("sub_")
+        return self._write(self - (other if alpha == 1 else other * alpha), "sub_")
+
+    def mul_(self, other: Any) -> Tensor:
+        self._check_in_place("mul_")
+        return self._write(self * other, "mul_")
+
+    def div_(self, other: Any) -> Tensor:
+        self._check_in_place("div_")
+        return self._write(self / other, "div_")
+
+    def fill_(self, value: float) -> Tensor:
+        """Every element becomes `value` (no gradient flows to the old values)."""
+        self._check_in_place("fill_")
+        value = value.item() if isinstance(value, Tensor) else value
+        return self._write(ew.MaskedFill.apply(self, mask=np.ones((), dtype=bool), value=value), "fill_")
+
+    def zero_(self) -> Tensor:
+        return self.fill_(0)
+
+    def copy_(self, src: Any) -> Tensor:
+        """Copy `src` (broadcast to this shape, cast to this dtype) into this tensor; the
+        gradient flows to `src`."""
+        self._check_in_place("copy_")
+        src = src if isinstance(src, Tensor) else Tensor(np.asarray(src))
+        try:
+            np.broadcast_to(src._data, self.shape)
+        except ValueError:
+            raise ValueError(f"copy_: src of shape {src.shape} does not broadcast to shape {self.shape}"
+                             ) from None
+        copied = ew.Where.apply(src, self, condition=np.ones((), dtype=bool))
+        return self._write(copied, "copy_", casting="unsafe")
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self.add_(other)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self.sub_(other)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self.mul_(other)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self.div_(other)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        """`t[index] = value`: in the graph (gradient to `value`, none to the overwritten
+        elements) when grad mode is on and `t` or `value` requires grad."""
+        self._check_in_place("setitem")
+        index = _plain_index(index)
+        value_requires_grad = isinstance(value, Tensor) and value._requires_grad
+        if autograd.is_grad_enabled() and (self._requires_grad or value_requires_grad):
+            self._write(shape.SetItem.apply(self, value, index=index), "setitem", casting="unsafe")
+            return
+        try:
+            self._data[index] = value._data if isinstance(value, Tensor) else value
+        except IndexError as e:
+            raise IndexError(f"setitem: index {index!r} is invalid for shape {self.shape}: {e}") from None
+        except ValueError as e:
+            raise ValueError(f"setitem: cannot assign a value of shape {np.shape(value)} to index {index!r} "
+                             f"of a tensor of shape {self.shape}: {e}") from None
+        self._version_counter.value += 1
+
+    def _check_in_place(self, op: str) -> None:
+        """PyTorch's rule: with grad mode on, a leaf that requires grad (or a view of one) must
+        not change in place, since its gradient would belong to a value that no longer exists.
+        A view of a tensor in the graph may not either: its base would not learn of the change."""
+        if not autograd.is_grad_enabled():
+            return
+        if self._requires_grad and self.grad_fn is None:
+            raise RuntimeError(f"{op}: a leaf Variable that requires grad is being used in an in-place "
+                               "operation. Update parameters inside `with minigrad.no_grad():`")
+        base_ref = self.__dict__.get("_base")
+        base = base_ref() if base_ref is not None else None
+        if base is not None and base._requires_grad:
+            if base.grad_fn is None:
+                raise RuntimeError(f"{op}: a view of a leaf Variable that requires grad is being used in an "
+                                   "in-place operation.")
+            raise RuntimeError(f"{op}: this tensor is a view of a tensor that requires grad; changing it in "
+                               "place would change its base behind the graph's back. Use .clone() first.")
+
+    def _write(self, result: Tensor, op: str, casting: str = "same_kind") -> Tensor:
+        """Make `result` (computed from this tensor out of place) its new value: written into
+        this tensor's memory (views see it), one more version, and `result`'s node as grad_fn."""
+        if result.shape != self.shape:
+            raise ValueError(f"{op}: output with shape {list(self.shape)} doesn't match the broadcast shape "
+                             f"{list(result.shape)}")
+        if not np.can_cast(result.dtype, self.dtype, casting):
+            raise TypeError(f"{op}: result type {result.dtype} can't be cast to the desired output type "
+                            f"{self.dtype}")
+        node = result.grad_fn
+        if node is not None:
+            node.keep_own_copy(self._data)  # it may have saved the very array about to be overwritten
+        try:
+            np.copyto(self._data, result._data, casting=casting)
+        except ValueError:  # a read-only broadcast view
+            raise RuntimeError(f"{op}: cannot write into this tensor of shape {self.shape}: several of its "
+                               "elements share one memory location (it comes from expand); use .clone() first"
+                               ) from None
+        self._version_counter.value += 1
+        if node is not None:
+            self.grad_fn = node
+            self._requires_grad = True
+        return self
+
     # ----- comparisons: bool tensors, outside the graph ----------------------------------
     def _compare(self, other: Any, op: Any) -> Tensor:
         other = other.data if isinstance(other, Tensor) else other
-        return Tensor._wrap(op(self.data, other))
+        return Tensor._wrap(op(self._data, other))
 
     def __lt__(self, other: Any) -> Tensor:
         return self._compare(other, np.less)
@@ -326,7 +533,7 @@ class Tensor:
 
     def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         """Indices of the largest values (int64, not differentiable)."""
-        return Tensor._wrap(np.argmax(self.data, axis=dim, keepdims=keepdim))
+        return Tensor._wrap(np.argmax(self._data, axis=dim, keepdims=keepdim))
 
     # ----- shapes ------------------------------------------------------------------------
     def reshape(self, *shape: Any) -> Tensor:
@@ -387,6 +594,17 @@ class Tensor:
         if self.ndim == 0:  # log_softmax 0
             return self.reshape(1).log_softmax(0).reshape(())
         return nn_ops.LogSoftmax.apply(self, dim=normalize_dim(dim, self.ndim, "log_softmax"))
+
+
+_accumulate_lock = threading.Lock()  # one for all leaves: accumulation is short and rare per leaf
+
+# numpy ufuncs that `array op tensor` reaches, and the Tensor operator each one means
+_UFUNC_OPERATORS = {
+    np.add: operator.add, np.subtract: operator.sub, np.multiply: operator.mul,
+    np.true_divide: operator.truediv, np.power: operator.pow, np.matmul: operator.matmul,
+    np.less: operator.lt, np.less_equal: operator.le, np.greater: operator.gt,
+    np.greater_equal: operator.ge, np.equal: operator.eq, np.not_equal: operator.ne,
+}
 
 
 def shape_op_reshape(t: Tensor, sizes: Sequence[Any], op: str) -> Tensor:

@@ -211,6 +211,22 @@ case(shape.GetItem, "split([1,3],dim=-1)",
      lambda x: mg.split(x, [1, 3], dim=-1)[0] * mg.split(x, [1, 3], dim=-1)[1], lambda: [leaf(2, 4)],
      lambda x: _torch().split(x, [1, 3], dim=-1)[0] * _torch().split(x, [1, 3], dim=-1)[1])
 
+
+def _assigned(x: Any, value: Any, index: Any) -> Any:
+    """x * 2 with x[index] = value written into it (SetItem, minigrad and torch alike)."""
+    y = x * 2.0
+    y[index] = value
+    return y
+
+
+case(shape.SetItem, "[1:3]=v", lambda x, v: _assigned(x, v, slice(1, 3)),
+     lambda: [leaf(4, 3), leaf(2, 3, seed=1)], lambda x, v: _assigned(x, v, slice(1, 3)))
+case(shape.SetItem, "[rows]=broadcast-v", lambda x, v: _assigned(x, v, np.array([0, 2])),
+     lambda: [leaf(4, 3), leaf(3, seed=1)], lambda x, v: _assigned(x, v, _torch().tensor([0, 2])))
+case(shape.SetItem, "[mask]=number", lambda x: _assigned(x, 5.0, x.detach() > 0),
+     lambda: [leaf(3, 4)], lambda x: _assigned(x, 5.0, x.detach() > 0))
+case(ew.Clone, "clone", lambda x: x.clone() * x, lambda: [leaf(3, 4)], lambda x: x.clone() * x)
+
 case(shape.Cat, "dim=0", lambda a, b: mg.cat([a, b]), lambda: [leaf(2, 3, seed=1), leaf(1, 3, seed=2)],
      lambda a, b: _torch().cat([a, b]))
 case(shape.Cat, "dim=-1,three", lambda a, b, c: mg.cat([a, b, c], dim=-1),

@@ -1,10 +1,10 @@
-"""minigrad._malloc: glibc's malloc thresholds are raised at import, unless the user opts out.
+"""minigrad.tune_allocator: `import minigrad` leaves glibc's allocator alone; the explicit call
+raises its thresholds once per process.
 
-Each check imports minigrad in a fresh interpreter, since the tuning happens once per process.
+Each check runs in a fresh interpreter, since the tuning is per process.
 """
 from __future__ import annotations
 
-import os
 import platform
 import subprocess
 import sys
@@ -16,21 +16,22 @@ ROOT = Path(__file__).resolve().parent.parent
 ON_GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
 
 
-def tuned_after_import(opt_out: str | None) -> bool:
-    env = {k: v for k, v in os.environ.items() if k != "MINIGRAD_NO_MALLOPT"}
-    if opt_out is not None:
-        env["MINIGRAD_NO_MALLOPT"] = opt_out
-    code = "import minigrad, minigrad._malloc as m; print(m.tuned)"
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-                          check=True)
-    return done.stdout.strip() == "True"
+def run(code: str) -> str:
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    return done.stdout.strip()
 
 
-def test_opt_out_leaves_the_allocator_alone() -> None:
-    assert tuned_after_import("1") is False
+def test_import_leaves_the_allocator_alone() -> None:
+    assert run("import minigrad, minigrad.allocator as a; print(a.tuned)") == "False"
 
 
 @pytest.mark.skipif(not ON_GLIBC, reason="the tuning exists only on Linux with glibc")
-def test_tuned_by_default_on_glibc() -> None:
-    assert tuned_after_import(None) is True
-    assert tuned_after_import("0") is True  # "0" means do not opt out
+def test_tune_allocator_raises_the_thresholds_once() -> None:
+    code = ("import minigrad, minigrad.allocator as a\n"
+            "print(minigrad.tune_allocator(), a.tuned, minigrad.tune_allocator())")
+    assert run(code) == "True True True"
+
+
+@pytest.mark.skipif(ON_GLIBC, reason="elsewhere than glibc the call does nothing")
+def test_tune_allocator_is_harmless_elsewhere() -> None:
+    assert run("import minigrad; print(minigrad.tune_allocator())") == "False"

@@ -436,6 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line `argv` (default: sys.argv[1:]); returns the exit status."""
     args = build_parser().parse_args(argv)
+    minigrad.tune_allocator()  # a command is a whole program: let it reuse freed large arrays
     try:
         return COMMANDS[args.command].run(args)
     except (ValueError, FileNotFoundError) as error:

@@ -165,7 +165,7 @@ def save_checkpoint(path: str | os.PathLike, model: TransformerLM, optimizer: Ad
     state["train_config"] = json.dumps(dataclasses.asdict(config))
     state["data"] = json.dumps(data.describe())
     state["rng"] = json.dumps({"data": data_rng.bit_generator.state,
-                               "minigrad": minigrad.creation.default_generator().bit_generator.state})
+                               "minigrad": minigrad.get_rng_state()})
     for name in _HISTORY_LISTS:  # None (no accuracy) is stored as NaN
         state[f"history.{name}"] = np.array([np.nan if v is None else v for v in getattr(history, name)])
     state["history.seconds"] = np.float64(history.seconds)
@@ -260,7 +260,7 @@ def _start(model: TransformerLM, optimizer: AdamW, config: TrainConfig,
     model.load_state_dict(checkpoint.weights)
     optimizer.load_state_dict(checkpoint.optimizer)
     # a new generator, then its state
-    minigrad.manual_seed(0).bit_generator.state = checkpoint.rng["minigrad"]
+    minigrad.set_rng_state(checkpoint.rng["minigrad"])
     data_rng = np.random.default_rng()
     data_rng.bit_generator.state = checkpoint.rng["data"]
     return checkpoint.step, checkpoint.history, data_rng
@@ -281,7 +281,11 @@ def train(model: TransformerLM, data: Dataset, config: TrainConfig | None = None
     until_step: stop after this step although the schedule spans `config.steps`, to split a
         run into sessions.
     log: where progress goes (default: sys.stderr as it is when train is called; None: silent).
+
+    Calls `minigrad.tune_allocator()` first: on glibc the step's large arrays are then reused
+    instead of faulted in afresh (10-25% faster steps, measured in benchmarks/README.md).
     """
+    minigrad.tune_allocator()
     log = sys.stderr if log is _STDERR else log
     config = config or TrainConfig()
     if model.config.max_len < data.block_size:

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from ..autograd import increment_version
 from ..creation import default_generator
 from ..tensor import Tensor
 
@@ -44,6 +45,7 @@ def _fill(tensor: Tensor, values: np.ndarray | float, op: str) -> Tensor:
     if not isinstance(tensor, Tensor):
         raise TypeError(f"{op}: expected a Tensor, got {type(tensor).__name__}")
     tensor.data[...] = values
+    increment_version(tensor)
     return tensor
 
 

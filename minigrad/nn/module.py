@@ -280,6 +280,7 @@ class Module:
         for name, p in own.items():
             if name in arrays:
                 p.data[...] = arrays[name]
+                autograd.increment_version(p)
         return IncompatibleKeys(missing, unexpected)
 
     # ----- printing ----------------------------------------------------------------------

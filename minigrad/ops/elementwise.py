@@ -77,6 +77,18 @@ class Div(Function):
         return da, db
 
 
+class Clone(Function):
+    """A copy of x that stays in the graph."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.copy()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad  # d(copy x)/dx = 1
+
+
 class Neg(Function):
     @staticmethod
     def forward(ctx, a):

@@ -106,6 +106,34 @@ class GetItem(Function):
         return full
 
 
+class SetItem(Function):
+    """x with x[index] replaced by value (out of place; `t[index] = value` writes the result
+    back into t). The replaced elements get no gradient; value gets the gradient of the
+    places it went to, summed back to its own shape."""
+
+    @staticmethod
+    def forward(ctx, x, value, index):
+        out = x.copy()
+        try:
+            out[index] = value
+        except IndexError as e:
+            raise IndexError(f"setitem: index {index!r} is invalid for shape {x.shape}: {e}") from None
+        except ValueError as e:
+            raise ValueError(f"setitem: cannot assign a value of shape {np.shape(value)} to index {index!r} "
+                             f"of a tensor of shape {x.shape}: {e}") from None
+        ctx.index = index
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        dx = None
+        if ctx.needs_input_grad[0]:
+            dx = grad.copy()
+            dx[ctx.index] = 0  # d out/dx = 0 where value was written, 1 elsewhere
+        dvalue = grad[ctx.index] if ctx.needs_input_grad[1] else None  # d out[index]/d value = 1
+        return dx, dvalue
+
+
 class Cat(Function):
     """Concatenation along `dim` of any number of tensors."""
 

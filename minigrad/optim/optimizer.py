@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..autograd import increment_version
 from ..tensor import Tensor
 
 
@@ -97,6 +98,7 @@ class Optimizer:
             for p in group["params"]:
                 if p.grad is not None:
                     self._update(p.data, p.grad.data, self.state.setdefault(p, {}), group)
+                    increment_version(p)  # a graph that saved the old values must not backward now
 
     def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any],
                 group: dict[str, Any]) -> None:
