@@ -13,7 +13,9 @@ from .config import TransformerConfig
 from .decoder import TransformerDecoderBlock
 from .encoder_decoder import EncoderDecoder, TransformerDecoder, TransformerEncoder
 from .model import TransformerLM
+from .seq2seq import Seq2SeqTransformer
+from .seq2seq_config import Seq2SeqConfig
 
 __all__ = ["TransformerConfig", "MultiHeadAttention", "FeedForward", "TransformerBlock", "TransformerLM",
            "record_attention", "TransformerDecoderBlock", "TransformerEncoder", "TransformerDecoder",
-           "EncoderDecoder"]
+           "EncoderDecoder", "Seq2SeqConfig", "Seq2SeqTransformer"]

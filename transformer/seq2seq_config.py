@@ -1,0 +1,86 @@
+"""Seq2SeqConfig: every size and option of a Seq2SeqTransformer in one dataclass.
+
+Both vocabularies start with the same three special tokens, so one id means the same thing on
+either side: PAD_ID fills a sequence up to the batch's length (padded source positions are
+hidden from every attention), BOS_ID starts every decoder input, EOS_ID ends every target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from numbers import Integral, Real
+from typing import Any
+
+from .block import ACTIVATIONS
+from .config import POS_ENCODINGS
+
+PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
+SPECIAL_TOKENS = ("<pad>", "<s>", "</s>")  # the tokens of ids 0, 1, 2 in both vocabularies
+
+
+@dataclass
+class Seq2SeqConfig:
+    src_vocab_size: int  # source token ids are in [0, src_vocab_size), the first three special
+    tgt_vocab_size: int  # target token ids likewise
+    max_len: int  # longest source, and longest target (BOS included), the model accepts
+    d_model: int = 64  # width of every token's vector, the residual stream
+    n_heads: int = 4  # attention heads in every attention
+    n_encoder_layers: int = 2  # encoder blocks
+    n_decoder_layers: int = 2  # decoder blocks
+    d_ff: int | None = None  # hidden width of the feed-forward networks; None means 4 * d_model
+    dropout: float = 0.0  # dropout probability, placed as in torch.nn.Transformer
+    activation: str = "relu"  # the feed-forward's nonlinearity: "relu" (the paper's) or "gelu"
+    norm_first: bool = False  # False: post-LN as in the paper; True: pre-LN
+    pos_encoding: str = "sinusoidal"  # the paper's fixed "sinusoidal" positions, or "learned" tables
+    share_embeddings: bool = False  # one embedding for source and target (needs one vocabulary)
+    label_smoothing: float = 0.0  # of the loss's targets; the paper trains with 0.1
+
+    def __post_init__(self) -> None:
+        for name in ("src_vocab_size", "tgt_vocab_size"):
+            value = getattr(self, name)
+            _check_int(name, value)
+            if value <= EOS_ID:
+                raise ValueError(
+                    f"Seq2SeqConfig: {name}={value} must exceed {EOS_ID} (ids 0-2 are {SPECIAL_TOKENS})"
+                )
+        for name in ("max_len", "d_model", "n_heads", "n_encoder_layers", "n_decoder_layers"):
+            _check_int(name, getattr(self, name))
+        if self.d_ff is not None:
+            _check_int("d_ff", self.d_ff)
+        if self.max_len < 2:
+            raise ValueError(f"Seq2SeqConfig: max_len={self.max_len} must be at least 2 (BOS and one token)")
+        if self.d_model % self.n_heads:
+            raise ValueError(
+                f"Seq2SeqConfig: d_model={self.d_model} is not divisible by n_heads={self.n_heads}"
+            )
+        for name in ("dropout", "label_smoothing"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, Real) or not 0.0 <= value < 1.0:
+                raise ValueError(f"Seq2SeqConfig: {name}={value!r} must be a number in [0, 1)")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(
+                f"Seq2SeqConfig: activation={self.activation!r} must be one of {tuple(ACTIVATIONS)}"
+            )
+        if self.pos_encoding not in POS_ENCODINGS:
+            raise ValueError(
+                f"Seq2SeqConfig: pos_encoding={self.pos_encoding!r} must be one of {POS_ENCODINGS}"
+            )
+        if self.share_embeddings and self.src_vocab_size != self.tgt_vocab_size:
+            raise ValueError(
+                "Seq2SeqConfig: share_embeddings needs one vocabulary, got "
+                f"src_vocab_size={self.src_vocab_size} and tgt_vocab_size={self.tgt_vocab_size}"
+            )
+
+    @property
+    def ff_dim(self) -> int:
+        """The feed-forward width actually used (d_ff, or 4 * d_model when d_ff is None)."""
+        return self.d_ff if self.d_ff is not None else 4 * self.d_model
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values only, for JSON."""
+        return asdict(self)
+
+
+def _check_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value <= 0:
+        raise ValueError(f"Seq2SeqConfig: {name}={value!r} must be a positive integer")
