@@ -10,8 +10,10 @@ from dataclasses import asdict, dataclass
 from numbers import Integral
 from typing import Any
 
-POS_ENCODINGS = ("learned", "sinusoidal")
+POS_ENCODINGS = ("learned", "sinusoidal", "rope")
 SCORES = ("dot", "additive")
+NORMS = ("layernorm", "rmsnorm")
+ACTIVATIONS = ("gelu", "gelu_tanh", "relu", "silu", "swiglu")
 
 
 @dataclass
@@ -21,15 +23,21 @@ class TransformerConfig:
     d_model: int = 64  # width of every token's vector, the residual stream
     n_heads: int = 4  # attention heads per block
     n_layers: int = 2  # number of TransformerBlocks
-    d_ff: int | None = None  # hidden width of the feed-forward network; None means 4 * d_model
+    d_ff: int | None = None  # hidden width of the feed-forward network; None: see ff_dim
     dropout: float = 0.0  # dropout probability, placed as in torch.nn.TransformerEncoderLayer
     norm_first: bool = False  # False: post-LN as in the original paper; True: pre-LN (+ a final LayerNorm)
-    pos_encoding: str = "learned"  # "learned" (a trained table) or "sinusoidal" (fixed, not a parameter)
+    pos_encoding: str = "learned"  # "learned" (a trained table), "sinusoidal" (fixed) or "rope" (rotary)
     causal: bool = True  # each position attends only to itself and earlier positions
     scale: bool = True  # divide attention scores by sqrt(d_k); False for the scaling experiment
     shared_qk: bool = False  # one projection for queries and keys (the score matrix becomes symmetric)
     score: str = "dot"  # "dot": q.k; "additive": Bahdanau's v^T tanh(q + k)
     head_dim: int | None = None  # d_k of each head; None means d_model // n_heads
+    rope_theta: float = 10000.0  # base of the rotary angles (pos_encoding="rope")
+    norm: str = "layernorm"  # "layernorm", or "rmsnorm" (Llama's)
+    norm_eps: float = 1e-5  # the eps of every norm
+    activation: str = "gelu"  # the feed-forward's: "gelu", "gelu_tanh", "relu", "silu" or "swiglu"
+    n_kv_heads: int | None = None  # key/value heads (grouped-query attention); None means n_heads
+    bias: bool = True  # biases in every linear layer (attention, feed-forward, head); Llama has none
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "max_len", "d_model", "n_heads", "n_layers"):
@@ -49,11 +57,49 @@ class TransformerConfig:
                              f"{POS_ENCODINGS}")
         if self.score not in SCORES:
             raise ValueError(f"TransformerConfig: score={self.score!r} must be one of {SCORES}")
+        self._check_modern_options()
+
+    def _check_modern_options(self) -> None:
+        for name, choices in (("norm", NORMS), ("activation", ACTIVATIONS)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"TransformerConfig: {name}={getattr(self, name)!r} must be one of "
+                                 f"{choices}")
+        if self.n_kv_heads is not None:
+            _check_positive("n_kv_heads", self.n_kv_heads)
+            if self.n_heads % self.n_kv_heads:
+                raise ValueError(f"TransformerConfig: n_heads={self.n_heads} must be a multiple of "
+                                 f"n_kv_heads={self.n_kv_heads}")
+            if self.shared_qk and self.n_kv_heads != self.n_heads:
+                raise ValueError("TransformerConfig: shared_qk needs n_kv_heads = n_heads")
+        if not self.rope_theta > 1.0:
+            raise ValueError(f"TransformerConfig: rope_theta={self.rope_theta} must be greater than 1")
+        if self.pos_encoding == "rope" and (self.head_dim or self.d_model // self.n_heads) % 2:
+            raise ValueError("TransformerConfig: pos_encoding='rope' rotates pairs of features, so the "
+                             f"head size must be even, got {self.head_dim or self.d_model // self.n_heads}")
+        if not self.norm_eps > 0:
+            raise ValueError(f"TransformerConfig: norm_eps={self.norm_eps} must be positive")
+
+    @classmethod
+    def llama(cls, vocab_size: int, max_len: int, **fields: Any) -> TransformerConfig:
+        """The block layout of the Llama family (Touvron et al., 2023): pre-norm with RMSNorm
+        (eps 1e-6) and a final norm, rotary positions, a SwiGLU feed-forward, no biases, causal.
+        `fields` override any of these and set the sizes (n_kv_heads for grouped-query
+        attention, as in Llama 2 70B and Llama 3)."""
+        layout = dict(norm_first=True, norm="rmsnorm", norm_eps=1e-6, pos_encoding="rope",
+                      activation="swiglu", bias=False, causal=True, dropout=0.0)
+        return cls(vocab_size=vocab_size, max_len=max_len, **{**layout, **fields})
 
     @property
     def ff_dim(self) -> int:
-        """The feed-forward width actually used (d_ff, or 4 * d_model when d_ff is None)."""
-        return self.d_ff if self.d_ff is not None else 4 * self.d_model
+        """The feed-forward width actually used: d_ff, or when it is None 4 * d_model, and for
+        SwiGLU 8/3 * d_model rounded up to a multiple of 8 (Llama's rule: three matrices with
+        the parameters of two 4 * d_model ones)."""
+        if self.d_ff is not None:
+            return self.d_ff
+        if self.activation == "swiglu":
+            hidden = 8 * self.d_model // 3
+            return -(-hidden // 8) * 8  # rounded up to a multiple of 8
+        return 4 * self.d_model
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values only, for JSON (what `TransformerLM.save` writes)."""
