@@ -262,6 +262,18 @@ def test_calling_a_module_leaves_its_parameters_untouched():
     assert dict(block.named_parameters())["attn.q_proj.weight"] is block.attn.q_proj.weight
 
 
+def test_evaluating_restores_each_modules_own_mode_also_after_an_error():
+    model = _model()
+    model.blocks[1].train(False)  # a mixed model: one block already in eval mode
+    before = [m.training for m in model.modules()]
+    with nn.evaluating(model) as inside:
+        assert inside is model and not any(m.training for m in model.modules())
+    assert [m.training for m in model.modules()] == before
+    with pytest.raises(RuntimeError), nn.evaluating(model):
+        raise RuntimeError("boom")
+    assert [m.training for m in model.modules()] == before
+
+
 def test_scope_stack_is_cleaned_up_after_an_error():
     layer = nn.Linear(3, 2)
     with pytest.raises(ValueError):

@@ -149,16 +149,11 @@ class TransformerLM(nn.Module):
         out = ids[None] if single else ids
         out = out.astype(np.int64)
         rng = rng if rng is not None else default_generator()
-        was_training = self.training
-        self.eval()
-        try:
-            with minigrad.no_grad():
-                for _ in range(max_new_tokens):
-                    logits, _ = self(out[:, -self.config.max_len:])
-                    token = sample(logits.data[:, -1, :], temperature, top_k, rng)  # (B,)
-                    out = np.concatenate([out, token[:, None]], axis=1)
-        finally:
-            self.train(was_training)
+        with minigrad.no_grad(), nn.evaluating(self):
+            for _ in range(max_new_tokens):
+                logits, _ = self(out[:, -self.config.max_len:])
+                token = sample(logits.data[:, -1, :], temperature, top_k, rng)  # (B,)
+                out = np.concatenate([out, token[:, None]], axis=1)
         return out[0] if single else out
 
     def save(self, path: str | PathLike) -> None:

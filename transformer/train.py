@@ -29,6 +29,7 @@ from typing import Any, TextIO
 import numpy as np
 
 import minigrad
+from minigrad import nn
 from minigrad.optim import AdamW, Optimizer, clip_grad_norm_, lr_scheduler
 
 from .config import TransformerConfig
@@ -115,16 +116,14 @@ class History:
 @minigrad.no_grad()
 def evaluate(model: TransformerLM, data: Dataset, batch_size: int = 500) -> tuple[float, float | None]:
     """(mean loss over the held-out targets, the data's accuracy or None), in eval mode."""
-    was_training = model.training
-    model.eval()
     ids, targets = data.eval_set()
     total, count, logits = 0.0, 0, []
-    for start in range(0, len(ids), batch_size):
-        chunk_logits, loss = model(ids[start: start + batch_size], targets[start: start + batch_size])
-        n = int((targets[start: start + batch_size] != IGNORE).sum())  # loss is a mean over these
-        total, count = total + loss.item() * n, count + n
-        logits.append(chunk_logits.numpy())
-    model.train(was_training)
+    with nn.evaluating(model):
+        for start in range(0, len(ids), batch_size):
+            chunk_logits, loss = model(ids[start: start + batch_size], targets[start: start + batch_size])
+            n = int((targets[start: start + batch_size] != IGNORE).sum())  # loss is a mean over these
+            total, count = total + loss.item() * n, count + n
+            logits.append(chunk_logits.numpy())
     return total / count, data.accuracy(np.concatenate(logits), targets)
 
 

@@ -16,6 +16,7 @@ import graphviz
 import numpy as np
 
 import minigrad
+from minigrad import nn
 from minigrad.viz import draw_graph, html
 
 from .attention import record_attention
@@ -199,16 +200,10 @@ def model_attention(model: minigrad.nn.Module, ids: Any) -> list[tuple[str, np.n
     if not modules:
         raise ValueError(f"draw_model_attention: {type(model).__name__} has no attention module (nothing "
                          "keeps attn_weights)")
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()  # no dropout
-    try:
-        for _, m in modules:
-            m.attn_weights = None
-        with minigrad.no_grad(), record_attention(model):
-            model(ids[None])
-    finally:
-        for m, training in modes:
-            m.training = training
+    for _, m in modules:
+        m.attn_weights = None
+    with minigrad.no_grad(), nn.evaluating(model), record_attention(model):  # no dropout
+        model(ids[None])
     ran = [(name or type(m).__name__, m.attn_weights[0]) for name, m in modules if m.attn_weights is not None]
     if not ran:
         raise ValueError(f"draw_model_attention: running {type(model).__name__} used none of its attention "

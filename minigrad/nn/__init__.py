@@ -17,11 +17,11 @@ from .layers import (
     Tanh,
 )
 from .loss import CrossEntropyLoss, MSELoss
-from .module import IncompatibleKeys, Module
+from .module import IncompatibleKeys, Module, evaluating
 from .parameter import Parameter
 
 __all__ = [
-    "Module", "Parameter", "IncompatibleKeys",
+    "Module", "Parameter", "IncompatibleKeys", "evaluating",
     "Linear", "Embedding", "LayerNorm", "RMSNorm", "Dropout", "GELU", "ReLU", "SiLU", "Tanh", "Sigmoid",
     "Softmax", "Identity", "Flatten",
     "CrossEntropyLoss", "MSELoss",

@@ -13,6 +13,7 @@ called module names itself "" and every submodule and parameter below it.
 """
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
@@ -21,6 +22,23 @@ import numpy as np
 from .. import autograd
 from ..tensor import Tensor
 from .parameter import Parameter
+
+
+@contextlib.contextmanager
+def evaluating(module: Module) -> Iterator[Module]:
+    """Within the block, `module` and every module below it are in eval mode (no dropout);
+    afterwards each one is back in the mode it had, also after an error. Yields `module`.
+
+        with minigrad.no_grad(), nn.evaluating(model):
+            logits = model(ids)
+    """
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        yield module
+    finally:
+        for m, mode in modes:
+            m.training = mode
 
 
 class IncompatibleKeys(NamedTuple):
