@@ -61,16 +61,19 @@ def test_llama_preset_matches_hugging_face(n_kv_heads):
     # HF shifts the labels by one; compare gradients through the same logits instead.
     reference.zero_grad()
     torch_logits = reference(torch.from_numpy(ids)).logits
-    torch.nn.functional.cross_entropy(torch_logits.reshape(-1, 23), torch.from_numpy(ids).reshape(-1)).backward()
+    flat_ids = torch.from_numpy(ids).reshape(-1)
+    torch.nn.functional.cross_entropy(torch_logits.reshape(-1, 23), flat_ids).backward()
     grads = dict(reference.named_parameters())
     for theirs, ours in names.items():
         ours_grad = dict(model.named_parameters())[ours].grad.data
-        np.testing.assert_allclose(ours_grad, grads[theirs].grad.numpy(), rtol=1e-4, atol=1e-6, err_msg=ours)
+        np.testing.assert_allclose(ours_grad, grads[theirs].grad.numpy(), rtol=1e-4, atol=1e-6,
+                                   err_msg=ours)
 
 
 def test_llama_preset_layout():
     c = TransformerConfig.llama(vocab_size=10, max_len=8, d_model=48, n_heads=4, n_kv_heads=2)
-    assert (c.norm_first, c.norm, c.pos_encoding, c.activation, c.bias) == (True, "rmsnorm", "rope", "swiglu", False)
+    layout = (c.norm_first, c.norm, c.pos_encoding, c.activation, c.bias)
+    assert layout == (True, "rmsnorm", "rope", "swiglu", False)
     assert c.ff_dim == 128  # 8/3 * 48 = 128, a multiple of 8
     assert TransformerConfig.llama(vocab_size=10, max_len=8, d_model=64, n_heads=4).ff_dim == 176
     assert TransformerConfig.llama(vocab_size=10, max_len=8, d_ff=100).ff_dim == 100
@@ -158,3 +161,15 @@ def test_llama_style_model_learns_sort():
     history = train(model, task, TrainConfig(steps=500, batch_size=64, lr=1e-2, warmup_steps=20,
                                              eval_interval=500), log=None)
     assert history.accuracy >= 0.99
+
+
+def test_the_graph_renderer_names_the_modern_parts():
+    from minigrad.viz import draw_graph
+
+    model = TransformerLM(TransformerConfig.llama(vocab_size=7, max_len=5, d_model=8, n_heads=2, n_layers=1,
+                                                  n_kv_heads=1))
+    _, loss = model(np.array([[1, 2, 3]]), np.array([[1, 2, 3]]))
+    source = draw_graph(loss, model).source
+    for name in ("RmsNorm", "Silu", "ScaledDotProductAttention", "blocks.0.attn.rotary", "gate_proj",
+                 "up_proj"):
+        assert name in source, name
