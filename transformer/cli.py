@@ -43,7 +43,7 @@ from .tasks import (
     make_task,
 )
 from .train import TrainConfig, evaluate, load_checkpoint, train
-from .viz import draw_model_attention, draw_model_graph, load_model
+from .viz import attention_explorer, draw_model_attention, draw_model_graph, graph_explorer, load_model
 
 PROG = "minigrad-transformer"
 
@@ -274,21 +274,36 @@ def run_faq(args: argparse.Namespace) -> int:
 
 
 # ----- render-graph and render-attention: pictures written with Graphviz (transformer/viz.py) -------
+PICTURE_FORMATS = (*FORMATS, "html")
+
+
 def _add_picture_arguments(p: argparse.ArgumentParser, stem: str) -> None:
-    p.add_argument("--format", choices=FORMATS, default=None,
-                   help="file format; dot writes the Graphviz source text and needs no Graphviz program "
+    p.add_argument("--format", choices=PICTURE_FORMATS, default=None,
+                   help="file format; dot writes the Graphviz source text and needs no Graphviz program; "
+                        "html writes an interactive explorer, one self-contained file that works offline "
                         "(default: the --out file's suffix, else svg)")
     p.add_argument("-o", "--out", metavar="FILE", default=None,
                    help=f"file to write (default: runs/{stem}.svg, or runs/{stem}.FORMAT with --format)")
 
 
+def _picture_format(args: argparse.Namespace) -> str:
+    """--format, else the --out file's suffix when it names a format, else svg."""
+    suffix = Path(args.out).suffix[1:] if args.out else ""
+    if args.format and suffix in PICTURE_FORMATS and suffix != args.format:
+        raise ValueError(f"--out {args.out} has the suffix .{suffix}, but --format is {args.format}")
+    return args.format or (suffix if suffix in PICTURE_FORMATS else "svg")
+
+
+def _write_explorer(explorer: Any, args: argparse.Namespace, stem: str) -> int:
+    """Save an HTML explorer where --out says, and print the path written."""
+    print(f"wrote {explorer.save(args.out or f'runs/{stem}.html')}")
+    return 0
+
+
 def _write_picture(graph: Any, args: argparse.Namespace, stem: str) -> int:
     """Render `graph` where --out and --format say, and print the path written. A missing or
     failing Graphviz program is reported as a one-line error (exit status 1)."""
-    suffix = Path(args.out).suffix[1:] if args.out else ""
-    fmt = args.format or (suffix if suffix in FORMATS else "svg")
-    if args.format and suffix in FORMATS and suffix != args.format:
-        raise ValueError(f"--out {args.out} has the suffix .{suffix}, but --format is {args.format}")
+    fmt = _picture_format(args)
     try:
         path = render(graph, args.out or f"runs/{stem}.{fmt}", fmt)
     except RuntimeError as error:  # GraphvizNotFoundError (no `dot` on PATH), or Graphviz failed
@@ -331,6 +346,13 @@ def run_render_graph(args: argparse.Namespace) -> int:
         model, *_ = _new_run(build_parser().parse_args(["train"]))  # train's defaults, so the same model
     else:
         model = load_model(args.checkpoint)
+    if _picture_format(args) == "html":  # pan, zoom, tooltips; a click opens a module
+        try:
+            explorer = graph_explorer(model, depth=args.depth, show_grads=args.grads, rankdir=args.rankdir)
+        except RuntimeError as error:  # GraphvizNotFoundError (no `dot` on PATH), or Graphviz failed
+            print(f"{PROG} {args.command}: error: {error}", file=sys.stderr)
+            return 1
+        return _write_explorer(explorer, args, "graph")
     graph = draw_model_graph(model, depth=args.depth, show_grads=args.grads, rankdir=args.rankdir)
     return _write_picture(graph, args, "graph")
 
@@ -343,12 +365,14 @@ def add_render_attention_arguments(p: argparse.ArgumentParser) -> None:
                         "prompt, so completed)")
     p.add_argument("--layer", type=int, default=None,
                    help="layer to draw, from 0; negative counts from the end "
-                        "(default: all layers, a row each)")
+                        "(default: all layers, a row each; with html: the layer the explorer opens at)")
     p.add_argument("--head", type=int, default=None,
-                   help="head to draw, from 0 (default: all heads, a column each)")
+                   help="head to draw, from 0 (default: all heads, a column each; with html: the head "
+                        "of the matrix view)")
     p.add_argument("--kind", choices=("graph", "heatmap"), default="graph",
                    help="graph: queries and keys as two columns joined by edges as thick as the weight; "
-                        "heatmap: the weight matrix as a shaded table (default: %(default)s)")
+                        "heatmap: the weight matrix as a shaded table; with html, the view the explorer "
+                        "opens in (default: %(default)s)")
     p.add_argument("--threshold", type=_threshold, default=0.05,
                    help="with --kind graph, draw no edge for a weight at or below this "
                         "(default: %(default)s)")
@@ -387,12 +411,28 @@ def _attention_input(text: str | None, model: TransformerLM, vocab: Vocab, task:
     return text
 
 
+def _index(value: int, count: int, option: str, what: str) -> int:
+    if not -count <= value < count:
+        raise ValueError(f"{option} {value} is out of range for a model with {count} {what}")
+    return value % count
+
+
 def run_render_attention(args: argparse.Namespace) -> int:
     checkpoint = load_checkpoint(args.checkpoint)
     model, vocab = checkpoint.build_model(), _vocab(checkpoint.data)
     task = dataset_from_description(checkpoint.data) if checkpoint.data["kind"] == "task" else None
     text = _attention_input(args.input, model, vocab, task)
     print(f"input: {text}")
+    if _picture_format(args) == "html":  # every layer and head; the options say how it opens
+        explorer = attention_explorer(model, vocab.encode(text), list(text))
+        explorer.start.update(view="matrix" if args.kind == "heatmap" else "head",
+                              threshold=min(args.threshold, 1.0))
+        layers, heads = len(explorer.kinds[0].layers), explorer.kinds[0].layers[0][1].shape[0]
+        if args.layer is not None:
+            explorer.start["layer"] = _index(args.layer, layers, "--layer", "layers")
+        if args.head is not None:
+            explorer.start["head"] = _index(args.head, heads, "--head", "heads")
+        return _write_explorer(explorer, args, "attention")
     graph = draw_model_attention(model, vocab.encode(text), list(text), layer=args.layer, head=args.head,
                                  threshold=args.threshold, kind=args.kind)
     return _write_picture(graph, args, "attention")
@@ -414,10 +454,12 @@ COMMANDS: dict[str, Command] = {
     "faq": Command("answer the seed notes' five attention questions by experiment (tables and SVG figures)",
                    add_faq_arguments, run_faq),
     "render-graph": Command("draw the computation graph of a checkpoint's model (or an untrained one) at a "
-                            "chosen module depth, to svg, png, pdf or dot", add_render_graph_arguments,
+                            "chosen module depth, to svg, png, pdf or dot, or as an interactive html "
+                            "explorer whose modules open", add_render_graph_arguments,
                             run_render_graph),
     "render-attention": Command("draw a checkpoint's attention on an input, as edges or heatmaps, to svg, "
-                                "png, pdf or dot", add_render_attention_arguments, run_render_attention),
+                                "png, pdf or dot, or as an interactive html explorer of every layer and head",
+                                add_render_attention_arguments, run_render_attention),
 }
 
 

@@ -8,7 +8,11 @@ queries on the left and keys on the right, with one edge per weight above a thre
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import re
+import shutil
+from collections import deque
+from collections.abc import Iterator, Sequence
 from os import PathLike
 from typing import Any
 
@@ -17,9 +21,12 @@ import numpy as np
 
 import minigrad
 from minigrad import nn
-from minigrad.viz import draw_graph, html
+from minigrad.autograd import Function, topological_order
+from minigrad.graph_layout import GraphLayout, ModuleBox, OpNode, TensorNode, grad_norm, layout_graph
+from minigrad.viz import GraphvizNotFoundError, draw_graph, html, shape_text, to_dot
 
 from .attention import record_attention
+from .explorer import AttentionExplorer, AttentionKind, GraphExplorer, GraphPage
 from .model import TransformerLM
 from .train import load_checkpoint
 
@@ -187,15 +194,34 @@ def _pick(index: int | None, count: int, what: str) -> list[int]:
     return [int(index) % count]
 
 
-def model_attention(model: minigrad.nn.Module, ids: Any) -> list[tuple[str, np.ndarray]]:
-    """Run `model` on one sequence of ids (T,) or (1, T) in eval mode without a graph, and
-    return each attention module's (name, weights (h, T, T)), in the order they ran."""
+def _one_sequence(ids: Any, what: str) -> np.ndarray:
+    """The ids of one sequence, (T,) or (1, T), as a (T,) array."""
     ids = np.asarray(ids.data if isinstance(ids, minigrad.Tensor) else ids)
     if ids.ndim == 2 and ids.shape[0] == 1:
         ids = ids[0]
     if ids.ndim != 1:
-        raise ValueError("draw_model_attention: expected the ids of one sequence, (T,) or (1, T), got shape "
-                         f"{ids.shape}")
+        raise ValueError(f"draw_model_attention: expected the {what} of one sequence, (T,) or (1, T), "
+                         f"got shape {ids.shape}")
+    return ids
+
+
+def is_source_target_pair(ids: Any) -> bool:
+    """Whether `ids` is a (source ids, target ids) tuple, the input of an encoder-decoder,
+    rather than the ids of one sequence."""
+    return isinstance(ids, tuple) and len(ids) == 2 and all(np.ndim(part) >= 1 for part in ids)
+
+
+def model_attention(model: minigrad.nn.Module, ids: Any) -> list[tuple[str, np.ndarray]]:
+    """Run `model` on one sequence of ids (T,) or (1, T) in eval mode without a graph, and
+    return each attention module's (name, weights (h, T, T)), in `named_modules()` order.
+
+    For an encoder-decoder, `ids` is the tuple (source ids (S,), target ids (T,)), and the
+    model is called as `model(src_ids, tgt_ids)`: encoder self-attention weights are
+    (h, S, S), decoder self-attention (h, T, T) and cross-attention (h, T, S)."""
+    if is_source_target_pair(ids):
+        inputs = [_one_sequence(ids[0], "source ids")[None], _one_sequence(ids[1], "target ids")[None]]
+    else:
+        inputs = [_one_sequence(ids, "ids")[None]]
     modules = [(name, m) for name, m in model.named_modules() if hasattr(m, "attn_weights")]
     if not modules:
         raise ValueError(f"draw_model_attention: {type(model).__name__} has no attention module (nothing "
@@ -203,7 +229,7 @@ def model_attention(model: minigrad.nn.Module, ids: Any) -> list[tuple[str, np.n
     for _, m in modules:
         m.attn_weights = None
     with minigrad.no_grad(), nn.evaluating(model), record_attention(model):  # no dropout
-        model(ids[None])
+        model(*inputs)
     ran = [(name or type(m).__name__, m.attn_weights[0]) for name, m in modules if m.attn_weights is not None]
     if not ran:
         raise ValueError(f"draw_model_attention: running {type(model).__name__} used none of its attention "
@@ -262,6 +288,67 @@ def _heatmap_grid(found: list[tuple[str, np.ndarray]], tokens: list[str], layers
     return graph
 
 
+def _kind_pattern(name: str) -> str:
+    """A module name with its layer numbers replaced by *: "blocks.3.attn" -> "blocks.*.attn",
+    so the attention modules that play the same part in every layer share one pattern."""
+    return re.sub(r"(?<=\.)\d+(?=\.|$)|^\d+(?=\.|$)", "*", name)
+
+
+def _kind_label(pattern: str, only: bool) -> str:
+    """How a kind of attention is called in the explorer's selector."""
+    if only:
+        return "self-attention"
+    for word, label in (("cross", "cross-attention"), ("encoder", "encoder self-attention"),
+                        ("decoder", "decoder self-attention")):
+        if word in pattern:
+            return label
+    return pattern
+
+
+def attention_explorer(model: minigrad.nn.Module, ids: Any,
+                       tokens: Sequence[Any] | None = None) -> AttentionExplorer:
+    """Run `model` on one sequence of `ids` and return an interactive explorer of its attention:
+    `.save("attention.html")` writes one self-contained HTML file (no network request), and in
+    Jupyter the explorer shows itself inline. `tokens` label the positions (default: the ids).
+
+    The attention modules are grouped into kinds by their names with the layer number left
+    out ("blocks.0.attn", "blocks.1.attn" are one kind, each module a layer of it). For an
+    encoder-decoder, `ids` is the tuple (source ids, target ids) and `tokens`, if given, the
+    tuple (source tokens, target tokens): the explorer then offers encoder self-attention
+    (source x source), decoder self-attention (target x target) and cross-attention (target
+    queries x source keys), told apart by "cross", "encoder" and "decoder" in the names.
+    """
+    found = model_attention(model, ids)
+    pair = is_source_target_pair(ids)
+    if pair and tokens is not None and not (isinstance(tokens, tuple) and len(tokens) == 2):
+        raise ValueError("attention_explorer: for a (source, target) pair of ids, tokens must be the pair "
+                         "(source tokens, target tokens)")
+    sides = list(ids) if pair else [ids]
+    words_per_side = [None] * len(sides) if tokens is None else list(tokens) if pair else [tokens]
+    labels = []
+    for side, part, words in zip(("source ", "target ") if pair else ("",), sides, words_per_side):
+        ids_here = _one_sequence(part, "ids")
+        words = [str(i) for i in ids_here] if words is None else list(words)
+        if len(words) != len(ids_here):
+            raise ValueError(f"attention_explorer: {len(words)} {side}tokens for a sequence of "
+                             f"{len(ids_here)} ids")
+        labels.append([token_text(t) for t in words])
+    source, target = labels[0], labels[-1]
+    groups: dict[str, list[tuple[str, np.ndarray]]] = {}
+    for name, weights in found:
+        groups.setdefault(_kind_pattern(name), []).append((name, weights))
+    kinds = []
+    for pattern, layers in groups.items():
+        label = _kind_label(pattern, len(groups) == 1)
+        queries, keys = {"cross-attention": (target, source), "encoder self-attention": (source, source),
+                         "decoder self-attention": (target, target)}.get(label, (target, target))
+        for _, weights in layers:
+            for head in weights:
+                check_weights(head, keys, queries, "attention_explorer")
+        kinds.append(AttentionKind(label, queries, keys, layers))
+    return AttentionExplorer(kinds, title=f"{type(model).__name__}: attention")
+
+
 def load_model(path: str | PathLike) -> TransformerLM:
     """The model in a training checkpoint (written by `train`) or in a `TransformerLM.save` file."""
     if "model_config" in minigrad.load(path):
@@ -298,5 +385,182 @@ def draw_model_graph(model: TransformerLM | str | PathLike, ids: Any = None, *, 
             p.grad = grad
 
 
+# ----- the graph explorer -----------------------------------------------------------------------------
+@contextlib.contextmanager
+def _keeping_results() -> Iterator[dict[int, minigrad.Tensor]]:
+    """Within the block, keep the result Tensor of every op recorded in a graph, by id of its
+    node, and make it retain its gradient: the graph itself keeps neither (intermediate arrays
+    are freed as soon as nothing needs them), but a tooltip wants to summarise both. Done by
+    wrapping the Tensor's `_apply_function` (which every `Function.apply` calls) for the block
+    only; the original is put back however the block ends."""
+    kept: dict[int, minigrad.Tensor] = {}
+    original = minigrad.Tensor._apply_function
+
+    def apply_and_keep(fn: type[Function], inputs: Sequence[Any], kwargs: dict[str, Any]) -> minigrad.Tensor:
+        out = original(fn, inputs, kwargs)
+        if out.grad_fn is not None:
+            out.retain_grad()
+            kept[id(out.grad_fn)] = out
+        return out
+
+    minigrad.Tensor._apply_function = staticmethod(apply_and_keep)
+    try:
+        yield kept
+    finally:
+        minigrad.Tensor._apply_function = staticmethod(original)
+
+
+def value_summary(array: np.ndarray) -> str:
+    """A line describing an array's values: the value itself for one element, else mean, std,
+    min and max (computed in float64)."""
+    a = np.asarray(array)
+    if a.size == 0:
+        return "no values (empty)"
+    if a.size == 1:
+        return f"value {a.reshape(-1)[0].item():.6g}"
+    f = a.astype(np.float64)
+    return f"mean {f.mean():.4g}, std {f.std():.4g}, min {f.min():.4g}, max {f.max():.4g}"
+
+
+def _module_part(layout: GraphLayout, module: str) -> GraphLayout:
+    """The part of `layout` inside `module` (its cluster), plus the nodes one edge away outside
+    it, moved to the top level: what goes in and what comes out."""
+    def inside(scope: str) -> bool:
+        return scope == module or scope.startswith(module + ".")
+
+    nodes = {scope: list(found) for scope, found in layout.nodes.items() if inside(scope)}
+    ids = {n.id for found in nodes.values() for n in found}
+    edges = [(a, b) for a, b in layout.edges if a in ids or b in ids]
+    by_id = layout.by_id()
+    neighbours = dict.fromkeys(x for edge in edges for x in edge if x not in ids)
+    nodes.setdefault("", []).extend(by_id[x] for x in neighbours)
+    return GraphLayout(nodes=nodes, edges=edges, classes=layout.classes, show_shapes=layout.show_shapes,
+                       show_grads=layout.show_grads)
+
+
+class _Tooltips:
+    """Tooltip lines for the nodes of a layout, from the graph and the Tensors kept while it
+    was recorded. Node ids follow `layout_graph`: "op{k}" and "t{k}" are op k of the
+    topological order and its result, "leaf{j}" the j-th leaf met walking that order."""
+
+    def __init__(self, loss: minigrad.Tensor, model: minigrad.nn.Module,
+                 kept: dict[int, minigrad.Tensor]) -> None:
+        self.order = topological_order(loss.grad_fn)
+        self.results = [loss if k == 0 else kept.get(id(node)) for k, node in enumerate(self.order)]
+        leaves: dict[int, minigrad.Tensor] = {}
+        for node in self.order:
+            for parent in node.parents:
+                if parent is not None and not isinstance(parent, Function):
+                    leaves.setdefault(id(parent), parent)
+        self.leaves = list(leaves.values())
+        self.parameters = dict(model.named_parameters())
+
+    @staticmethod
+    def _tensor_lines(tensor: minigrad.Tensor | None) -> list[str]:
+        if tensor is None:
+            return []
+        lines = [value_summary(tensor.data)]
+        if tensor.grad is not None:
+            lines.append(f"|grad| {grad_norm(tensor.grad):.4g}")
+        return lines
+
+    def lines(self, node: OpNode | TensorNode | ModuleBox) -> list[str]:
+        if isinstance(node, OpNode):
+            k = int(node.id[2:])
+            where = f" in {node.scope}" if node.scope else ""
+            return [f"op {node.op}{where}",
+                    "inputs: " + ", ".join(shape_text(s) for s in node.input_shapes),
+                    f"output: {shape_text(node.out_shape)} {self.order[k].out_dtype}",
+                    *(f"output {line}" for line in self._tensor_lines(self.results[k]))]
+        if isinstance(node, TensorNode):
+            tensor = None
+            if node.id.startswith("t"):
+                tensor = self.results[int(node.id[1:])]
+            elif node.id.startswith("leaf"):
+                tensor = self.leaves[int(node.id[4:])]
+            heading = {"parameter": "parameter", "input": "input (no grad)", "leaf": "leaf (requires grad)",
+                       "output": "output", "tensor": "tensor"}[node.kind]
+            return [f"{heading} {node.name}" if node.name else heading,
+                    f"shape {shape_text(node.shape)}, dtype {node.dtype}", *self._tensor_lines(tensor)]
+        owned = [p for name, p in self.parameters.items() if name.startswith(node.name + ".")]
+        norms = [grad_norm(p.grad) for p in owned if p.grad is not None]
+        lines = [f"module {node.name}" + (f" ({node.cls})" if node.cls else ""),
+                 f"{node.parameters:,} parameters"]
+        if node.inputs:
+            lines.append("in: " + ", ".join(shape_text(s) for s in node.inputs))
+        lines.append("out: " + ", ".join(shape_text(s) for s in node.outputs))
+        if norms:
+            lines.append(f"|grad| of its parameters {float(np.sqrt(np.sum(np.square(norms)))):.4g}")
+        return lines
+
+
+def _svg(layout: GraphLayout, rankdir: str) -> str:
+    """The layout drawn by Graphviz's dot, as the text of one <svg> element."""
+    if shutil.which("dot") is None:
+        raise GraphvizNotFoundError(
+            "graph_explorer: Graphviz's `dot` program is not on PATH; install Graphviz (Debian/Ubuntu: "
+            "`sudo apt-get install graphviz`; macOS: `brew install graphviz`; conda: "
+            "`conda install graphviz`)")
+    text = to_dot(layout, rankdir).pipe(format="svg").decode("utf-8")
+    return text[text.index("<svg"):]
+
+
+def graph_explorer(model: TransformerLM | str | PathLike, ids: Any = None, *, depth: int | None = 1,
+                   levels: int = 2, show_grads: bool = False, rankdir: str = "TB") -> GraphExplorer:
+    """The computation graph of a TransformerLM's loss on `ids` (as in `draw_model_graph`) as an
+    interactive explorer: `.save("graph.html")` writes one self-contained HTML file with the SVG
+    at `depth`, pan and zoom, and a tooltip on every node (op, shapes, dtype, a summary of the
+    values, the gradient norm). Clicking a collapsed module opens that module's own graph, drawn
+    one depth further; those pages are rendered beforehand, `levels` depths below `depth`
+    (each page is one run of Graphviz's `dot`, which is what takes the time).
+
+    Backward runs once, for the tooltips' gradient norms; `show_grads` also colours the
+    tensors by them. The parameters' `.grad` are put back as they were afterwards."""
+    if not isinstance(model, TransformerLM):
+        model = load_model(model)
+    if not isinstance(levels, int) or levels < 0:
+        raise ValueError(f"graph_explorer: levels must be an int >= 0, got {levels!r}")
+    if ids is None:
+        size = (1, min(8, model.config.max_len))
+        ids = np.random.default_rng(0).integers(0, model.config.vocab_size, size=size)
+    ids = np.asarray(ids.data if isinstance(ids, minigrad.Tensor) else ids)
+    ids = ids[None] if ids.ndim == 1 else ids
+    saved = [(p, p.grad) for p in model.parameters()]
+    try:
+        with _keeping_results() as kept:
+            _, loss = model(ids, ids)
+        model.zero_grad()
+        loss.backward()
+        tooltips = _Tooltips(loss, model, kept)
+        layouts: dict[int | None, GraphLayout] = {}
+
+        def layout_at(d: int | None) -> GraphLayout:
+            if d not in layouts:
+                layouts[d] = layout_graph(loss, model, depth=d, show_grads=show_grads)
+            return layouts[d]
+
+        cls = type(model).__name__
+        pages: list[GraphPage] = []
+        queue = deque([("", depth, 0)])  # (module, depth drawn at, levels below the first page)
+        while queue:
+            name, d, level = queue.popleft()
+            layout = layout_at(d) if not name else _module_part(layout_at(d), name)
+            opens = {}
+            if d is not None and level < levels:
+                for box in layout.boxes:  # its own modules, not the neighbours drawn around it
+                    if not name or box.name.startswith(name + "."):
+                        opens[box.id] = box.name
+                        queue.append((box.name, d + 1, level + 1))
+            title = f"{cls}, depth {d if d is not None else 'full'}" if not name else \
+                f"{name} ({layout.classes.get(name, 'module')})"
+            lines = {n.id: tooltips.lines(n) for found in layout.nodes.values() for n in found}
+            pages.append(GraphPage(name, title, _svg(layout, rankdir), lines, opens))
+        return GraphExplorer(pages, title=f"{cls}: computation graph of the loss")
+    finally:
+        for p, grad in saved:
+            p.grad = grad
+
+
 __all__ = ["draw_attention", "attention_heatmap", "draw_model_attention", "draw_model_graph",
-           "load_model", "model_attention", "check_weights"]
+           "attention_explorer", "graph_explorer", "value_summary", "load_model", "model_attention",
+           "check_weights", "is_source_target_pair"]
