@@ -28,7 +28,7 @@ import numpy as np
 import minigrad
 from minigrad.viz import FORMATS, render
 
-from .config import TransformerConfig
+from .config import ACTIVATIONS, NORMS, POS_ENCODINGS, TransformerConfig
 from .faq import DEFAULT_OUT as FAQ_OUT
 from .faq import EXPERIMENTS
 from .model import TransformerLM
@@ -112,9 +112,21 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     model.add_argument("--norm-first", action="store_true",
                        help="pre-LN blocks with a final LayerNorm (default: post-LN, as in the original "
                             "paper)")
-    model.add_argument("--pos-encoding", choices=("learned", "sinusoidal"),
+    model.add_argument("--pos-encoding", choices=POS_ENCODINGS,
                        default=_default(TransformerConfig, "pos_encoding"),
-                       help="position embedding: a learned table or fixed sinusoids (default: %(default)s)")
+                       help="positions: a learned table, fixed sinusoids, or rotary (rope) "
+                            "(default: %(default)s)")
+    model.add_argument("--rope-theta", type=float, default=_default(TransformerConfig, "rope_theta"),
+                       help="base of the rotary angles, with --pos-encoding rope (default: %(default)s)")
+    model.add_argument("--norm", choices=NORMS, default=_default(TransformerConfig, "norm"),
+                       help="the blocks' normalization (default: %(default)s)")
+    model.add_argument("--activation", choices=ACTIVATIONS, default=_default(TransformerConfig, "activation"),
+                       help="the feed-forward's nonlinearity; swiglu is Llama's gated network "
+                            "(default: %(default)s)")
+    model.add_argument("--n-kv-heads", type=int, default=None,
+                       help="key/value heads, for grouped-query attention (default: one per head)")
+    model.add_argument("--no-bias", action="store_true",
+                       help="no biases in the linear layers, as in Llama (default: biases)")
 
     opt = p.add_argument_group("training")
     for flag, name, kind, help_text in (
@@ -159,7 +171,8 @@ def _new_run(args: argparse.Namespace) -> tuple[TransformerLM, Dataset, TrainCon
     model = TransformerLM(TransformerConfig(
         vocab_size=data.vocab.size, max_len=data.block_size, d_model=args.d_model, n_heads=args.n_heads,
         n_layers=args.n_layers, d_ff=args.d_ff, dropout=args.dropout, norm_first=args.norm_first,
-        pos_encoding=args.pos_encoding,
+        pos_encoding=args.pos_encoding, rope_theta=args.rope_theta, norm=args.norm,
+        activation=args.activation, n_kv_heads=args.n_kv_heads, bias=not args.no_bias,
     ))
     return model, data, config, out
 
