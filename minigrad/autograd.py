@@ -18,56 +18,152 @@ backward formula saved can be freed while the graph is still alive, as in PyTorc
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import functools
+import inspect
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
-_grad_enabled = True
-_scope_stack: list[str] = []
+
+class _ThreadState(threading.local):
+    """Grad mode and the module-scope stack, one of each per thread (as in PyTorch): a thread
+    evaluating under `no_grad()` must not switch off recording in a thread that trains."""
+
+    def __init__(self) -> None:
+        self.grad_enabled = True
+        self.scopes: list[str] = []
+
+
+_state = _ThreadState()
 
 
 def is_grad_enabled() -> bool:
-    return _grad_enabled
+    """Whether ops run now (in this thread) record a graph."""
+    return _state.grad_enabled
 
 
-class no_grad(contextlib.ContextDecorator):
-    """Record no graph inside the block (or the decorated function): for evaluation and
-    for updating parameters in place."""
+class _GradMode(contextlib.ContextDecorator):
+    """A context manager and decorator that sets this thread's grad mode to `self.mode`
+    inside and restores the previous mode on the way out. Decorating a generator function
+    covers its body: the mode is set around every step of the generator, not only around
+    the call that creates it."""
+
+    mode: bool
 
     def __init__(self) -> None:
-        self._previous: list[bool] = []  # a stack: a decorated function may call itself
+        self._previous: list[bool] = []  # a stack: the same object may be entered again inside
 
-    def __enter__(self) -> no_grad:
-        global _grad_enabled
-        self._previous.append(_grad_enabled)
-        _grad_enabled = False
+    def __enter__(self) -> _GradMode:
+        self._previous.append(_state.grad_enabled)
+        _state.grad_enabled = self.mode
         return self
 
     def __exit__(self, *exc: object) -> None:
-        global _grad_enabled
-        _grad_enabled = self._previous.pop()
+        _state.grad_enabled = self._previous.pop()
+
+    def _recreate_cm(self) -> _GradMode:
+        return type(self)()  # one object per call: calls in two threads share no stack
+
+    def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        if not inspect.isgeneratorfunction(func):
+            return super().__call__(func)
+
+        @functools.wraps(func)
+        def generator(*args: Any, **kwargs: Any) -> Any:
+            try:
+                with self._recreate_cm():
+                    steps = func(*args, **kwargs)
+                    value = steps.send(None)
+                while True:
+                    try:
+                        sent = yield value
+                    except GeneratorExit:
+                        with self._recreate_cm():
+                            steps.close()
+                        raise
+                    except BaseException as error:  # thrown into us: pass it on to the body
+                        with self._recreate_cm():
+                            value = steps.throw(error)
+                    else:
+                        with self._recreate_cm():
+                            value = steps.send(sent)
+            except StopIteration as finished:
+                return finished.value
+
+        return generator
+
+
+class no_grad(_GradMode):
+    """Record no graph inside the block (or the decorated function, generator functions
+    included): for evaluation and for updating parameters in place."""
+
+    mode = False
+
+
+class enable_grad(_GradMode):
+    """Record the graph again inside a `no_grad` block (or the decorated function)."""
+
+    mode = True
+
+
+class inference_mode(_GradMode):
+    """PyTorch's name for evaluation-only code; here `inference_mode()` is `no_grad()` (there
+    is no separate kind of inference tensor). As in PyTorch, `inference_mode(False)` turns
+    recording on inside the block."""
+
+    def __init__(self, mode: bool = True) -> None:
+        super().__init__()
+        self.mode = not mode
+
+    def _recreate_cm(self) -> inference_mode:
+        return inference_mode(not self.mode)
+
+
+class set_grad_enabled(_GradMode):
+    """Set this thread's grad mode to `mode`: at once when called as a function
+    (`minigrad.set_grad_enabled(False)`), or for a block (`with set_grad_enabled(False):`)
+    or a decorated function, restoring the previous mode after it."""
+
+    def __init__(self, mode: bool) -> None:
+        self.mode = bool(mode)
+        self._previous = [_state.grad_enabled]
+        _state.grad_enabled = self.mode  # the function form takes effect here
+
+    def __enter__(self) -> set_grad_enabled:
+        return self  # already set by __init__; __exit__ restores
+
+    def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        _state.grad_enabled = self._previous.pop()  # as a decorator it acts per call, not now
+        return super().__call__(func)
+
+    def _recreate_cm(self) -> set_grad_enabled:
+        return set_grad_enabled(self.mode)
 
 
 @contextlib.contextmanager
 def module_scope(name: str) -> Iterator[None]:
-    """Tag the ops recorded inside the block with a module's qualified name (used by
-    `Module.__call__`), so the renderer can draw modules as clusters."""
-    _scope_stack.append(name)
+    """Tag the ops recorded inside the block (in this thread) with a module's qualified name
+    (used by `Module.__call__`), so the renderer can draw modules as clusters."""
+    scopes = _state.scopes
+    scopes.append(name)
     try:
         yield
     finally:
-        _scope_stack.pop()
+        scopes.pop()
 
 
 def current_scope() -> str:
-    return _scope_stack[-1] if _scope_stack else ""
+    """The innermost module scope of this thread, "" outside every module."""
+    scopes = _state.scopes
+    return scopes[-1] if scopes else ""
 
 
 def in_module_call() -> bool:
     """Whether a Module's forward is running (some `module_scope` is open): `Module.__call__`
     names the modules below it only when it is the outermost call."""
-    return bool(_scope_stack)
+    return bool(_state.scopes)
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -127,6 +223,11 @@ class Function:
     None for an input that needs none. Gradients may have the broadcast shape: `apply`
     sums them back to each input's shape.
     """
+
+    # How the inputs' dtypes meet before `forward` (minigrad.dtypes has the rule): None passes
+    # the arrays as they are; "common" casts them to their result type (Add, MatMul, Cat...);
+    # "float" to their floating result type (Div, Exp: int inputs give the default float dtype).
+    promotion: str | None = None
 
     # Set on the node by `apply`; read by backward, the renderer and gradcheck.
     parents: tuple[Any, ...]  # per input: its grad_fn node, the leaf Tensor itself, or None
@@ -192,7 +293,8 @@ class Function:
         """Make this ctx a node of the graph: called once its forward has produced `out`."""
         self.parents = parents
         self.input_shapes = input_shapes
-        self.scope = _scope_stack[-1] if _scope_stack else ""
+        scopes = _state.scopes
+        self.scope = scopes[-1] if scopes else ""
         self.out_shape = out.shape
         self.out_dtype = out.dtype
 
@@ -255,6 +357,8 @@ def run_backward(root: Function, grad: np.ndarray, retain_graph: bool) -> None:
             if pg.shape != shape:
                 pg = unbroadcast(pg, shape)
             if isinstance(parent, Function):
+                if pg.dtype != parent.out_dtype:  # the op computed in a promoted dtype
+                    pg = pg.astype(parent.out_dtype)
                 key = id(parent)
                 previous = pending.get(key)
                 pending[key] = pg if previous is None else previous + pg
@@ -266,6 +370,9 @@ __all__ = [
     "VersionCounter",
     "increment_version",
     "no_grad",
+    "enable_grad",
+    "set_grad_enabled",
+    "inference_mode",
     "is_grad_enabled",
     "module_scope",
     "current_scope",

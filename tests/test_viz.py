@@ -263,7 +263,8 @@ def test_depth_draws_one_box_per_module_at_that_depth(net_loss, depth):
         assert (boxes["blocks"].inputs, boxes["blocks"].outputs) == (((2, 5, 4),), ((2, 5, 4),))
         assert flow(layout) == Counter(
             {("input", "embed"): 1, ("embed", "blocks"): 1, ("blocks", "head"): 1, ("head", "PowScalar"): 1,
-             ("PowScalar", "Mean"): 1, ("Mean", "output"): 1})
+             ("PowScalar", "Sum"): 1, ("Sum", "Div"): 1, ("input", "Div"): 1,  # mean = sum / count
+             ("Div", "output"): 1})
         assert "in: (2, 5, 3)<br/>out: (2, 5, 4)" in draw_graph(loss, net, depth=1).source
 
 
@@ -415,3 +416,19 @@ def test_a_failed_render_leaves_no_file(tmp_path):
     with pytest.raises(RuntimeError, match="dot failed on this graph"):
         render(broken, tmp_path / "g.svg")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_render_takes_the_format_from_the_suffix(tmp_path):
+    graph = small_graph()
+    assert render(graph, tmp_path / "g.dot").read_text() == graph.source  # no format= needed
+    with pytest.raises(ValueError, match=r"\.jpg is not one of the formats"):
+        render(graph, tmp_path / "a.jpg")
+    with pytest.raises(ValueError, match="has the suffix .svg but format is 'dot'"):
+        render(graph, tmp_path / "g.svg", format="dot")
+    assert render(graph, tmp_path / "g.txt", format="dot").read_text() == graph.source
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.dot", "g.txt"]
+
+
+@needs_dot
+def test_render_writes_png_bytes_for_a_png_path(tmp_path):
+    assert render(small_graph(), tmp_path / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

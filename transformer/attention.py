@@ -18,7 +18,8 @@ backward keeps only the (B, h, T, S) probabilities; the experiment variants, and
 take the explicit path written out below.
 
 Splitting the heads is a reshape and a transpose: views of the projection's output, never a
-copy per head. The experiment variants of the seed notes' questions (no scaling, one matrix for
+copy per head. The experiment variants of the five attention questions (docs/architecture.md:
+no scaling, one matrix for
 Q and K, additive scores, a head size of your choice) are all decided in
 `MultiHeadAttention.__init__`: the scoring is a small module (`DotScore` or `AdditiveScore`)
 picked there, so `forward` reads the same for every variant.

@@ -86,7 +86,7 @@ class Seq2SeqTransformer(nn.Module):
             )
         low, high = ids.min(), ids.max()
         if low < 0 or high >= vocab_size:
-            raise ValueError(
+            raise IndexError(
                 f"Seq2SeqTransformer: {name} holds token id {low if low < 0 else high}, outside "
                 f"[0, {vocab_size})"
             )
@@ -169,10 +169,10 @@ class Seq2SeqTransformer(nn.Module):
             raise ValueError(f"generate: temperature must be >= 0, got {temperature}")
         if top_k is not None and top_k < 1:
             raise ValueError(f"generate: top_k must be >= 1, got {top_k}")
-        if max_new_tokens < 1 or max_new_tokens + 1 > self.config.max_len:
+        if not 1 <= max_new_tokens <= self.config.max_len:
             raise ValueError(
-                f"generate: max_new_tokens={max_new_tokens} must be in [1, max_len - 1 = "
-                f"{self.config.max_len - 1}] (the decoder's input holds BOS and the tokens written)"
+                f"generate: max_new_tokens={max_new_tokens} must be in [1, max_len = {self.config.max_len}] "
+                "(the decoder reads BOS and every token written but the last)"
             )
         src = np.asarray(src_ids.data if isinstance(src_ids, Tensor) else src_ids)
         single = src.ndim == 1
