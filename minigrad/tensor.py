@@ -545,11 +545,11 @@ class Tensor:
         return Tensor._wrap(np.argmax(self._data, axis=dim, keepdims=keepdim))
 
     # ----- shapes ------------------------------------------------------------------------
-    def reshape(self, *shape: Any) -> Tensor:
-        return shape.Reshape.apply(self, shape=_target_shape(self, shape, "reshape"))
+    def reshape(self, *sizes: Any) -> Tensor:
+        return shape.Reshape.apply(self, shape=_target_shape(self, sizes, "reshape"))
 
-    def view(self, *shape: Any) -> Tensor:
-        return shape.Reshape.apply(self, shape=_target_shape(self, shape, "view"))
+    def view(self, *sizes: Any) -> Tensor:
+        return shape.Reshape.apply(self, shape=_target_shape(self, sizes, "view"))
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
         dim0, dim1 = (normalize_dim(d, self.ndim, "transpose") for d in (dim0, dim1))
