@@ -481,6 +481,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     minigrad.tune_allocator()  # a command is a whole program: let it reuse freed large arrays
     try:
         return COMMANDS[args.command].run(args)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, IndexError, TypeError, FileNotFoundError) as error:  # bad input: one line
         print(f"{PROG} {args.command}: error: {error}", file=sys.stderr)
         return 1
