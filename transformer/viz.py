@@ -28,7 +28,6 @@ from minigrad.viz import GraphvizNotFoundError, draw_graph, html, shape_text, to
 from .attention import record_attention
 from .explorer import AttentionExplorer, AttentionKind, GraphExplorer, GraphPage
 from .model import TransformerLM
-from .train import load_checkpoint
 
 # Edges go from pale to dark blue as the weight grows from 0 to 1; heatmap cells from white.
 WHITE, PALE, DARK = (255, 255, 255), (198, 219, 239), (8, 48, 107)
@@ -350,9 +349,8 @@ def attention_explorer(model: minigrad.nn.Module, ids: Any,
 
 
 def load_model(path: str | PathLike) -> TransformerLM:
-    """The model in a training checkpoint (written by `train`) or in a `TransformerLM.save` file."""
-    if "model_config" in minigrad.load(path):
-        return load_checkpoint(path).build_model()
+    """The model of any minigrad model file (a training checkpoint or a `TransformerLM.save`
+    file): `TransformerLM.load`, kept for callers of this name."""
     return TransformerLM.load(path)
 
 
@@ -554,6 +552,9 @@ def graph_explorer(model: TransformerLM | str | PathLike, ids: Any = None, *, de
             title = f"{cls}, depth {d if d is not None else 'full'}" if not name else \
                 f"{name} ({layout.classes.get(name, 'module')})"
             lines = {n.id: tooltips.lines(n) for found in layout.nodes.values() for n in found}
+            for box in layout.boxes:
+                lines[box.id].append("click to open its graph" if box.id in opens else
+                                     f"(its graph is not in this file: pages go {levels} levels deep)")
             pages.append(GraphPage(name, title, _svg(layout, rankdir), lines, opens))
         return GraphExplorer(pages, title=f"{cls}: computation graph of the loss")
     finally:
