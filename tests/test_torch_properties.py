@@ -87,8 +87,12 @@ def _is_float(x: Any) -> bool:
     return x.dtype.is_floating_point if isinstance(x, torch.Tensor) else x.dtype.kind == "f"
 
 
-def tolerance(dtype: np.dtype) -> dict[str, float]:
-    return {"rtol": 1e-10, "atol": 1e-12} if dtype == np.float64 else {"rtol": 2e-5, "atol": 2e-6}
+def tolerance(chain: dict[str, Any]) -> dict[str, float]:
+    """float64's tolerance only when every input is float64 and no step casts to float32: any
+    float32 on the way (an input, a `float()` step, a float function of ints) rounds every
+    value and gradient after it to float32, even when the result is float64 again."""
+    precise = all(d == "float64" for d in chain["dtypes"]) and ("unary", "float") not in chain["steps"]
+    return {"rtol": 1e-10, "atol": 1e-12} if precise else {"rtol": 2e-5, "atol": 2e-6}
 
 
 @settings(max_examples=60, deadline=None)
@@ -101,7 +105,7 @@ def test_random_op_chains_match_torch(chain: dict[str, Any]) -> None:
 
     assert ours.dtype.name == str(theirs.dtype).replace("torch.", "")
     assert ours.shape == tuple(theirs.shape)
-    np.testing.assert_allclose(ours.numpy(), theirs.detach().numpy(), **tolerance(ours.dtype))
+    np.testing.assert_allclose(ours.numpy(), theirs.detach().numpy(), **tolerance(chain))
     assert ours.requires_grad == theirs.requires_grad
     if not ours.requires_grad:
         return
@@ -114,4 +118,4 @@ def test_random_op_chains_match_torch(chain: dict[str, Any]) -> None:
         expected = tx.grad.numpy() if tx.grad is not None else np.zeros(tx.shape, dtype=x.dtype)
         got = x.grad.numpy() if x.grad is not None else np.zeros(x.shape, dtype=x.dtype)
         assert got.dtype == expected.dtype and got.shape == expected.shape
-        np.testing.assert_allclose(got, expected, **tolerance(x.dtype))
+        np.testing.assert_allclose(got, expected, **tolerance(chain))
