@@ -17,13 +17,15 @@ from minigrad import Tensor, nn
 
 from .attention import MultiHeadAttention
 
-ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU}  # the feed-forward's nonlinearity, by PyTorch's names
+# The feed-forward's nonlinearity, by name.
+ACTIVATIONS = {"gelu": nn.GELU, "gelu_tanh": lambda: nn.GELU(approximate="tanh"), "relu": nn.ReLU}
 
 
 class FeedForward(nn.Module):
     """The position-wise network: fc2(dropout(act(fc1(x)))), (B, T, d_model) -> (B, T, d_ff)
     -> (B, T, d_model), the same two layers applied to every position. `activation` is "gelu"
-    (GPT's choice, the default here) or "relu" (the original paper's, PyTorch's default)."""
+    (GPT's choice, the default here), "gelu_tanh" (GPT-2's tanh approximation) or "relu" (the
+    original paper's, PyTorch's default)."""
 
     def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0, activation: str = "gelu") -> None:
         super().__init__()
@@ -40,8 +42,8 @@ class FeedForward(nn.Module):
 
 class TransformerBlock(nn.Module):
     """One encoder layer: attention and feed-forward, each with a residual connection and a
-    LayerNorm. `activation` ("gelu" or "relu") is the feed-forward's; `attention_options`
-    (scale, shared_qk, score, head_dim) go to `MultiHeadAttention` unchanged."""
+    LayerNorm (with `norm_eps`). `activation` (a name of ACTIVATIONS) is the feed-forward's;
+    `attention_options` (scale, shared_qk, score, head_dim) go to `MultiHeadAttention` unchanged."""
 
     def __init__(
         self,
@@ -51,14 +53,15 @@ class TransformerBlock(nn.Module):
         dropout: float = 0.0,
         norm_first: bool = False,
         activation: str = "gelu",
+        norm_eps: float = 1e-5,
         **attention_options: Any,
     ) -> None:
         super().__init__()
         self.norm_first = norm_first
         self.attn = MultiHeadAttention(d_model, n_heads, dropout=dropout, **attention_options)
-        self.norm1 = nn.LayerNorm(d_model)
+        self.norm1 = nn.LayerNorm(d_model, eps=norm_eps)
         self.ffn = FeedForward(d_model, d_ff, dropout, activation)
-        self.norm2 = nn.LayerNorm(d_model)
+        self.norm2 = nn.LayerNorm(d_model, eps=norm_eps)
         self.dropout1 = nn.Dropout(dropout)
         self.dropout2 = nn.Dropout(dropout)
 

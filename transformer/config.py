@@ -7,11 +7,12 @@ is decided in exactly one place, the attention module's constructor.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from numbers import Integral
+from numbers import Integral, Real
 from typing import Any
 
 POS_ENCODINGS = ("learned", "sinusoidal")
 SCORES = ("dot", "additive")
+ACTIVATIONS = ("gelu", "gelu_tanh", "relu")
 
 
 @dataclass
@@ -30,6 +31,10 @@ class TransformerConfig:
     shared_qk: bool = False  # one projection for queries and keys (the score matrix becomes symmetric)
     score: str = "dot"  # "dot": q.k; "additive": Bahdanau's v^T tanh(q + k)
     head_dim: int | None = None  # d_k of each head; None means d_model // n_heads
+    activation: str = "gelu"  # the feed-forward's: "gelu" (exact), "gelu_tanh" (GPT-2's) or "relu"
+    layer_norm_eps: float = 1e-5  # the eps of every LayerNorm
+    tie_embeddings: bool = False  # the head's weight is the token embedding (GPT-2, BERT)
+    head_bias: bool = True  # the head adds a bias (GPT-2's has none)
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "max_len", "d_model", "n_heads", "n_layers"):
@@ -49,6 +54,15 @@ class TransformerConfig:
                              f"{POS_ENCODINGS}")
         if self.score not in SCORES:
             raise ValueError(f"TransformerConfig: score={self.score!r} must be one of {SCORES}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"TransformerConfig: activation={self.activation!r} must be one of "
+                             f"{ACTIVATIONS}")
+        if isinstance(self.layer_norm_eps, bool) or not (isinstance(self.layer_norm_eps, Real)
+                                                          and 0 < self.layer_norm_eps < 1):
+            raise ValueError(f"TransformerConfig: layer_norm_eps={self.layer_norm_eps!r} must be in (0, 1)")
+        for name in ("tie_embeddings", "head_bias"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"TransformerConfig: {name} must be a bool, got {getattr(self, name)!r}")
 
     @property
     def ff_dim(self) -> int:

@@ -4,6 +4,8 @@
                -> dropout -> blocks[0] ... blocks[n-1]  (B, T, d_model)
                -> norm (pre-LN only) -> head          (B, T, vocab_size)
 
+With `tie_embeddings` the head's weight is the token embedding's (one Parameter, as in GPT-2).
+
 Positions are a learned table (`pos_emb`, a parameter) or the fixed sinusoids of "Attention Is
 All You Need" (`pos_table`, a plain array: not trained, not saved, rebuilt from the config).
 """
@@ -56,12 +58,15 @@ class TransformerLM(nn.Module):
         self.drop = nn.Dropout(c.dropout)
         attention_options = dict(scale=c.scale, shared_qk=c.shared_qk, score=c.score, head_dim=c.head_dim)
         self.blocks = nn.ModuleList(
-            [TransformerBlock(c.d_model, c.n_heads, c.ff_dim, c.dropout, c.norm_first, **attention_options)
+            [TransformerBlock(c.d_model, c.n_heads, c.ff_dim, c.dropout, c.norm_first, c.activation,
+                              c.layer_norm_eps, **attention_options)
              for _ in range(c.n_layers)]
         )
         if c.norm_first:
-            self.norm = nn.LayerNorm(c.d_model)
-        self.head = nn.Linear(c.d_model, c.vocab_size)
+            self.norm = nn.LayerNorm(c.d_model, eps=c.layer_norm_eps)
+        self.head = nn.Linear(c.d_model, c.vocab_size, bias=c.head_bias)
+        if c.tie_embeddings:  # one Parameter under two names: its gradient sums both uses
+            self.head.weight = self.tok_emb.weight
 
     def check_ids(self, ids: Any) -> np.ndarray:
         """The ids as an integer array (B, T), or an error naming the limit broken, its type by

@@ -1,0 +1,413 @@
+"""Hugging Face checkpoint folders in and out: run GPT-2 with minigrad, look inside it, and
+write it back for `transformers`.
+
+    model = load_pretrained("gpt2-folder")          # config.json + model.safetensors
+    logits, loss = model(ids)                       # equal to GPT2LMHeadModel(ids).logits
+    save_pretrained(model, "out-folder")            # GPT2LMHeadModel.from_pretrained reads it
+
+A folder is what `save_pretrained` of `transformers` writes: `config.json` and the weights as
+`model.safetensors`, or as shards listed by `model.safetensors.index.json`. The safetensors
+files are read here, memory-mapped: an 8-byte header length, a JSON header giving each
+tensor's dtype, shape and byte range, then the bytes. Every header entry, shape and key is
+checked against the config before the model is built, so a bad or hostile file is a one-line
+error naming the key, and never makes the loader allocate more than the file holds.
+Writing uses the optional `safetensors` package (`pip install -e ".[hf]"`), imported only
+when called.
+
+The names of the two sides are mapped by one table per model type (`GPT2_NAMES`); GPT-2
+stores its attention's query, key and value projections as one matrix, `c_attn`, and every
+projection transposed (its `Conv1D` computes x @ W + b), which the mapping undoes.
+"""
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from collections.abc import Mapping
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from minigrad.atomic import atomic_write
+
+from .config import TransformerConfig
+from .model import TransformerLM
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+INDEX_FILE = "model.safetensors.index.json"
+SUPPORTED_MODEL_TYPES = ("gpt2",)
+MAX_HEADER_BYTES = 100 * 2**20  # the safetensors format's own limit on its JSON header
+
+# safetensors dtype names -> numpy; BF16 has no numpy dtype and is widened to float32 on reading.
+FILE_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": np.uint16,
+               "I64": np.int64, "I32": np.int32, "I16": np.int16, "I8": np.int8, "U8": np.uint8,
+               "BOOL": np.bool_}
+NARROW_FLOATS = ("F16", "BF16")  # converted to float32 (numpy cannot compute in bf16, f16 is slow)
+
+# GPT-2 names: minigrad's TransformerLM name (with {i} for the block) -> the checkpoint's name.
+# The attention's q/k/v come from one `attn.c_attn` and are handled apart (see _gpt2_from_file).
+GPT2_NAMES = {
+    "tok_emb.weight": "wte.weight",
+    "pos_emb.weight": "wpe.weight",
+    "blocks.{i}.norm1.weight": "h.{i}.ln_1.weight",
+    "blocks.{i}.norm1.bias": "h.{i}.ln_1.bias",
+    "blocks.{i}.attn.out_proj.weight": "h.{i}.attn.c_proj.weight",
+    "blocks.{i}.attn.out_proj.bias": "h.{i}.attn.c_proj.bias",
+    "blocks.{i}.norm2.weight": "h.{i}.ln_2.weight",
+    "blocks.{i}.norm2.bias": "h.{i}.ln_2.bias",
+    "blocks.{i}.ffn.fc1.weight": "h.{i}.mlp.c_fc.weight",
+    "blocks.{i}.ffn.fc1.bias": "h.{i}.mlp.c_fc.bias",
+    "blocks.{i}.ffn.fc2.weight": "h.{i}.mlp.c_proj.weight",
+    "blocks.{i}.ffn.fc2.bias": "h.{i}.mlp.c_proj.bias",
+    "norm.weight": "ln_f.weight",
+    "norm.bias": "ln_f.bias",
+}
+GPT2_PREFIX = "transformer."  # GPT2LMHeadModel's names; a bare GPT2Model's have none
+GPT2_IGNORED = (".attn.bias", ".attn.masked_bias")  # constant causal masks some old files hold
+# GPT-2's activation_function -> TransformerConfig.activation
+GPT2_ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu_fast": "gelu_tanh",
+                    "gelu": "gelu", "relu": "relu"}
+
+
+# ----- safetensors, read -------------------------------------------------------------------
+
+class SafetensorsFile:
+    """One safetensors file, its header checked: `entries` maps each key to (dtype name, shape,
+    byte offset in the file, byte count); `array(key)` is a read-only memory map of one tensor."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise ValueError(f"{path}: not a safetensors file (shorter than its 8-byte header length)")
+            n = int.from_bytes(head, "little")
+            if n > min(MAX_HEADER_BYTES, size - 8):
+                raise ValueError(f"{path}: header length {n} exceeds the file ({size} bytes)")
+            try:
+                header = json.loads(f.read(n))
+            except (UnicodeDecodeError, json.JSONDecodeError) as e:
+                raise ValueError(f"{path}: the safetensors header is not JSON ({e})") from None
+        if not isinstance(header, dict):
+            raise ValueError(f"{path}: the safetensors header is not a JSON object")
+        header.pop("__metadata__", None)
+        start = 8 + n
+        self.entries: dict[str, Entry] = {}
+        for key, entry in header.items():
+            self.entries[key] = _check_entry(path, key, entry, start, size)
+
+    def array(self, key: str) -> np.ndarray:
+        dtype_name, shape, offset, count = self.entries[key]
+        dtype = np.dtype(FILE_DTYPES[dtype_name])
+        if count == 0:
+            return np.zeros(shape, dtype)
+        return np.memmap(self.path, dtype=dtype.newbyteorder("<"), mode="r", offset=offset, shape=shape)
+
+
+Entry = tuple[str, tuple[int, ...], int, int]  # dtype name, shape, byte offset in the file, byte count
+
+
+def _check_entry(path: Path, key: str, entry: Any, start: int, size: int) -> Entry:
+    """One header entry as (dtype, shape, offset, count), or a ValueError naming the key."""
+    if not (isinstance(entry, dict) and isinstance(entry.get("dtype"), str)
+            and isinstance(entry.get("shape"), list) and isinstance(entry.get("data_offsets"), list)):
+        raise ValueError(f"{path}: tensor {key!r} needs dtype, shape and data_offsets in the header")
+    dtype_name, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+    if dtype_name not in FILE_DTYPES:
+        raise TypeError(f"{path}: tensor {key!r} has dtype {dtype_name}, not one of {tuple(FILE_DTYPES)}")
+    if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+        raise ValueError(f"{path}: tensor {key!r} has a bad shape {shape}")
+    if not (len(offsets) == 2 and all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
+            and 0 <= offsets[0] <= offsets[1] <= size - start):
+        raise ValueError(f"{path}: tensor {key!r} has data_offsets {offsets} outside the file's "
+                         f"{size - start} data bytes")
+    count = offsets[1] - offsets[0]
+    expected = math.prod(shape) * np.dtype(FILE_DTYPES[dtype_name]).itemsize
+    if count != expected:
+        raise ValueError(f"{path}: tensor {key!r} of shape {tuple(shape)} and dtype {dtype_name} needs "
+                         f"{expected} bytes, its data_offsets give {count}")
+    return dtype_name, tuple(shape), start + offsets[0], count
+
+
+class Weights:
+    """The tensors of a checkpoint folder, from one file or from the shards of its index."""
+
+    def __init__(self, folder: Path) -> None:
+        single, index = folder / WEIGHTS_FILE, folder / INDEX_FILE
+        if single.is_file():
+            files = [SafetensorsFile(single)]
+        elif index.is_file():
+            files = [SafetensorsFile(folder / name) for name in _shard_names(index)]
+        else:
+            raise FileNotFoundError(f"{folder}: no {WEIGHTS_FILE} or {INDEX_FILE} (only safetensors "
+                                    "weights are read)")
+        self.where: dict[str, SafetensorsFile] = {}
+        for f in files:
+            for key in f.entries:
+                if key in self.where:
+                    raise ValueError(f"{folder}: tensor {key!r} is in two shards")
+                self.where[key] = f
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        return self.where[key].entries[key][1]
+
+    def dtype_name(self, key: str) -> str:
+        return self.where[key].entries[key][0]
+
+    def array(self, key: str) -> np.ndarray:
+        return self.where[key].array(key)
+
+
+def _shard_names(index: Path) -> list[str]:
+    """The distinct shard file names of an index, each a plain name inside the folder."""
+    try:
+        weight_map = json.loads(index.read_text(encoding="utf-8")).get("weight_map")
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as e:
+        raise ValueError(f"{index}: not a JSON object with a weight_map ({e})") from None
+    if not isinstance(weight_map, dict):
+        raise ValueError(f"{index}: weight_map must be a JSON object of tensor name -> file name")
+    names = sorted(set(weight_map.values()), key=str)
+    for name in names:
+        if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
+            raise ValueError(f"{index}: shard {name!r} must be a file name inside the folder")
+    return names
+
+
+# ----- loading ---------------------------------------------------------------------------
+
+def read_config(folder: Path) -> dict[str, Any]:
+    """The folder's config.json as a dict, or an error saying what is wrong with it."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"load_pretrained: {folder} is not a folder")
+    path = folder / CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"load_pretrained: {folder} has no {CONFIG_FILE} (expected a folder "
+                                "written by save_pretrained)")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"load_pretrained: {path} is not JSON ({e})") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"load_pretrained: {path} must hold a JSON object")
+    model_type = config.get("model_type")
+    if model_type not in SUPPORTED_MODEL_TYPES:
+        raise ValueError(f"load_pretrained: model_type {model_type!r} in {path} is not supported "
+                         f"(supported: {', '.join(SUPPORTED_MODEL_TYPES)})")
+    return config
+
+
+def load_pretrained(path: str | PathLike, dtype: Any = None) -> TransformerLM:
+    """The model of a Hugging Face checkpoint folder (config.json + safetensors weights).
+
+    model_type "gpt2" gives a `TransformerLM` whose `model(ids)` logits equal
+    `GPT2LMHeadModel(ids).logits`. `dtype=None` keeps the file's float dtype (float32 or
+    float64); float16 and bfloat16 weights become float32, with a warning saying so.
+    """
+    folder = Path(path)
+    hf_config = read_config(folder)
+    config = gpt2_config(hf_config)
+    weights = Weights(folder)
+    names = gpt2_names(config, weights)
+    file_dtype = _float_dtype(weights, names.values(), dtype)
+    model = TransformerLM(config)
+    model.to(file_dtype)
+    model.load_state_dict(gpt2_state(config, weights, names, file_dtype))
+    return model
+
+
+def _float_dtype(weights: Weights, keys: Any, dtype: Any) -> np.dtype:
+    """The model's dtype: `dtype`, or the file's float dtype (narrow floats -> float32)."""
+    found = {weights.dtype_name(k) for k in keys}
+    if dtype is not None:
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise TypeError(f"load_pretrained: dtype must be float32 or float64, got {dtype}")
+        return dtype
+    narrow = found & set(NARROW_FLOATS)
+    if narrow:
+        warnings.warn(f"load_pretrained: the weights are {'/'.join(sorted(narrow))}; minigrad computes in "
+                      "float32, so they are converted to float32", stacklevel=3)
+        return np.dtype(np.float32)
+    if found - {"F32", "F64"}:
+        raise TypeError(f"load_pretrained: the weights have dtypes {sorted(found)}, expected floats")
+    return np.dtype(np.float64 if found == {"F64"} else np.float32)
+
+
+def _config_int(hf: Mapping[str, Any], key: str, default: Any = None) -> int:
+    value = hf.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"load_pretrained: config.json's {key}={value!r} must be a positive integer")
+    return value
+
+
+def gpt2_config(hf: Mapping[str, Any]) -> TransformerConfig:
+    """The TransformerConfig of a GPT-2 config.json: pre-LN, learned positions, GPT-2's
+    activation, no head bias, the head tied to the embedding unless the config says not."""
+    for key, value in (("scale_attn_by_inverse_layer_idx", False), ("add_cross_attention", False)):
+        if hf.get(key, False) != value:
+            raise ValueError(f"load_pretrained: config.json's {key}={hf[key]!r} is not supported")
+    activation = hf.get("activation_function", "gelu_new")
+    if activation not in GPT2_ACTIVATIONS:
+        raise ValueError(f"load_pretrained: activation_function {activation!r} is not supported "
+                         f"(supported: {', '.join(GPT2_ACTIVATIONS)})")
+    n_inner = hf.get("n_inner")
+    return TransformerConfig(
+        vocab_size=_config_int(hf, "vocab_size", 50257),
+        max_len=_config_int(hf, "n_positions", 1024),
+        d_model=_config_int(hf, "n_embd", 768),
+        n_heads=_config_int(hf, "n_head", 12),
+        n_layers=_config_int(hf, "n_layer", 12),
+        d_ff=None if n_inner is None else _config_int(hf, "n_inner"),
+        norm_first=True,
+        pos_encoding="learned",
+        causal=True,
+        scale=bool(hf.get("scale_attn_weights", True)),
+        activation=GPT2_ACTIVATIONS[activation],
+        layer_norm_eps=float(hf.get("layer_norm_epsilon", 1e-5)),
+        tie_embeddings=bool(hf.get("tie_word_embeddings", True)),
+        head_bias=False,
+    )
+
+
+def gpt2_shapes(c: TransformerConfig) -> dict[str, tuple[int, ...]]:
+    """Every tensor a GPT-2 checkpoint of config `c` holds (names without the prefix), with
+    its shape in the file (projections are (in, out))."""
+    d, f = c.d_model, c.ff_dim
+    shapes: dict[str, tuple[int, ...]] = {"wte.weight": (c.vocab_size, d), "wpe.weight": (c.max_len, d),
+                                          "ln_f.weight": (d,), "ln_f.bias": (d,)}
+    per_block = {"ln_1.weight": (d,), "ln_1.bias": (d,), "attn.c_attn.weight": (d, 3 * d),
+                 "attn.c_attn.bias": (3 * d,), "attn.c_proj.weight": (d, d), "attn.c_proj.bias": (d,),
+                 "ln_2.weight": (d,), "ln_2.bias": (d,), "mlp.c_fc.weight": (d, f), "mlp.c_fc.bias": (f,),
+                 "mlp.c_proj.weight": (f, d), "mlp.c_proj.bias": (d,)}
+    for i in range(c.n_layers):
+        shapes.update({f"h.{i}.{k}": s for k, s in per_block.items()})
+    if not c.tie_embeddings:
+        shapes["lm_head.weight"] = (c.vocab_size, d)
+    return shapes
+
+
+def gpt2_names(c: TransformerConfig, weights: Weights) -> dict[str, str]:
+    """GPT-2 name -> the file's key for every tensor the config needs, after checking that
+    the file holds exactly these with these shapes; errors name the key."""
+    shapes = gpt2_shapes(c)
+    prefix = GPT2_PREFIX if any(k.startswith(GPT2_PREFIX) for k in weights.where) else ""
+    names = {name: (name if name == "lm_head.weight" else prefix + name) for name in shapes}
+    for key in names.values():
+        if key not in weights.where:
+            raise ValueError(f"load_pretrained: weight {key!r} is missing from the checkpoint")
+    needed = sum(math.prod(s) for s in shapes.values())
+    held = sum(math.prod(weights.shape(k)) for k in weights.where)
+    if needed > held:
+        raise ValueError(f"load_pretrained: the config needs {needed} weights but the files hold only "
+                         f"{held} (vocab_size, n_embd, n_layer, n_positions or n_inner too large?)")
+    for name, key in names.items():
+        if weights.shape(key) != shapes[name]:
+            raise ValueError(f"load_pretrained: weight {key!r} has shape {weights.shape(key)}, the config "
+                             f"needs {shapes[name]}")
+    known = set(names.values())
+    for key in weights.where:
+        if key not in known and not key.endswith(GPT2_IGNORED):
+            raise ValueError(f"load_pretrained: unexpected weight {key!r} in the checkpoint")
+    return names
+
+
+def _is_projection(name: str) -> bool:
+    """Whether a TransformerLM weight is a projection that GPT-2's Conv1D stores transposed."""
+    return name.endswith("weight") and (".attn." in name or ".ffn." in name)
+
+
+def _as_float(array: np.ndarray, dtype_name: str, dtype: np.dtype) -> np.ndarray:
+    if dtype_name == "BF16":  # the high half of a float32: shift the 16 bits into place
+        array = (array.astype(np.uint32) << 16).view(np.float32)
+    return np.asarray(array, dtype=dtype)
+
+
+def gpt2_state(c: TransformerConfig, weights: Weights, names: Mapping[str, str],
+               dtype: np.dtype) -> dict[str, np.ndarray]:
+    """The TransformerLM state dict of a checked GPT-2 checkpoint."""
+    def get(name: str) -> np.ndarray:
+        key = names[name]
+        return _as_float(weights.array(key), weights.dtype_name(key), dtype)
+
+    d = c.d_model
+    state: dict[str, np.ndarray] = {}
+    for i in range(c.n_layers):
+        for ours, theirs in GPT2_NAMES.items():
+            if "{i}" in ours:
+                value = get(theirs.format(i=i))
+                state[ours.format(i=i)] = value.T if _is_projection(ours) else value
+        w, b = get(f"h.{i}.attn.c_attn.weight"), get(f"h.{i}.attn.c_attn.bias")  # (d, 3d), (3d,)
+        for j, part in enumerate(("q_proj", "k_proj", "v_proj")):
+            state[f"blocks.{i}.attn.{part}.weight"] = w[:, j * d:(j + 1) * d].T
+            state[f"blocks.{i}.attn.{part}.bias"] = b[j * d:(j + 1) * d]
+    for ours, theirs in GPT2_NAMES.items():
+        if "{i}" not in ours:
+            state[ours] = get(theirs)
+    state["head.weight"] = state["tok_emb.weight"] if c.tie_embeddings else get("lm_head.weight")
+    return state
+
+
+# ----- saving ----------------------------------------------------------------------------
+
+def gpt2_tensors(c: TransformerConfig, state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """GPT2LMHeadModel's tensors (names with the `transformer.` prefix) from TransformerLM
+    arrays by name, the inverse of `gpt2_state`: the weights, or their gradients."""
+    out: dict[str, np.ndarray] = {}
+    for i in range(c.n_layers):
+        for ours, theirs in GPT2_NAMES.items():
+            if "{i}" in ours:
+                value = state[ours.format(i=i)]
+                out[GPT2_PREFIX + theirs.format(i=i)] = value.T if _is_projection(ours) else value
+        parts = [f"blocks.{i}.attn.{p}" for p in ("q_proj", "k_proj", "v_proj")]
+        qkv = [state[p + ".weight"].T for p in parts]  # (d, d) each, (in, out) as Conv1D keeps them
+        out[f"{GPT2_PREFIX}h.{i}.attn.c_attn.weight"] = np.concatenate(qkv, axis=1)
+        out[f"{GPT2_PREFIX}h.{i}.attn.c_attn.bias"] = np.concatenate([state[p + ".bias"] for p in parts])
+    for ours, theirs in GPT2_NAMES.items():
+        if "{i}" not in ours:
+            out[GPT2_PREFIX + theirs] = state[ours]
+    if not c.tie_embeddings:
+        out["lm_head.weight"] = state["head.weight"]
+    return {k: np.ascontiguousarray(v) for k, v in out.items()}
+
+
+def gpt2_hf_config(c: TransformerConfig, dtype: np.dtype) -> dict[str, Any]:
+    """The config.json of GPT2LMHeadModel for a GPT-2-shaped TransformerLM, or a ValueError
+    naming the first option GPT-2 does not have."""
+    layout = {"norm_first": True, "pos_encoding": "learned", "causal": True, "shared_qk": False,
+              "score": "dot", "head_dim": None, "head_bias": False}
+    for name, value in layout.items():
+        if getattr(c, name) != value:
+            raise ValueError(f"save_pretrained: a GPT-2 checkpoint needs {name}={value!r}, the model has "
+                             f"{getattr(c, name)!r}")
+    activation = {"gelu_tanh": "gelu_new", "gelu": "gelu", "relu": "relu"}[c.activation]
+    return {
+        "model_type": "gpt2", "architectures": ["GPT2LMHeadModel"],
+        "vocab_size": c.vocab_size, "n_positions": c.max_len, "n_embd": c.d_model, "n_layer": c.n_layers,
+        "n_head": c.n_heads, "n_inner": c.d_ff, "activation_function": activation,
+        "layer_norm_epsilon": c.layer_norm_eps, "tie_word_embeddings": c.tie_embeddings,
+        "scale_attn_weights": c.scale, "resid_pdrop": c.dropout, "embd_pdrop": c.dropout,
+        "attn_pdrop": c.dropout, "torch_dtype": str(dtype),
+    }
+
+
+def save_pretrained(model: TransformerLM, path: str | PathLike) -> None:
+    """Write `model` as a Hugging Face folder (config.json + model.safetensors) that
+    `GPT2LMHeadModel.from_pretrained(path)` loads to the same logits. The model must have
+    GPT-2's layout (as `load_pretrained` builds it); each file is written atomically."""
+    if not isinstance(model, TransformerLM):
+        raise TypeError(f"save_pretrained: expected a TransformerLM, got {type(model).__name__}")
+    from safetensors.numpy import save  # the optional extra "hf"
+
+    state = model.state_dict()
+    dtype = state["tok_emb.weight"].dtype
+    config = gpt2_hf_config(model.config, dtype)
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_write(folder / WEIGHTS_FILE) as f:
+        f.write(save(gpt2_tensors(model.config, state), metadata={"format": "pt"}))
+    with atomic_write(folder / CONFIG_FILE) as f:
+        f.write((json.dumps(config, indent=2) + "\n").encode("utf-8"))
