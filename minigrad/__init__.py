@@ -33,6 +33,7 @@ from .dtypes import (
 from .gradcheck import GradcheckError, gradcheck
 from .serialize import load, save
 from .tensor import Tensor, tensor
+from .threads import get_num_threads, set_num_threads
 
 __all__ = [
     "Tensor", "tensor", "Function",
@@ -44,5 +45,6 @@ __all__ = [
     "gradcheck", "GradcheckError",
     "functional",
     "nn", "optim", "save", "load",
+    "set_num_threads", "get_num_threads",
     "tune_allocator",
 ]
