@@ -12,7 +12,7 @@ tensor's dtype, shape and byte range, then the bytes. Every header entry, shape 
 checked against the config before the model is built, so a bad or hostile file is a one-line
 error naming the key, and never makes the loader allocate more than the file holds.
 Writing uses the optional `safetensors` package (`pip install -e ".[hf]"`), imported only
-when called.
+when called; `load_tokenizer` (transformer/hf_tokenizer.py) likewise needs `tokenizers`.
 
 The names of the two sides are mapped by one table per model type (`GPT2_NAMES`); GPT-2
 stores its attention's query, key and value projections as one matrix, `c_attn`, and every
@@ -33,7 +33,10 @@ import numpy as np
 from minigrad.atomic import atomic_write
 
 from .config import TransformerConfig
+from .hf_tokenizer import Tokenizer, load_tokenizer
 from .model import TransformerLM
+
+__all__ = ["load_pretrained", "save_pretrained", "load_tokenizer", "Tokenizer"]
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
