@@ -58,7 +58,8 @@ def assert_same(ours, theirs):
 
 def test_gpt2_vocab_and_merges_equal_hugging_face(bpe_folders):
     folder = bpe_folders[0]
-    reference = transformers.GPT2Tokenizer(vocab=str(folder / "vocab.json"), merges=str(folder / "merges.txt"))
+    reference = transformers.GPT2Tokenizer(vocab=str(folder / "vocab.json"),
+                                           merges=str(folder / "merges.txt"))
     ours = hf.load_tokenizer(folder)
     assert 1 < len(ours.encode(CORPUS[0])) < len(CORPUS[0]) / 2  # merges were applied
     assert_same(ours, reference)
