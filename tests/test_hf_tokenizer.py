@@ -61,7 +61,7 @@ def test_gpt2_vocab_and_merges_equal_hugging_face(bpe_folders):
     reference = transformers.GPT2Tokenizer(vocab=str(folder / "vocab.json"),
                                            merges=str(folder / "merges.txt"))
     ours = hf.load_tokenizer(folder)
-    assert 1 < len(ours.encode(CORPUS[0])) < len(CORPUS[0]) / 2  # merges were applied
+    assert 1 < len(ours.encode(CORPUS[0])) < 0.7 * len(CORPUS[0])  # merges were applied
     assert_same(ours, reference)
     assert ours.decode(ours.encode(CORPUS[2])) == CORPUS[2]  # byte-level: lossless
 
