@@ -32,6 +32,7 @@ import numpy as np
 
 from minigrad.atomic import atomic_write
 
+from .bert import BertLM
 from .config import TransformerConfig
 from .hf_tokenizer import Tokenizer, load_tokenizer
 from .model import TransformerLM
@@ -41,7 +42,7 @@ __all__ = ["load_pretrained", "save_pretrained", "load_tokenizer", "Tokenizer"]
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
-SUPPORTED_MODEL_TYPES = ("gpt2",)
+SUPPORTED_MODEL_TYPES = ("gpt2", "bert")  # the keys of LOADERS
 MAX_HEADER_BYTES = 100 * 2**20  # the safetensors format's own limit on its JSON header
 
 # safetensors dtype names -> numpy; BF16 has no numpy dtype and is widened to float32 on reading.
@@ -203,23 +204,53 @@ def read_config(folder: Path) -> dict[str, Any]:
     return config
 
 
-def load_pretrained(path: str | PathLike, dtype: Any = None) -> TransformerLM:
+def load_pretrained(path: str | PathLike, dtype: Any = None) -> TransformerLM | BertLM:
     """The model of a Hugging Face checkpoint folder (config.json + safetensors weights).
 
     model_type "gpt2" gives a `TransformerLM` whose `model(ids)` logits equal
-    `GPT2LMHeadModel(ids).logits`. `dtype=None` keeps the file's float dtype (float32 or
-    float64); float16 and bfloat16 weights become float32, with a warning saying so.
+    `GPT2LMHeadModel(ids).logits`; "bert" gives a `BertLM` (masked-LM logits from `model(ids)`
+    when the checkpoint has the head, hidden states from `model.encode(ids)`, the pooled
+    output from `model.pool(hidden)` when it has a pooler). `dtype=None` keeps the file's
+    float dtype (float32 or float64); float16 and bfloat16 weights become float32, with a
+    warning saying so.
     """
     folder = Path(path)
     hf_config = read_config(folder)
-    config = gpt2_config(hf_config)
     weights = Weights(folder)
-    names = gpt2_names(config, weights)
-    file_dtype = _float_dtype(weights, names.values(), dtype)
-    model = TransformerLM(config)
-    model.to(file_dtype)
-    model.load_state_dict(gpt2_state(config, weights, names, file_dtype))
+    model, state = LOADERS[hf_config["model_type"]](hf_config, weights, dtype)
+    model.load_state_dict(state)
     return model
+
+
+def check_weights(shapes: Mapping[str, tuple[int, ...]], weights: Weights, ignored: tuple[str, ...] = (),
+                  sizes: str = "the sizes") -> None:
+    """That the files hold exactly the tensors `shapes` names (file key -> shape), apart from
+    keys ending in `ignored`; each fault is a ValueError naming the key, and a config that
+    needs more than the files hold is refused before anything is allocated."""
+    for key in shapes:
+        if key not in weights.where:
+            raise ValueError(f"load_pretrained: weight {key!r} is missing from the checkpoint")
+    needed = sum(math.prod(s) for s in shapes.values())
+    held = sum(math.prod(weights.shape(k)) for k in weights.where)
+    if needed > held:
+        raise ValueError(f"load_pretrained: the config needs {needed} weights but the files hold only "
+                         f"{held} ({sizes} too large?)")
+    for key, shape in shapes.items():
+        if weights.shape(key) != shape:
+            raise ValueError(f"load_pretrained: weight {key!r} has shape {weights.shape(key)}, the config "
+                             f"needs {shape}")
+    for key in weights.where:
+        if key not in shapes and not key.endswith(ignored):
+            raise ValueError(f"load_pretrained: unexpected weight {key!r} in the checkpoint")
+
+
+def _load_gpt2(hf: Mapping[str, Any], weights: Weights, dtype: Any) -> tuple[TransformerLM, dict[str, Any]]:
+    config = gpt2_config(hf)
+    names = gpt2_names(config, weights)
+    model_dtype = _float_dtype(weights, names.values(), dtype)
+    model = TransformerLM(config)
+    model.to(model_dtype)
+    return model, gpt2_state(config, weights, names, model_dtype)
 
 
 def _float_dtype(weights: Weights, keys: Any, dtype: Any) -> np.dtype:
@@ -295,26 +326,12 @@ def gpt2_shapes(c: TransformerConfig) -> dict[str, tuple[int, ...]]:
 
 def gpt2_names(c: TransformerConfig, weights: Weights) -> dict[str, str]:
     """GPT-2 name -> the file's key for every tensor the config needs, after checking that
-    the file holds exactly these with these shapes; errors name the key."""
+    the file holds exactly these with these shapes (`check_weights`)."""
     shapes = gpt2_shapes(c)
     prefix = GPT2_PREFIX if any(k.startswith(GPT2_PREFIX) for k in weights.where) else ""
     names = {name: (name if name == "lm_head.weight" else prefix + name) for name in shapes}
-    for key in names.values():
-        if key not in weights.where:
-            raise ValueError(f"load_pretrained: weight {key!r} is missing from the checkpoint")
-    needed = sum(math.prod(s) for s in shapes.values())
-    held = sum(math.prod(weights.shape(k)) for k in weights.where)
-    if needed > held:
-        raise ValueError(f"load_pretrained: the config needs {needed} weights but the files hold only "
-                         f"{held} (vocab_size, n_embd, n_layer, n_positions or n_inner too large?)")
-    for name, key in names.items():
-        if weights.shape(key) != shapes[name]:
-            raise ValueError(f"load_pretrained: weight {key!r} has shape {weights.shape(key)}, the config "
-                             f"needs {shapes[name]}")
-    known = set(names.values())
-    for key in weights.where:
-        if key not in known and not key.endswith(GPT2_IGNORED):
-            raise ValueError(f"load_pretrained: unexpected weight {key!r} in the checkpoint")
+    check_weights({names[n]: s for n, s in shapes.items()}, weights, GPT2_IGNORED,
+                  "vocab_size, n_embd, n_layer, n_positions or n_inner")
     return names
 
 
@@ -352,6 +369,105 @@ def gpt2_state(c: TransformerConfig, weights: Weights, names: Mapping[str, str],
             state[ours] = get(theirs)
     state["head.weight"] = state["tok_emb.weight"] if c.tie_embeddings else get("lm_head.weight")
     return state
+
+# ----- BERT ------------------------------------------------------------------------------
+
+# BertLM name -> the checkpoint's (without the "bert." prefix of BertForMaskedLM); no transposes.
+BERT_NAMES = {
+    "tok_emb.weight": "embeddings.word_embeddings.weight",
+    "pos_emb.weight": "embeddings.position_embeddings.weight",
+    "type_emb.weight": "embeddings.token_type_embeddings.weight",
+    "emb_norm.weight": "embeddings.LayerNorm.weight",
+    "emb_norm.bias": "embeddings.LayerNorm.bias",
+    **{f"blocks.{{i}}.{ours}.{p}": f"encoder.layer.{{i}}.{theirs}.{p}" for ours, theirs in (
+        ("attn.q_proj", "attention.self.query"), ("attn.k_proj", "attention.self.key"),
+        ("attn.v_proj", "attention.self.value"), ("attn.out_proj", "attention.output.dense"),
+        ("norm1", "attention.output.LayerNorm"), ("ffn.fc1", "intermediate.dense"),
+        ("ffn.fc2", "output.dense"), ("norm2", "output.LayerNorm")) for p in ("weight", "bias")},
+}
+BERT_POOLER = {"pooler.weight": "pooler.dense.weight", "pooler.bias": "pooler.dense.bias"}
+BERT_MLM = {"mlm_dense.weight": "cls.predictions.transform.dense.weight",  # never prefixed
+            "mlm_dense.bias": "cls.predictions.transform.dense.bias",
+            "mlm_norm.weight": "cls.predictions.transform.LayerNorm.weight",
+            "mlm_norm.bias": "cls.predictions.transform.LayerNorm.bias",
+            "head.bias": "cls.predictions.bias"}
+BERT_PREFIX = "bert."
+# The next-sentence head of BertForPreTraining, a copy of the MLM bias, a constant position table.
+BERT_IGNORED = ("cls.seq_relationship.weight", "cls.seq_relationship.bias", "cls.predictions.decoder.bias",
+                "embeddings.position_ids")
+BERT_ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "relu": "relu"}
+
+
+def bert_config(hf: Mapping[str, Any]) -> tuple[TransformerConfig, int]:
+    """The TransformerConfig and the number of token types of a BERT config.json."""
+    for key in ("is_decoder", "add_cross_attention"):
+        if hf.get(key, False):
+            raise ValueError(f"load_pretrained: config.json's {key}={hf[key]!r} is not supported")
+    if hf.get("position_embedding_type", "absolute") != "absolute":
+        raise ValueError(f"load_pretrained: position_embedding_type {hf['position_embedding_type']!r} is not "
+                         "supported (supported: absolute)")
+    activation = hf.get("hidden_act", "gelu")
+    if activation not in BERT_ACTIVATIONS:
+        raise ValueError(f"load_pretrained: hidden_act {activation!r} is not supported (supported: "
+                         f"{', '.join(BERT_ACTIVATIONS)})")
+    config = TransformerConfig(
+        vocab_size=_config_int(hf, "vocab_size", 30522),
+        max_len=_config_int(hf, "max_position_embeddings", 512),
+        d_model=_config_int(hf, "hidden_size", 768),
+        n_heads=_config_int(hf, "num_attention_heads", 12),
+        n_layers=_config_int(hf, "num_hidden_layers", 12),
+        d_ff=_config_int(hf, "intermediate_size", 3072),
+        norm_first=False, pos_encoding="learned", causal=False,
+        activation=BERT_ACTIVATIONS[activation],
+        layer_norm_eps=float(hf.get("layer_norm_eps", 1e-12)),
+        tie_embeddings=bool(hf.get("tie_word_embeddings", True)),
+        head_bias=True,
+    )
+    return config, _config_int(hf, "type_vocab_size", 2)
+
+
+def bert_shapes(c: TransformerConfig, type_vocab_size: int) -> dict[str, tuple[int, ...]]:
+    """The shape of every BertLM parameter by name, a block's without its "blocks.{i}."."""
+    d, f, v = c.d_model, c.ff_dim, c.vocab_size
+    shapes = {"tok_emb.weight": (v, d), "pos_emb.weight": (c.max_len, d),
+              "type_emb.weight": (type_vocab_size, d),
+              "ffn.fc1.weight": (f, d), "ffn.fc1.bias": (f,), "ffn.fc2.weight": (d, f), "ffn.fc2.bias": (d,),
+              "pooler.weight": (d, d), "mlm_dense.weight": (d, d), "head.weight": (v, d), "head.bias": (v,)}
+    for part in ("q_proj", "k_proj", "v_proj", "out_proj"):
+        shapes[f"attn.{part}.weight"], shapes[f"attn.{part}.bias"] = (d, d), (d,)
+    for norm in ("emb_norm", "norm1", "norm2", "mlm_norm"):
+        shapes[f"{norm}.weight"], shapes[f"{norm}.bias"] = (d,), (d,)
+    shapes["pooler.bias"] = shapes["mlm_dense.bias"] = (d,)
+    return shapes
+
+
+def _load_bert(hf: Mapping[str, Any], weights: Weights, dtype: Any) -> tuple[BertLM, dict[str, Any]]:
+    config, type_vocab_size = bert_config(hf)
+    prefix = BERT_PREFIX if any(k.startswith(BERT_PREFIX) for k in weights.where) else ""
+    names = {ours.format(i=i): prefix + theirs.format(i=i) for ours, theirs in BERT_NAMES.items()
+             for i in range(config.n_layers if "{i}" in ours else 1)}
+    pooler = prefix + BERT_POOLER["pooler.weight"] in weights.where
+    mlm_head = BERT_MLM["mlm_dense.weight"] in weights.where
+    if pooler:
+        names.update({ours: prefix + theirs for ours, theirs in BERT_POOLER.items()})
+    if mlm_head:
+        names.update(BERT_MLM)
+        if not config.tie_embeddings:
+            names["head.weight"] = "cls.predictions.decoder.weight"
+    shapes = bert_shapes(config, type_vocab_size)
+    block_free = {n: n.split(".", 2)[-1] if n.startswith("blocks.") else n for n in names}
+    check_weights({k: shapes[block_free[n]] for n, k in names.items()}, weights, BERT_IGNORED,
+                  "vocab_size, hidden_size, num_hidden_layers, intermediate_size or max_position_embeddings")
+    model_dtype = _float_dtype(weights, names.values(), dtype)
+    model = BertLM(config, type_vocab_size, mlm_head=mlm_head, pooler=pooler)
+    model.to(model_dtype)
+    state = {n: _as_float(weights.array(k), weights.dtype_name(k), model_dtype) for n, k in names.items()}
+    if mlm_head and config.tie_embeddings:
+        state["head.weight"] = state["tok_emb.weight"]
+    return model, state
+
+
+LOADERS = {"gpt2": _load_gpt2, "bert": _load_bert}  # model_type -> (model, its state dict)
 
 
 # ----- saving ----------------------------------------------------------------------------
