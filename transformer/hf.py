@@ -509,7 +509,7 @@ def gpt2_hf_config(c: TransformerConfig, dtype: np.dtype) -> dict[str, Any]:
         "n_head": c.n_heads, "n_inner": c.d_ff, "activation_function": activation,
         "layer_norm_epsilon": c.layer_norm_eps, "tie_word_embeddings": c.tie_embeddings,
         "scale_attn_weights": c.scale, "resid_pdrop": c.dropout, "embd_pdrop": c.dropout,
-        "attn_pdrop": c.dropout, "torch_dtype": str(dtype),
+        "attn_pdrop": c.dropout, "dtype": str(dtype),
     }
 
 
