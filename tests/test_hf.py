@@ -243,3 +243,33 @@ def test_import_transformer_needs_no_extra():
             "import transformer, transformer.hf")
     subprocess.run([sys.executable, "-c", code], check=True)
 
+
+
+# ----- generation ------------------------------------------------------------------------
+
+def test_greedy_generation_with_and_without_cache_equals_hugging_face(gpt2_folders):
+    reference, folder = gpt2_folders["float64"]
+    model = hf.load_pretrained(folder)
+    prompt = ids_batch(seed=3)[:, :4]
+    new = 16 - prompt.shape[1]  # up to n_positions
+    cached = model.generate(prompt, new, temperature=0, use_cache=True)
+    uncached = model.generate(prompt, new, temperature=0, use_cache=False)
+    with torch.no_grad():
+        start = torch.tensor(prompt)
+        expected = reference.generate(start, attention_mask=torch.ones_like(start), max_new_tokens=new,
+                                      min_new_tokens=new, do_sample=False, pad_token_id=0).numpy()
+    np.testing.assert_array_equal(cached, expected)
+    np.testing.assert_array_equal(uncached, expected)
+
+
+def test_cached_logits_equal_the_full_forward(gpt2_folders):
+    model = hf.load_pretrained(gpt2_folders["float64"][1])
+    ids = ids_batch(seed=4)
+    full, _ = model(ids)
+    caches = model.new_caches()
+    steps = [model(ids[:, :3], caches=caches)[0]]  # a prompt, then one token at a time
+    steps += [model(ids[:, t:t + 1], caches=caches)[0] for t in range(3, T)]
+    np.testing.assert_allclose(np.concatenate([s.data for s in steps], axis=1), full.data, atol=1e-12, rtol=0)
+    assert caches[0].length == T
+    with pytest.raises(ValueError, match="exceed max_len 16"):
+        model(np.zeros((2, 8), dtype=np.int64), caches=caches)

@@ -23,6 +23,7 @@ from minigrad import functional as F
 from minigrad.creation import default_generator
 
 from . import checkpoint
+from .attention import KVCache
 from .block import TransformerBlock
 from .config import TransformerConfig
 
@@ -87,24 +88,39 @@ class TransformerLM(nn.Module):
             raise IndexError(f"TransformerLM: token id {bad} is outside [0, {self.config.vocab_size})")
         return ids
 
-    def positions(self, T: int) -> Tensor:
-        """Position vectors of the first T positions, (T, d_model)."""
+    def positions(self, T: int, start: int = 0) -> Tensor:
+        """Position vectors of the T positions from `start`, (T, d_model)."""
         if self.config.pos_encoding == "learned":
-            return self.pos_emb(np.arange(T))
-        return Tensor(self.pos_table[:T].astype(self.tok_emb.weight.dtype))
+            return self.pos_emb(np.arange(start, start + T))
+        return Tensor(self.pos_table[start:start + T].astype(self.tok_emb.weight.dtype))
 
-    def forward(self, ids: Any, targets: Any = None,
-                key_padding_mask: Any = None) -> tuple[Tensor, Tensor | None]:
+    def new_caches(self) -> list[KVCache]:
+        """One empty `KVCache` per block, for `forward(..., caches=...)`."""
+        return [KVCache() for _ in self.blocks]
+
+    def forward(self, ids: Any, targets: Any = None, key_padding_mask: Any = None,
+                caches: list[KVCache] | None = None) -> tuple[Tensor, Tensor | None]:
         """ids (B, T) integers -> (logits (B, T, vocab_size), loss or None).
 
         `targets` (B, T) integers, -100 where no loss is wanted. `key_padding_mask` (B, T) bool,
         True = padding that no position attends to (as in `MultiHeadAttention`).
+        `caches` (from `new_caches()`): decode step by step, Hugging Face's `past_key_values`.
+        The ids then continue the positions the caches hold, each block appends its new keys
+        and values to its cache, and a `key_padding_mask` covers every key, (B, kept + T).
         """
         ids = self.check_ids(ids)
         B, T = ids.shape
-        x = self.drop(self.tok_emb(ids) + self.positions(T))  # (B, T, d_model) + (T, d_model)
-        for block in self.blocks:
-            x = block(x, self.config.causal, key_padding_mask)  # (B, T, d_model)
+        start = 0
+        if caches is not None:
+            if len(caches) != len(self.blocks):
+                raise ValueError(f"TransformerLM: {len(caches)} caches for {len(self.blocks)} blocks")
+            start = caches[0].length
+            if start + T > self.config.max_len:
+                raise ValueError(f"TransformerLM: {start} cached positions and {T} new ones exceed "
+                                 f"max_len {self.config.max_len}")
+        x = self.drop(self.tok_emb(ids) + self.positions(T, start))  # (B, T, d_model) + (T, d_model)
+        for i, block in enumerate(self.blocks):
+            x = block(x, self.config.causal, key_padding_mask, None if caches is None else caches[i])
         if self.config.norm_first:
             x = self.norm(x)
         logits = self.head(x)  # (B, T, vocab_size)
@@ -124,6 +140,7 @@ class TransformerLM(nn.Module):
         temperature: float = 1.0,
         top_k: int | None = None,
         rng: np.random.Generator | None = None,
+        use_cache: bool = True,
     ) -> np.ndarray:
         """Extend each sequence of `ids` (B, T) by `max_new_tokens` sampled tokens; returns
         the int64 array (B, T + max_new_tokens) (or (T + max_new_tokens,) for 1-D ids).
@@ -132,6 +149,10 @@ class TransformerLM(nn.Module):
         `top_k` most likely tokens when given; temperature 0 takes the most likely token.
         The model sees at most the last max_len tokens. Runs without a graph and with dropout
         off, then restores the training mode. `rng` defaults to minigrad's seeded generator.
+        With `use_cache` (the default, as in Hugging Face's `generate`) each block keeps the
+        keys and values of the positions seen (a `KVCache`), so a step runs the model on its
+        one new token; the tokens are the same as without it. Once max_len positions are
+        kept, the window slides and each step runs on the last max_len tokens, as uncached.
         """
         if temperature < 0:
             raise ValueError(f"generate: temperature must be >= 0, got {temperature}")
@@ -144,9 +165,15 @@ class TransformerLM(nn.Module):
         out = ids[None] if single else ids
         out = out.astype(np.int64)
         rng = rng if rng is not None else default_generator()
+        max_len = self.config.max_len
         with minigrad.no_grad(), nn.evaluating(self):
+            caches = None
             for _ in range(max_new_tokens):
-                logits, _ = self(out[:, -self.config.max_len:])
+                if use_cache and caches is not None and caches[0].length < max_len:
+                    logits, _ = self(out[:, -1:], caches=caches)  # the newest token only
+                else:  # the first step, a full window, or no cache: the last max_len tokens
+                    caches = self.new_caches() if use_cache else None
+                    logits, _ = self(out[:, -max_len:], caches=caches)
                 token = sample(logits.data[:, -1, :], temperature, top_k, rng)  # (B,)
                 out = np.concatenate([out, token[:, None]], axis=1)
         return out[0] if single else out
