@@ -13,6 +13,7 @@ from typing import Any
 
 from .block import ACTIVATIONS
 from .config import POS_ENCODINGS
+from .fields import from_dict
 
 PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
 SPECIAL_TOKENS = ("<pad>", "<s>", "</s>")  # the tokens of ids 0, 1, 2 in both vocabularies
@@ -79,6 +80,22 @@ class Seq2SeqConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain values only, for JSON."""
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Any) -> Seq2SeqConfig:
+        """A config from untrusted JSON (a model file's): unknown and missing keys are one-line
+        errors naming the key, the values are checked as when the config is made."""
+        return from_dict(cls, values)
+
+    def max_elements(self) -> int:
+        """A generous upper bound on the array elements a model of this config allocates
+        (parameters and fixed tables), computed without building it (see
+        `transformer.checkpoint`)."""
+        d, ff = self.d_model, self.ff_dim
+        tables = (self.src_vocab_size + self.tgt_vocab_size) * d + 2 * self.max_len * d + 8 * d
+        encoder = 4 * d * d + 3 * d * ff + ff + 16 * d
+        decoder = 8 * d * d + 3 * d * ff + ff + 24 * d
+        return tables + self.n_encoder_layers * encoder + self.n_decoder_layers * decoder
 
 
 def _check_int(name: str, value: Any) -> None:
