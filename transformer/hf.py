@@ -7,10 +7,11 @@ write it back for `transformers`.
 
 A folder is what `save_pretrained` of `transformers` writes: `config.json` and the weights as
 `model.safetensors`, or as shards listed by `model.safetensors.index.json`. The safetensors
-files are read here, memory-mapped: an 8-byte header length, a JSON header giving each
-tensor's dtype, shape and byte range, then the bytes. Every header entry, shape and key is
-checked against the config before the model is built, so a bad or hostile file is a one-line
-error naming the key, and never makes the loader allocate more than the file holds.
+files are read here: an 8-byte header length, a JSON header giving each tensor's dtype, shape
+and byte range, then the bytes. Every header entry, shape and key is checked against the
+config before the model is built, so a bad or hostile file is a one-line error naming the key,
+and never makes the loader allocate more than the file holds. The tensors are then read one at
+a time straight into the model's parameters: loading holds the model and one tensor.
 Writing uses the optional `safetensors` package (`pip install -e ".[hf]"`), imported only
 when called; `load_tokenizer` (transformer/hf_tokenizer.py) likewise needs `tokenizers`.
 
@@ -23,7 +24,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,7 @@ GPT2_ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "
 
 class SafetensorsFile:
     """One safetensors file, its header checked: `entries` maps each key to (dtype name, shape,
-    byte offset in the file, byte count); `array(key)` is a read-only memory map of one tensor."""
+    byte offset in the file, byte count); `read(key)` reads one tensor."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -104,12 +105,13 @@ class SafetensorsFile:
         for key, entry in header.items():
             self.entries[key] = _check_entry(path, key, entry, start, size)
 
-    def array(self, key: str) -> np.ndarray:
+    def read(self, key: str) -> np.ndarray:
+        """One tensor, read into a new array of the file's dtype (little-endian)."""
         dtype_name, shape, offset, count = self.entries[key]
-        dtype = np.dtype(FILE_DTYPES[dtype_name])
-        if count == 0:
-            return np.zeros(shape, dtype)
-        return np.memmap(self.path, dtype=dtype.newbyteorder("<"), mode="r", offset=offset, shape=shape)
+        dtype = np.dtype(FILE_DTYPES[dtype_name]).newbyteorder("<")
+        with open(self.path, "rb") as f:
+            f.seek(offset)
+            return np.fromfile(f, dtype=dtype, count=count // dtype.itemsize).reshape(shape)
 
 
 Entry = tuple[str, tuple[int, ...], int, int]  # dtype name, shape, byte offset in the file, byte count
@@ -162,8 +164,12 @@ class Weights:
     def dtype_name(self, key: str) -> str:
         return self.where[key].entries[key][0]
 
-    def array(self, key: str) -> np.ndarray:
-        return self.where[key].array(key)
+    def read(self, key: str, dtype: np.dtype) -> np.ndarray:
+        """One tensor as a new float array of `dtype` (bfloat16 widened first)."""
+        array = self.where[key].read(key)
+        if self.dtype_name(key) == "BF16":  # the high half of a float32: shift the 16 bits into place
+            array = (array.astype(np.uint32) << 16).view(np.float32)
+        return array.astype(dtype, copy=False)
 
 
 def _shard_names(index: Path) -> list[str]:
@@ -217,8 +223,12 @@ def load_pretrained(path: str | PathLike, dtype: Any = None) -> TransformerLM | 
     folder = Path(path)
     hf_config = read_config(folder)
     weights = Weights(folder)
-    model, state = LOADERS[hf_config["model_type"]](hf_config, weights, dtype)
-    model.load_state_dict(state)
+    model, tensors = LOADERS[hf_config["model_type"]](hf_config, weights, dtype)
+    parameters = dict(model.named_parameters())  # a tied head is the embedding: filled once
+    for name, array in tensors:  # one tensor at a time: the model plus one tensor in memory
+        parameters.pop(name).data[...] = array
+    if parameters:
+        raise ValueError(f"load_pretrained: nothing in the checkpoint fills {next(iter(parameters))!r}")
     return model
 
 
@@ -244,13 +254,16 @@ def check_weights(shapes: Mapping[str, tuple[int, ...]], weights: Weights, ignor
             raise ValueError(f"load_pretrained: unexpected weight {key!r} in the checkpoint")
 
 
-def _load_gpt2(hf: Mapping[str, Any], weights: Weights, dtype: Any) -> tuple[TransformerLM, dict[str, Any]]:
+Tensors = Iterator[tuple[str, np.ndarray]]  # (parameter name, its array), one at a time
+
+
+def _load_gpt2(hf: Mapping[str, Any], weights: Weights, dtype: Any) -> tuple[TransformerLM, Tensors]:
     config = gpt2_config(hf)
     names = gpt2_names(config, weights)
     model_dtype = _float_dtype(weights, names.values(), dtype)
     model = TransformerLM(config)
     model.to(model_dtype)
-    return model, gpt2_state(config, weights, names, model_dtype)
+    return model, gpt2_tensors_in(config, weights, names, model_dtype)
 
 
 def _float_dtype(weights: Weights, keys: Any, dtype: Any) -> np.dtype:
@@ -340,35 +353,28 @@ def _is_projection(name: str) -> bool:
     return name.endswith("weight") and (".attn." in name or ".ffn." in name)
 
 
-def _as_float(array: np.ndarray, dtype_name: str, dtype: np.dtype) -> np.ndarray:
-    if dtype_name == "BF16":  # the high half of a float32: shift the 16 bits into place
-        array = (array.astype(np.uint32) << 16).view(np.float32)
-    return np.asarray(array, dtype=dtype)
-
-
-def gpt2_state(c: TransformerConfig, weights: Weights, names: Mapping[str, str],
-               dtype: np.dtype) -> dict[str, np.ndarray]:
-    """The TransformerLM state dict of a checked GPT-2 checkpoint."""
-    def get(name: str) -> np.ndarray:
-        key = names[name]
-        return _as_float(weights.array(key), weights.dtype_name(key), dtype)
+def gpt2_tensors_in(c: TransformerConfig, weights: Weights, names: Mapping[str, str],
+                    dtype: np.dtype) -> Tensors:
+    """The TransformerLM parameters of a checked GPT-2 checkpoint, (name, array) one at a time."""
+    def read(name: str) -> np.ndarray:
+        return weights.read(names[name], dtype)
 
     d = c.d_model
-    state: dict[str, np.ndarray] = {}
+    for ours, theirs in GPT2_NAMES.items():
+        if "{i}" not in ours:
+            yield ours, read(theirs)
     for i in range(c.n_layers):
         for ours, theirs in GPT2_NAMES.items():
             if "{i}" in ours:
-                value = get(theirs.format(i=i))
-                state[ours.format(i=i)] = value.T if _is_projection(ours) else value
-        w, b = get(f"h.{i}.attn.c_attn.weight"), get(f"h.{i}.attn.c_attn.bias")  # (d, 3d), (3d,)
+                value = read(theirs.format(i=i))
+                yield ours.format(i=i), value.T if _is_projection(ours) else value
+        w, b = read(f"h.{i}.attn.c_attn.weight"), read(f"h.{i}.attn.c_attn.bias")  # (d, 3d), (3d,)
         for j, part in enumerate(("q_proj", "k_proj", "v_proj")):
-            state[f"blocks.{i}.attn.{part}.weight"] = w[:, j * d:(j + 1) * d].T
-            state[f"blocks.{i}.attn.{part}.bias"] = b[j * d:(j + 1) * d]
-    for ours, theirs in GPT2_NAMES.items():
-        if "{i}" not in ours:
-            state[ours] = get(theirs)
-    state["head.weight"] = state["tok_emb.weight"] if c.tie_embeddings else get("lm_head.weight")
-    return state
+            yield f"blocks.{i}.attn.{part}.weight", w[:, j * d:(j + 1) * d].T
+            yield f"blocks.{i}.attn.{part}.bias", b[j * d:(j + 1) * d]
+    if not c.tie_embeddings:
+        yield "head.weight", read("lm_head.weight")
+
 
 # ----- BERT ------------------------------------------------------------------------------
 
@@ -441,7 +447,7 @@ def bert_shapes(c: TransformerConfig, type_vocab_size: int) -> dict[str, tuple[i
     return shapes
 
 
-def _load_bert(hf: Mapping[str, Any], weights: Weights, dtype: Any) -> tuple[BertLM, dict[str, Any]]:
+def _load_bert(hf: Mapping[str, Any], weights: Weights, dtype: Any) -> tuple[BertLM, Tensors]:
     config, type_vocab_size = bert_config(hf)
     prefix = BERT_PREFIX if any(k.startswith(BERT_PREFIX) for k in weights.where) else ""
     names = {ours.format(i=i): prefix + theirs.format(i=i) for ours, theirs in BERT_NAMES.items()
@@ -461,20 +467,17 @@ def _load_bert(hf: Mapping[str, Any], weights: Weights, dtype: Any) -> tuple[Ber
     model_dtype = _float_dtype(weights, names.values(), dtype)
     model = BertLM(config, type_vocab_size, mlm_head=mlm_head, pooler=pooler)
     model.to(model_dtype)
-    state = {n: _as_float(weights.array(k), weights.dtype_name(k), model_dtype) for n, k in names.items()}
-    if mlm_head and config.tie_embeddings:
-        state["head.weight"] = state["tok_emb.weight"]
-    return model, state
+    return model, ((n, weights.read(k, model_dtype)) for n, k in names.items())
 
 
-LOADERS = {"gpt2": _load_gpt2, "bert": _load_bert}  # model_type -> (model, its state dict)
+LOADERS = {"gpt2": _load_gpt2, "bert": _load_bert}  # model_type -> (model, its parameters' arrays)
 
 
 # ----- saving ----------------------------------------------------------------------------
 
 def gpt2_tensors(c: TransformerConfig, state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """GPT2LMHeadModel's tensors (names with the `transformer.` prefix) from TransformerLM
-    arrays by name, the inverse of `gpt2_state`: the weights, or their gradients."""
+    arrays by name, the inverse of `gpt2_tensors_in`: the weights, or their gradients."""
     out: dict[str, np.ndarray] = {}
     for i in range(c.n_layers):
         for ours, theirs in GPT2_NAMES.items():
