@@ -46,8 +46,8 @@ class BertLM(nn.Module):
         self.emb_norm = nn.LayerNorm(c.d_model, eps=c.layer_norm_eps)
         self.drop = nn.Dropout(c.dropout)
         self.blocks = nn.ModuleList(
-            [TransformerBlock(c.d_model, c.n_heads, c.ff_dim, c.dropout, False, c.activation,
-                              c.layer_norm_eps, head_dim=c.head_dim)
+            [TransformerBlock(c.d_model, c.n_heads, c.ff_dim, c.dropout, norm_first=False,
+                              activation=c.activation, norm_eps=c.layer_norm_eps, head_dim=c.head_dim)
              for _ in range(c.n_layers)]
         )
         self.pooler = nn.Linear(c.d_model, c.d_model) if pooler else None

@@ -70,6 +70,8 @@ GPT2_NAMES = {
     "norm.weight": "ln_f.weight",
     "norm.bias": "ln_f.bias",
 }
+# The options of today's models, which GPT-2 leaves at their defaults.
+GPT2_MODERN_DEFAULTS = {"norm": "layernorm", "bias": True, "n_kv_heads": None}
 GPT2_PREFIX = "transformer."  # GPT2LMHeadModel's names; a bare GPT2Model's have none
 GPT2_IGNORED = (".attn.bias", ".attn.masked_bias")  # constant causal masks some old files hold
 # GPT-2's activation_function -> TransformerConfig.activation
@@ -500,12 +502,16 @@ def gpt2_hf_config(c: TransformerConfig, dtype: np.dtype) -> dict[str, Any]:
     """The config.json of GPT2LMHeadModel for a GPT-2-shaped TransformerLM, or a ValueError
     naming the first option GPT-2 does not have."""
     layout = {"norm_first": True, "pos_encoding": "learned", "causal": True, "shared_qk": False,
-              "score": "dot", "head_dim": None, "head_bias": False}
+              "score": "dot", "head_dim": None, "head_bias": False, **GPT2_MODERN_DEFAULTS}
     for name, value in layout.items():
         if getattr(c, name) != value:
             raise ValueError(f"save_pretrained: a GPT-2 checkpoint needs {name}={value!r}, the model has "
                              f"{getattr(c, name)!r}")
-    activation = {"gelu_tanh": "gelu_new", "gelu": "gelu", "relu": "relu"}[c.activation]
+    activations = {ours: theirs for theirs, ours in reversed(GPT2_ACTIVATIONS.items())}
+    if c.activation not in activations:
+        raise ValueError(f"save_pretrained: a GPT-2 checkpoint has no activation {c.activation!r} "
+                         f"(it has {', '.join(activations)})")
+    activation = activations[c.activation]
     return {
         "model_type": "gpt2", "architectures": ["GPT2LMHeadModel"],
         "vocab_size": c.vocab_size, "n_positions": c.max_len, "n_embd": c.d_model, "n_layer": c.n_layers,
