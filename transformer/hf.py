@@ -43,7 +43,7 @@ __all__ = ["load_pretrained", "save_pretrained", "load_tokenizer", "Tokenizer"]
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
-SUPPORTED_MODEL_TYPES = ("gpt2", "bert")  # the keys of LOADERS
+SUPPORTED_MODEL_TYPES = ("gpt2", "bert", "llama", "mistral")  # the keys of LOADERS
 MAX_HEADER_BYTES = 100 * 2**20  # the safetensors format's own limit on its JSON header
 
 # safetensors dtype names -> numpy; BF16 has no numpy dtype and is widened to float32 on reading.
@@ -70,6 +70,8 @@ GPT2_NAMES = {
     "norm.weight": "ln_f.weight",
     "norm.bias": "ln_f.bias",
 }
+# The options of today's models, which GPT-2 leaves at their defaults.
+GPT2_MODERN_DEFAULTS = {"norm": "layernorm", "bias": True, "n_kv_heads": None}
 GPT2_PREFIX = "transformer."  # GPT2LMHeadModel's names; a bare GPT2Model's have none
 GPT2_IGNORED = (".attn.bias", ".attn.masked_bias")  # constant causal masks some old files hold
 # GPT-2's activation_function -> TransformerConfig.activation
@@ -469,8 +471,95 @@ def _load_bert(hf: Mapping[str, Any], weights: Weights, dtype: Any) -> tuple[Ber
     model.to(model_dtype)
     return model, ((n, weights.read(k, model_dtype)) for n, k in names.items())
 
+# ----- the Llama family ------------------------------------------------------------------
 
-LOADERS = {"gpt2": _load_gpt2, "bert": _load_bert}  # model_type -> (model, its parameters' arrays)
+# TransformerLM name -> LlamaForCausalLM's; Mistral's names are the same. No transposes.
+LLAMA_NAMES = {
+    "tok_emb.weight": "model.embed_tokens.weight",
+    "norm.weight": "model.norm.weight",
+    "blocks.{i}.norm1.weight": "model.layers.{i}.input_layernorm.weight",
+    "blocks.{i}.norm2.weight": "model.layers.{i}.post_attention_layernorm.weight",
+    "blocks.{i}.attn.q_proj.weight": "model.layers.{i}.self_attn.q_proj.weight",
+    "blocks.{i}.attn.k_proj.weight": "model.layers.{i}.self_attn.k_proj.weight",
+    "blocks.{i}.attn.v_proj.weight": "model.layers.{i}.self_attn.v_proj.weight",
+    "blocks.{i}.attn.out_proj.weight": "model.layers.{i}.self_attn.o_proj.weight",
+    "blocks.{i}.ffn.gate_proj.weight": "model.layers.{i}.mlp.gate_proj.weight",
+    "blocks.{i}.ffn.up_proj.weight": "model.layers.{i}.mlp.up_proj.weight",
+    "blocks.{i}.ffn.down_proj.weight": "model.layers.{i}.mlp.down_proj.weight",
+}
+LLAMA_IGNORED = (".rotary_emb.inv_freq",)  # a constant table some old files hold
+
+
+def _rope_theta(hf: Mapping[str, Any]) -> float:
+    """rope_theta from the config (transformers 5 keeps it in rope_parameters), refusing the
+    scaled variants (Llama 3.1's "llama3", "linear", "dynamic", "yarn", ...)."""
+    rope = hf.get("rope_parameters") or hf.get("rope_scaling") or {}
+    if not isinstance(rope, dict):
+        raise ValueError(f"load_pretrained: config.json's rope parameters {rope!r} must be a JSON object")
+    kind = rope.get("rope_type", rope.get("type", "default"))
+    if kind != "default":
+        raise ValueError(f"load_pretrained: rope_type {kind!r} is not supported (supported: default)")
+    theta = rope.get("rope_theta", hf.get("rope_theta", 10000.0))
+    if isinstance(theta, bool) or not isinstance(theta, (int, float)):
+        raise ValueError(f"load_pretrained: config.json's rope_theta={theta!r} must be a number")
+    return float(theta)
+
+
+def llama_config(hf: Mapping[str, Any]) -> TransformerConfig:
+    """The TransformerConfig of a Llama (or Mistral) config.json: `TransformerConfig.llama`
+    with the file's sizes, rope_theta, RMSNorm eps, key/value heads and head tying."""
+    for key in ("attention_bias", "mlp_bias"):
+        if hf.get(key, False):
+            raise ValueError(f"load_pretrained: config.json's {key}=true is not supported")
+    if hf.get("hidden_act", "silu") != "silu":
+        raise ValueError(f"load_pretrained: hidden_act {hf['hidden_act']!r} is not supported "
+                         "(supported: silu)")
+    max_len = _config_int(hf, "max_position_embeddings", 2048)
+    window = hf.get("sliding_window")
+    if window is not None and _config_int(hf, "sliding_window") < max_len:
+        raise ValueError(f"load_pretrained: sliding_window={window} is not supported (attention here sees "
+                         "every earlier position)")
+    d, n_heads = _config_int(hf, "hidden_size", 4096), _config_int(hf, "num_attention_heads", 32)
+    head_dim = hf.get("head_dim")
+    return TransformerConfig.llama(
+        vocab_size=_config_int(hf, "vocab_size", 32000), max_len=max_len, d_model=d, n_heads=n_heads,
+        n_layers=_config_int(hf, "num_hidden_layers", 32), d_ff=_config_int(hf, "intermediate_size", 11008),
+        n_kv_heads=_config_int(hf, "num_key_value_heads", n_heads),
+        head_dim=None if head_dim in (None, d // n_heads) else _config_int(hf, "head_dim"),
+        rope_theta=_rope_theta(hf), layer_norm_eps=float(hf.get("rms_norm_eps", 1e-6)),
+        tie_embeddings=bool(hf.get("tie_word_embeddings", False)))
+
+
+def llama_shapes(c: TransformerConfig) -> dict[str, tuple[int, ...]]:
+    """The shape of every TransformerLM parameter of a Llama-layout config, a block's without
+    its "blocks.{i}."."""
+    d, f = c.d_model, c.ff_dim
+    hd = c.head_dim or d // c.n_heads
+    q, kv = c.n_heads * hd, (c.n_kv_heads or c.n_heads) * hd
+    return {"tok_emb.weight": (c.vocab_size, d), "norm.weight": (d,), "head.weight": (c.vocab_size, d),
+            "norm1.weight": (d,), "norm2.weight": (d,), "attn.q_proj.weight": (q, d),
+            "attn.k_proj.weight": (kv, d), "attn.v_proj.weight": (kv, d), "attn.out_proj.weight": (d, q),
+            "ffn.gate_proj.weight": (f, d), "ffn.up_proj.weight": (f, d), "ffn.down_proj.weight": (d, f)}
+
+
+def _load_llama(hf: Mapping[str, Any], weights: Weights, dtype: Any) -> tuple[TransformerLM, Tensors]:
+    config = llama_config(hf)
+    names = {ours.format(i=i): theirs.format(i=i) for ours, theirs in LLAMA_NAMES.items()
+             for i in range(config.n_layers if "{i}" in ours else 1)}
+    if not config.tie_embeddings:
+        names["head.weight"] = "lm_head.weight"
+    shapes = llama_shapes(config)
+    block_free = {n: n.split(".", 2)[-1] if n.startswith("blocks.") else n for n in names}
+    check_weights({k: shapes[block_free[n]] for n, k in names.items()}, weights, LLAMA_IGNORED,
+                  "vocab_size, hidden_size, num_hidden_layers or intermediate_size")
+    model_dtype = _float_dtype(weights, names.values(), dtype)
+    model = TransformerLM(config)
+    model.to(model_dtype)
+    return model, ((n, weights.read(k, model_dtype)) for n, k in names.items())
+
+
+# model_type -> (model, its parameters' arrays)
+LOADERS = {"gpt2": _load_gpt2, "bert": _load_bert, "llama": _load_llama, "mistral": _load_llama}
 
 
 # ----- saving ----------------------------------------------------------------------------
@@ -500,12 +589,16 @@ def gpt2_hf_config(c: TransformerConfig, dtype: np.dtype) -> dict[str, Any]:
     """The config.json of GPT2LMHeadModel for a GPT-2-shaped TransformerLM, or a ValueError
     naming the first option GPT-2 does not have."""
     layout = {"norm_first": True, "pos_encoding": "learned", "causal": True, "shared_qk": False,
-              "score": "dot", "head_dim": None, "head_bias": False}
+              "score": "dot", "head_dim": None, "head_bias": False, **GPT2_MODERN_DEFAULTS}
     for name, value in layout.items():
         if getattr(c, name) != value:
             raise ValueError(f"save_pretrained: a GPT-2 checkpoint needs {name}={value!r}, the model has "
                              f"{getattr(c, name)!r}")
-    activation = {"gelu_tanh": "gelu_new", "gelu": "gelu", "relu": "relu"}[c.activation]
+    activations = {ours: theirs for theirs, ours in reversed(GPT2_ACTIVATIONS.items())}
+    if c.activation not in activations:
+        raise ValueError(f"save_pretrained: a GPT-2 checkpoint has no activation {c.activation!r} "
+                         f"(it has {', '.join(activations)})")
+    activation = activations[c.activation]
     return {
         "model_type": "gpt2", "architectures": ["GPT2LMHeadModel"],
         "vocab_size": c.vocab_size, "n_positions": c.max_len, "n_embd": c.d_model, "n_layer": c.n_layers,

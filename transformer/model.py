@@ -4,10 +4,10 @@
                -> dropout -> blocks[0] ... blocks[n-1]  (B, T, d_model)
                -> norm (pre-LN only) -> head          (B, T, vocab_size)
 
+Positions are a learned table (`pos_emb`, a parameter), the fixed sinusoids of "Attention Is
+All You Need" (`pos_table`, a plain array: not trained, not saved, rebuilt from the config), or
+rotary (RoPE): nothing is added to the tokens, each attention rotates its queries and keys.
 With `tie_embeddings` the head's weight is the token embedding's (one Parameter, as in GPT-2).
-
-Positions are a learned table (`pos_emb`, a parameter) or the fixed sinusoids of "Attention Is
-All You Need" (`pos_table`, a plain array: not trained, not saved, rebuilt from the config).
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from minigrad.creation import default_generator
 
 from . import checkpoint
 from .attention import KVCache
-from .block import TransformerBlock
+from .block import TransformerBlock, make_norm
 from .config import TransformerConfig
 
 
@@ -53,18 +53,21 @@ class TransformerLM(nn.Module):
         self.tok_emb = nn.Embedding(c.vocab_size, c.d_model)
         if c.pos_encoding == "learned":
             self.pos_emb = nn.Embedding(c.max_len, c.d_model)
-        else:
+        elif c.pos_encoding == "sinusoidal":
             self.pos_table = sinusoidal_table(c.max_len, c.d_model)
+        # "rope": nothing is added here; every attention rotates its queries and keys.
         self.drop = nn.Dropout(c.dropout)
-        attention_options = dict(scale=c.scale, shared_qk=c.shared_qk, score=c.score, head_dim=c.head_dim)
+        attention_options = dict(scale=c.scale, shared_qk=c.shared_qk, score=c.score, head_dim=c.head_dim,
+                                 n_kv_heads=c.n_kv_heads, max_len=c.max_len,
+                                 rope_theta=c.rope_theta if c.pos_encoding == "rope" else None)
         self.blocks = nn.ModuleList(
             [TransformerBlock(c.d_model, c.n_heads, c.ff_dim, c.dropout, c.norm_first, c.activation,
-                              c.layer_norm_eps, **attention_options)
+                              c.norm, c.layer_norm_eps, c.bias, **attention_options)
              for _ in range(c.n_layers)]
         )
         if c.norm_first:
-            self.norm = nn.LayerNorm(c.d_model, eps=c.layer_norm_eps)
-        self.head = nn.Linear(c.d_model, c.vocab_size, bias=c.head_bias)
+            self.norm = make_norm(c.norm, c.d_model, c.layer_norm_eps)
+        self.head = nn.Linear(c.d_model, c.vocab_size, bias=c.bias and c.head_bias)
         if c.tie_embeddings:  # one Parameter under two names: its gradient sums both uses
             self.head.weight = self.tok_emb.weight
 
@@ -88,14 +91,20 @@ class TransformerLM(nn.Module):
             raise IndexError(f"TransformerLM: token id {bad} is outside [0, {self.config.vocab_size})")
         return ids
 
-    def positions(self, T: int, start: int = 0) -> Tensor:
-        """Position vectors of the T positions from `start`, (T, d_model)."""
+    def positions(self, T: int, start: int = 0) -> Tensor | None:
+        """Position vectors of the T positions from `start`, (T, d_model); None for rotary
+        positions, which the attention applies."""
         if self.config.pos_encoding == "learned":
             return self.pos_emb(np.arange(start, start + T))
+        if self.config.pos_encoding == "rope":
+            return None
         return Tensor(self.pos_table[start:start + T].astype(self.tok_emb.weight.dtype))
 
     def positions_at(self, position_ids: Any, shape: tuple[int, int]) -> Tensor:
         """Position vectors of given positions (B, T) -> (B, T, d_model)."""
+        if self.config.pos_encoding == "rope":
+            raise ValueError("TransformerLM: position_ids need learned or sinusoidal positions; rotary "
+                             "positions count from each cache's length")
         position_ids = np.asarray(position_ids.data if isinstance(position_ids, Tensor) else position_ids)
         if position_ids.shape != shape or position_ids.dtype.kind not in "iu":
             raise ValueError(f"TransformerLM: position_ids must be integers of the ids' shape {shape}, got "
@@ -135,10 +144,13 @@ class TransformerLM(nn.Module):
                 raise ValueError(f"TransformerLM: {start} cached positions and {T} new ones exceed "
                                  f"max_len {self.config.max_len}")
         if position_ids is None:
-            positions = self.positions(T, start)  # (T, d_model)
+            positions = self.positions(T, start)  # (T, d_model), or None for rotary positions
         else:
             positions = self.positions_at(position_ids, (B, T))  # (B, T, d_model)
-        x = self.drop(self.tok_emb(ids) + positions)  # (B, T, d_model)
+        x = self.tok_emb(ids)  # (B, T, d_model)
+        if positions is not None:
+            x = x + positions
+        x = self.drop(x)
         for i, block in enumerate(self.blocks):
             x = block(x, self.config.causal, key_padding_mask, None if caches is None else caches[i])
         if self.config.norm_first:
