@@ -6,17 +6,15 @@ It trains the default TransformerConfig with the default TrainConfig, prints its
 reaches at least 99% exact match on 1000 held-out sequences, and saves runs/sort.npz, which
 `minigrad-transformer eval runs/sort.npz` scores again.
 """
-import os
+import minigrad
+from transformer import TransformerConfig, TransformerLM
+from transformer.tasks import make_task
+from transformer.train import TrainConfig, train
 
 # This model's matrices are small: a second BLAS thread adds nothing, and on a busy 2-core
-# machine two OpenBLAS threads stall each other (measured: 4 min instead of 30 s). Must be set
-# before numpy loads; export OPENBLAS_NUM_THREADS yourself to override.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
-import minigrad  # noqa: E402
-from transformer import TransformerConfig, TransformerLM  # noqa: E402
-from transformer.tasks import make_task  # noqa: E402
-from transformer.train import TrainConfig, train  # noqa: E402
+# machine two OpenBLAS threads stall each other (measured: 4 min instead of 30 s). The same
+# choice as the command line's default `--threads 1`.
+minigrad.set_num_threads(1)
 
 minigrad.tune_allocator()  # let numpy reuse freed large arrays (glibc); see minigrad/allocator.py
 

@@ -18,6 +18,7 @@ from .creation import arange, full, get_rng_state, manual_seed, ones, rand, rand
 from .gradcheck import GradcheckError, gradcheck
 from .serialize import load, save
 from .tensor import Tensor, tensor
+from .threads import get_num_threads, set_num_threads
 
 __all__ = [
     "Tensor", "tensor", "Function",
@@ -27,5 +28,6 @@ __all__ = [
     "gradcheck", "GradcheckError",
     "functional",
     "nn", "optim", "save", "load",
+    "set_num_threads", "get_num_threads",
     "tune_allocator",
 ]

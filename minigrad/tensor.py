@@ -225,7 +225,9 @@ class Tensor:
         return len(self._data)
 
     def numpy(self) -> np.ndarray:
-        """The underlying array itself (no copy): changing it changes the tensor."""
+        """The underlying array itself (no copy): changing it changes the tensor. Such writes are
+        plain numpy and are not tracked by the version counter (as in PyTorch): change a tensor
+        that a graph may have saved through its in-place methods instead."""
         return self._data
 
     def item(self) -> float | int | bool:
@@ -560,7 +562,10 @@ class Tensor:
     def permute(self, *dims: Any) -> Tensor:
         if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
             dims = tuple(dims[0])
-        return shape.Permute.apply(self, dims=shape.check_permutation(dims, self.ndim))
+        dims = tuple(normalize_dim(d, self.ndim, "permute") for d in dims) if self.ndim else tuple(dims)
+        if sorted(dims) != list(range(self.ndim)):
+            raise ValueError(f"permute: {dims} is not a permutation of the {self.ndim} dimensions")
+        return shape.Permute.apply(self, dims=dims)
 
     @property
     def T(self) -> Tensor:

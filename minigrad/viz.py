@@ -241,21 +241,21 @@ def render(graph: graphviz.Digraph | graphviz.Graph | graphviz.Source, path: str
     or the graph's own `engine`), or as DOT source text (format "dot", which needs no
     Graphviz program); return the path written.
 
-    The format is the path's suffix (`g.png` is a PNG); `format` is needed only for a path
-    without a suffix, which then gets `.{format}` (svg when neither is given). A suffix that
-    is not a known format, or that contradicts `format`, is a ValueError rather than a file
-    whose name lies about its contents. Written with `minigrad.atomic.atomic_write`.
+    The format is `format`, else the path's suffix (`g.png` is a PNG), else svg; a path
+    without a suffix gets `.{format}`. A suffix that contradicts `format`, or that names no
+    format when `format` is not given, is a ValueError rather than a file whose name lies
+    about its contents. Written with `minigrad.atomic.atomic_write`.
     """
     if format is not None and format not in FORMATS:
         raise ValueError(f"render: format must be one of {', '.join(FORMATS)}, got {format!r}")
     path = Path(path)
     suffix = path.suffix[1:].lower()
-    if suffix and suffix not in FORMATS:
+    if suffix and suffix not in FORMATS and format is None:
         raise ValueError(f"render: cannot write {path}: .{suffix} is not one of the formats "
-                         f"{', '.join(FORMATS)}")
-    if suffix and format is not None and suffix != format:
+                         f"{', '.join(FORMATS)} (pass format= to write it anyway)")
+    if suffix in FORMATS and format is not None and suffix != format:
         raise ValueError(f"render: {path} has the suffix .{suffix} but format is {format!r}")
-    format = suffix or format or "svg"
+    format = format or suffix or "svg"
     if not suffix:
         path = path.with_suffix(f".{format}")
     if format == "dot":

@@ -64,7 +64,11 @@ def test_resume_through_the_cli(tmp_path, capsys):
           *TINY])
     capsys.readouterr()
     assert main(["train", "--resume", path, "--quiet"]) == 0
-    assert "resuming" in capsys.readouterr().out and load_checkpoint(path).step == 4
+    assert "has finished its 4 steps; give --steps N" in capsys.readouterr().out
+    assert load_checkpoint(path).step == 4
+    assert main(["train", "--resume", path, "--steps", "6", "--quiet"]) == 0  # extends the run
+    assert "resuming" in capsys.readouterr().out and load_checkpoint(path).step == 6
+    assert load_checkpoint(path).train_config.steps == 6
 
 
 def test_train_on_text_then_sample(tmp_path, capsys):

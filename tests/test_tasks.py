@@ -109,8 +109,10 @@ def test_task_errors():
         make_task("mul")
     with pytest.raises(ValueError, match="only 100 distinct prompts"):
         make_task("sort", length=2, n_eval=1000)
-    with pytest.raises(ValueError, match="base must be in"):
+    with pytest.raises(ValueError, match=r"base=1 must lie in \[2, 36\]"):
         make_task("copy", base=1)
+    with pytest.raises(ValueError, match=r"length=1000000000 must lie in \[1, 128\]"):
+        make_task("copy", length=10**9)  # refused at once: base ** length is never computed
 
 
 def test_vocab_roundtrip_and_errors():
@@ -146,7 +148,7 @@ def test_char_dataset_errors(tmp_path):
     with pytest.raises(ValueError, match="validation split has 5 characters"):
         CharDataset("x" * 50, block_size=8)
     for n_eval in (0, -1):  # -1 would silently drop the last validation window
-        with pytest.raises(ValueError, match=f"n_eval must be at least 1, got {n_eval}"):
+        with pytest.raises(ValueError, match=rf"n_eval={n_eval} must lie in \[1, "):
             CharDataset(TEXT, block_size=8, n_eval=n_eval)
     path = tmp_path / "t.txt"
     path.write_text(TEXT, encoding="utf-8")
@@ -161,8 +163,17 @@ def test_dataset_from_description(tmp_path):
     path.write_text(TEXT, encoding="utf-8")
     data = CharDataset.from_file(path, block_size=8)
     assert dataset_from_description(data.describe(), path).vocab.symbols == data.vocab.symbols
-    with pytest.raises(ValueError, match="trained on a text file"):
-        dataset_from_description(data.describe())
+    described = data.describe()
+    assert described["path"] == str(path) and len(described["sha256"]) == 64
+    assert dataset_from_description(described).sha256 == data.sha256  # the recorded file is read again
+    with pytest.raises(ValueError, match="a text file it does not record; give the file with --text"):
+        dataset_from_description({**described, "path": None})
+    path.write_text(TEXT + "x", encoding="utf-8")
+    with pytest.raises(ValueError, match="has changed since this checkpoint was trained on it"):
+        dataset_from_description(described)
+    path.unlink()
+    with pytest.raises(FileNotFoundError, match="is not there; give the file with --text FILE"):
+        dataset_from_description(described)
     other = tmp_path / "other.txt"
     other.write_text("0123456789 " * 40, encoding="utf-8")
     with pytest.raises(ValueError, match="but the checkpoint was trained on"):

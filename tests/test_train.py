@@ -65,7 +65,7 @@ def test_schedule_resumes_from_last_epoch():
 
 
 def test_train_config_errors():
-    with pytest.raises(ValueError, match="steps must be at least 1"):
+    with pytest.raises(ValueError, match=r"steps=0 must lie in \[1, "):
         TrainConfig(steps=0)
     with pytest.raises(ValueError, match="min_lr <= lr"):
         TrainConfig(lr=1e-3, min_lr=1e-2)
@@ -127,7 +127,7 @@ def test_checkpoint_holds_the_run(tmp_path):
     ids, _ = task.eval_set()
     assert np.array_equal(rebuilt(ids)[0].numpy(), model(ids)[0].numpy())  # identical logits
     minigrad.save({"w": np.zeros(2)}, tmp_path / "plain.npz")
-    with pytest.raises(ValueError, match="not a training checkpoint"):
+    with pytest.raises(ValueError, match="not a minigrad model file"):
         load_checkpoint(tmp_path / "plain.npz")
 
 

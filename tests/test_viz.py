@@ -416,3 +416,19 @@ def test_a_failed_render_leaves_no_file(tmp_path):
     with pytest.raises(RuntimeError, match="dot failed on this graph"):
         render(broken, tmp_path / "g.svg")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_render_takes_the_format_from_the_suffix(tmp_path):
+    graph = small_graph()
+    assert render(graph, tmp_path / "g.dot").read_text() == graph.source  # no format= needed
+    with pytest.raises(ValueError, match=r"\.jpg is not one of the formats"):
+        render(graph, tmp_path / "a.jpg")
+    with pytest.raises(ValueError, match="has the suffix .svg but format is 'dot'"):
+        render(graph, tmp_path / "g.svg", format="dot")
+    assert render(graph, tmp_path / "g.txt", format="dot").read_text() == graph.source
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.dot", "g.txt"]
+
+
+@needs_dot
+def test_render_writes_png_bytes_for_a_png_path(tmp_path):
+    assert render(small_graph(), tmp_path / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

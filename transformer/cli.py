@@ -11,12 +11,22 @@
 
 Each subcommand is two small functions, one adding its options to a parser and one running
 it, registered in the COMMANDS table at the bottom of this file; a new subcommand is one more
-entry there.
+entry there. The defaults are read from the library's own signatures and presets.
+
+Every error a user can cause ends in one line on stderr and exit status 1 (`--debug` shows
+the traceback instead); output paths are checked before any work starts; Ctrl-C during
+`train` writes the checkpoint and prints the command that resumes it (status 130); a closed
+pipe (`... | head`) ends quietly (status 141, as a process killed by SIGPIPE).
 """
+
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
+import math
+import os
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,8 +36,11 @@ from typing import Any
 import numpy as np
 
 import minigrad
+from minigrad.atomic import check_writable
+from minigrad.threads import set_num_threads
 from minigrad.viz import FORMATS, render
 
+from .checkpoint import read as read_checkpoint
 from .config import TransformerConfig
 from .faq import DEFAULT_OUT as FAQ_OUT
 from .faq import EXPERIMENTS
@@ -42,15 +55,84 @@ from .tasks import (
     greedy_exact_match,
     make_task,
 )
-from .train import TrainConfig, evaluate, load_checkpoint, train
-from .viz import attention_explorer, draw_model_attention, draw_model_graph, graph_explorer, load_model
+from .train import (
+    TEXT_BLOCK_SIZE,
+    TEXT_MODEL,
+    TEXT_TRAIN,
+    TrainConfig,
+    TrainingInterrupted,
+    evaluate,
+    load_checkpoint,
+    train,
+)
+from .viz import attention_explorer, draw_model_attention, draw_model_graph, graph_explorer
 
 PROG = "minigrad-transformer"
+DEFAULT_THREADS = 1  # BLAS threads; one measured fastest for these sizes on a busy 2-core machine
+
+
+class UsageError(ValueError):
+    """A command line that cannot run (reported like argparse's own errors, status 1)."""
 
 
 def _default(cls: type, name: str) -> Any:
     """A dataclass field's default, so the options' defaults are the library's."""
     return {f.name: f.default for f in dataclasses.fields(cls)}[name]
+
+
+def _argument_default(function: Callable[..., Any], name: str) -> Any:
+    """A function's default for one parameter (the same single source of truth)."""
+    return inspect.signature(function).parameters[name].default
+
+
+def _number(
+    kind: type,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> Callable[[str], Any]:
+    """An argparse type: a finite `kind` within the bounds, else a one-line usage error."""
+    interval = (
+        ("(" if low_open else "[")
+        + ("-inf" if low is None else f"{low:g}")
+        + ", "
+        + ("inf" if high is None else f"{high:g}")
+        + (")" if high_open or high is None else "]")
+    )
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {'an integer' if kind is int else 'a number'} in {interval}, got {text!r}"
+            ) from None
+        inside = (
+            math.isfinite(value)
+            and (low is None or (value > low if low_open else value >= low))
+            and (high is None or (value < high if high_open else value <= high))
+        )
+        if not inside:
+            raise argparse.ArgumentTypeError(
+                f"expected a finite {'integer' if kind is int else 'number'} in {interval}, got {text!r}"
+            )
+        return value
+
+    return parse
+
+
+POSITIVE, NON_NEGATIVE = _number(int, 1), _number(int, 0)
+
+
+def _output(path: str, *inputs: str | None) -> str:
+    """Check, before any work, that `path` can be written and is none of the `inputs`."""
+    target = check_writable(path)
+    for source in inputs:
+        if source is not None and os.path.realpath(source) == target:
+            raise UsageError(f"the output {path} is also an input ({source}); choose another output file")
+    return path
 
 
 def _describe(data: Dataset) -> str:
@@ -63,8 +145,7 @@ def _vocab(description: dict[str, Any]) -> Vocab:
     """The vocabulary of a checkpoint's data (its `describe()`), rebuilt without the text file."""
     if description["kind"] == "text":
         return Vocab(description["vocab"])
-    return make_task(description["task"], description["length"], description["base"],
-                     description["n_eval"]).vocab
+    return dataset_from_description(description).vocab
 
 
 def _show_examples(model: TransformerLM, task: Task, n: int) -> None:
@@ -73,7 +154,7 @@ def _show_examples(model: TransformerLM, task: Task, n: int) -> None:
     ids, targets = ids[:n], targets[:n]
     out = model.generate(ids[:, : task.prompt_len + 1], task.answer_len, temperature=0.0)
     for row, target in zip(out, targets):
-        answer, expected = row[task.prompt_len + 1:], target[task.prompt_len:]
+        answer, expected = row[task.prompt_len + 1 :], target[task.prompt_len :]
         mark = "right" if (answer == expected).all() else f"wrong, expected {task.vocab.decode(expected)}"
         print(f"  {task.vocab.decode(row[: task.prompt_len + 1])} {task.vocab.decode(answer)}   ({mark})")
 
@@ -81,133 +162,340 @@ def _show_examples(model: TransformerLM, task: Task, n: int) -> None:
 # ----- train ----------------------------------------------------------------------------------------
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     data = p.add_argument_group("data (a synthetic task, or --text)")
-    data.add_argument("--task", choices=sorted(TASKS), default="sort",
-                      help="synthetic task: the prompt's digits copied, reversed or sorted, or two numbers "
-                           "added (default: %(default)s)")
-    data.add_argument("--length", type=int, default=8,
-                      help="digits per prompt (per operand for add) (default: %(default)s)")
-    data.add_argument("--base", type=int, default=10,
-                      help="number of distinct digits, 2 to 36 (default: %(default)s, digits 0-9)")
-    data.add_argument("--eval-size", type=int, default=1000,
-                      help="held-out sequences (tasks) or validation windows at most (text) (default: "
-                           "%(default)s)")
-    data.add_argument("--text", metavar="FILE",
-                      help="train a character-level model on this UTF-8 text file instead of a task "
-                           "(with --resume: the text file of the resumed run)")
-    data.add_argument("--block-size", type=int, default=32,
-                      help="characters of context per training window, with --text (default: %(default)s)")
-    data.add_argument("--val-fraction", type=float, default=0.1,
-                      help="the end of the text kept for validation, with --text (default: %(default)s)")
+    data.add_argument(
+        "--task",
+        choices=sorted(TASKS),
+        default=None,
+        help="synthetic task: the prompt's digits copied, reversed or sorted, or two numbers added "
+        "(default: sort)",
+    )
+    data.add_argument(
+        "--length",
+        type=POSITIVE,
+        default=None,
+        help=f"digits per prompt (per operand for add) (default: {_argument_default(make_task, 'length')})",
+    )
+    data.add_argument(
+        "--base",
+        type=_number(int, 2, 36),
+        default=None,
+        help=f"number of distinct digits, 2 to 36 (default: {_argument_default(make_task, 'base')}, "
+        "digits 0-9)",
+    )
+    data.add_argument(
+        "--eval-size",
+        type=POSITIVE,
+        default=None,
+        help="held-out sequences (tasks) or validation windows at most (text) (default: "
+        f"{_argument_default(make_task, 'n_eval')} for a task, "
+        f"{_argument_default(CharDataset, 'n_eval')} for text)",
+    )
+    data.add_argument(
+        "--text",
+        metavar="FILE",
+        help="train a character-level model on this UTF-8 text file instead of a task, with the "
+        "text settings (below, and kept checkpoint of the best held-out loss)",
+    )
+    data.add_argument(
+        "--block-size",
+        type=POSITIVE,
+        default=None,
+        help=f"characters of context per training window, with --text (default: {TEXT_BLOCK_SIZE})",
+    )
+    data.add_argument(
+        "--val-fraction",
+        type=_number(float, 0, 1, low_open=True, high_open=True),
+        default=None,
+        help="the end of the text kept for validation, with --text (default: "
+        f"{_argument_default(CharDataset, 'val_fraction')})",
+    )
 
-    model = p.add_argument_group("model")
-    for name, help_text in (("d_model", "width of the residual stream"),
-                            ("n_heads", "attention heads per block"),
-                            ("n_layers", "Transformer blocks")):
-        model.add_argument("--" + name.replace("_", "-"), type=int, default=_default(TransformerConfig, name),
-                           help=f"{help_text} (default: %(default)s)")
-    model.add_argument("--d-ff", type=int, default=None,
-                       help="hidden width of the feed-forward network (default: 4 * d_model)")
-    model.add_argument("--dropout", type=float, default=_default(TransformerConfig, "dropout"),
-                       help="dropout probability (default: %(default)s)")
-    model.add_argument("--norm-first", action="store_true",
-                       help="pre-LN blocks with a final LayerNorm (default: post-LN, as in the original "
-                            "paper)")
-    model.add_argument("--pos-encoding", choices=("learned", "sinusoidal"),
-                       default=_default(TransformerConfig, "pos_encoding"),
-                       help="position embedding: a learned table or fixed sinusoids (default: %(default)s)")
-
-    opt = p.add_argument_group("training")
-    for flag, name, kind, help_text in (
-        ("--steps", "steps", int, "optimizer steps"),
-        ("--batch-size", "batch_size", int, "sequences per step"),
-        ("--lr", "lr", float, "peak learning rate, after warmup"),
-        ("--warmup", "warmup_steps", int, "steps of linear learning-rate warmup"),
-        ("--weight-decay", "weight_decay", float, "AdamW's decoupled weight decay"),
-        ("--grad-clip", "grad_clip", float, "clip the global gradient norm to this; 0 turns clipping off"),
-        ("--eval-interval", "eval_interval", int, "evaluate and write the checkpoint every this many steps"),
-        ("--seed", "seed", int, "seed of the initial weights, the data and dropout: same seed, same run"),
+    model = p.add_argument_group(
+        "model (defaults: TransformerConfig's for a task; for --text, the text preset)"
+    )
+    for name, help_text in (
+        ("d_model", "width of the residual stream"),
+        ("n_heads", "attention heads per block"),
+        ("n_layers", "Transformer blocks"),
     ):
-        opt.add_argument(flag, dest=name, type=kind, default=_default(TrainConfig, name),
-                         help=f"{help_text} (default: %(default)s)")
-    opt.add_argument("--min-lr", type=float, default=None,
-                     help="learning rate at the last step, the end of the cosine decay (default: lr / 10)")
+        model.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            type=POSITIVE,
+            default=None,
+            help=f"{help_text} (default: {_default(TransformerConfig, name)}; text: {TEXT_MODEL[name]})",
+        )
+    model.add_argument(
+        "--d-ff",
+        type=POSITIVE,
+        default=None,
+        help="hidden width of the feed-forward network (default: 4 * d_model)",
+    )
+    model.add_argument(
+        "--dropout",
+        type=_number(float, 0, 1, high_open=True),
+        default=None,
+        help=f"dropout probability (default: {_default(TransformerConfig, 'dropout')}; "
+        f"text: {TEXT_MODEL['dropout']})",
+    )
+    model.add_argument(
+        "--norm-first",
+        action="store_true",
+        default=None,
+        help="pre-LN blocks with a final LayerNorm (default: post-LN, as in the original paper)",
+    )
+    model.add_argument(
+        "--pos-encoding",
+        choices=("learned", "sinusoidal"),
+        default=None,
+        help=f"position embedding: a learned table or fixed sinusoids (default: "
+        f"{_default(TransformerConfig, 'pos_encoding')})",
+    )
+
+    opt = p.add_argument_group("training (defaults: TrainConfig's for a task; for --text, the text preset)")
+    for flag, name, kind, help_text in (
+        ("--steps", "steps", POSITIVE, "optimizer steps; with --resume, extends the run to this many"),
+        ("--batch-size", "batch_size", POSITIVE, "sequences per step"),
+        ("--lr", "lr", _number(float, 0, 10, low_open=True), "peak learning rate, after warmup"),
+        ("--warmup", "warmup_steps", NON_NEGATIVE, "steps of linear learning-rate warmup"),
+        ("--weight-decay", "weight_decay", _number(float, 0, 10), "AdamW's decoupled weight decay"),
+        (
+            "--grad-clip",
+            "grad_clip",
+            _number(float, 0),
+            "clip the global gradient norm to this; 0 turns clipping off",
+        ),
+        (
+            "--eval-interval",
+            "eval_interval",
+            POSITIVE,
+            "evaluate and write the checkpoint every this many steps",
+        ),
+        (
+            "--seed",
+            "seed",
+            NON_NEGATIVE,
+            "seed of the initial weights, the data and dropout: same seed, same run",
+        ),
+    ):
+        opt.add_argument(
+            flag,
+            dest=name,
+            type=kind,
+            default=None,
+            help=f"{help_text} (default: {_default(TrainConfig, name)}; text: {getattr(TEXT_TRAIN, name)})",
+        )
+    opt.add_argument(
+        "--min-lr",
+        type=_number(float, 0, 10),
+        default=None,
+        help="learning rate at the last step, the end of the cosine decay (default: lr / 10)",
+    )
 
     out = p.add_argument_group("output")
-    out.add_argument("--out", metavar="CHECKPOINT",
-                     help="checkpoint file (.npz) to write (default: runs/<task>.npz, runs/<text file "
-                          "name>.npz, or the --resume file)")
-    out.add_argument("--resume", metavar="CHECKPOINT",
-                     help="continue the run saved in this checkpoint exactly, with its own model, data and "
-                          "training settings (the options above are then ignored, except --text)")
+    out.add_argument(
+        "--out",
+        metavar="CHECKPOINT",
+        help="checkpoint file (.npz) to write (default: runs/<task>.npz, runs/<text file "
+        "name>.npz, or the --resume file)",
+    )
+    out.add_argument(
+        "--resume",
+        metavar="CHECKPOINT",
+        help="continue the run saved in this checkpoint exactly, with its own model, data and "
+        "training settings; only --steps (to extend it), --text, --out and --quiet may be given",
+    )
     out.add_argument("--quiet", action="store_true", help="print no progress, only the final summary")
 
 
-def _new_run(args: argparse.Namespace) -> tuple[TransformerLM, Dataset, TrainConfig, str]:
+_TASK_OPTIONS = ("task", "length", "base")
+_TEXT_OPTIONS = ("block_size", "val_fraction")
+_MODEL_OPTIONS = ("d_model", "n_heads", "n_layers", "d_ff", "dropout", "norm_first", "pos_encoding")
+_TRAIN_OPTIONS = (
+    "batch_size",
+    "lr",
+    "min_lr",
+    "warmup_steps",
+    "weight_decay",
+    "grad_clip",
+    "eval_interval",
+    "seed",
+)
+
+
+def _given(args: argparse.Namespace, names: Sequence[str]) -> list[str]:
+    """The options of `names` given on the command line, spelled as flags."""
+    return [
+        "--" + n.replace("_", "-").replace("warmup-steps", "warmup")
+        for n in names
+        if getattr(args, n) is not None
+    ]
+
+
+def _chosen(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
+    return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
+
+
+def _new_run(args: argparse.Namespace) -> tuple[TransformerLM, Dataset, TrainConfig, str, str | None]:
+    """(model, data, config, checkpoint path, best-checkpoint path or None) of a new run."""
     if args.text:
-        data: Dataset = CharDataset.from_file(args.text, block_size=args.block_size,
-                                              val_fraction=args.val_fraction, n_eval=args.eval_size)
+        if _given(args, _TASK_OPTIONS):
+            raise UsageError(
+                f"{', '.join(_given(args, _TASK_OPTIONS))} choose a task; they cannot go with --text"
+            )
+        data_options = {"block_size": TEXT_BLOCK_SIZE, **_chosen(args, _TEXT_OPTIONS)}
+        if args.eval_size is not None:
+            data_options["n_eval"] = args.eval_size
+        data: Dataset = CharDataset.from_file(args.text, **data_options)
         out = args.out or f"runs/{Path(args.text).stem}.npz"
+        model_preset, config = TEXT_MODEL, TEXT_TRAIN
     else:
-        data = make_task(args.task, length=args.length, base=args.base, n_eval=args.eval_size)
-        out = args.out or f"runs/{args.task}.npz"
-    config = TrainConfig(
-        steps=args.steps, batch_size=args.batch_size, lr=args.lr, min_lr=args.min_lr,
-        warmup_steps=args.warmup_steps, weight_decay=args.weight_decay, grad_clip=args.grad_clip,
-        eval_interval=args.eval_interval, seed=args.seed,
+        if _given(args, _TEXT_OPTIONS):
+            raise UsageError(f"{', '.join(_given(args, _TEXT_OPTIONS))} go with --text only")
+        task_options = _chosen(args, ("length", "base"))
+        if args.eval_size is not None:
+            task_options["n_eval"] = args.eval_size
+        data = make_task(args.task or "sort", **task_options)
+        out = args.out or f"runs/{args.task or 'sort'}.npz"
+        model_preset, config = {}, TrainConfig()
+    _output(out, args.text)
+    best = str(Path(out).with_suffix(".best.npz")) if args.text else None
+    if best is not None:
+        _output(best, args.text)
+    config = dataclasses.replace(config, **_chosen(args, ("steps", *_TRAIN_OPTIONS)))
+    if args.lr is not None and args.min_lr is None:
+        config.min_lr = config.lr / 10
+    minigrad.manual_seed(config.seed)  # the initial weights
+    model = TransformerLM(
+        TransformerConfig(
+            vocab_size=data.vocab.size,
+            max_len=data.block_size,
+            **{**model_preset, **_chosen(args, _MODEL_OPTIONS)},
+        )
     )
-    minigrad.manual_seed(args.seed)  # the initial weights
-    model = TransformerLM(TransformerConfig(
-        vocab_size=data.vocab.size, max_len=data.block_size, d_model=args.d_model, n_heads=args.n_heads,
-        n_layers=args.n_layers, d_ff=args.d_ff, dropout=args.dropout, norm_first=args.norm_first,
-        pos_encoding=args.pos_encoding,
-    ))
-    return model, data, config, out
+    return model, data, config, out, best
+
+
+def _resumed_run(
+    args: argparse.Namespace,
+) -> tuple[TransformerLM, Dataset, TrainConfig, str, str | None, int]:
+    fixed = _given(args, (*_TASK_OPTIONS, *_TEXT_OPTIONS, *_MODEL_OPTIONS, *_TRAIN_OPTIONS, "eval_size"))
+    if fixed:
+        raise UsageError(
+            f"--resume continues the saved run with its own settings; {', '.join(fixed)} cannot be "
+            "changed (only --steps, --text, --out and --quiet)"
+        )
+    checkpoint = load_checkpoint(args.resume)
+    data = dataset_from_description(checkpoint.data, args.text)
+    config = checkpoint.train_config
+    if args.steps is not None:
+        if args.steps < checkpoint.step:
+            raise UsageError(
+                f"--steps {args.steps} is fewer than the {checkpoint.step} steps already trained"
+            )
+        config = dataclasses.replace(config, steps=args.steps)
+    out = _output(args.out or args.resume, args.text)
+    best = str(Path(out).with_suffix(".best.npz")) if checkpoint.data["kind"] == "text" else None
+    return TransformerLM(checkpoint.model_config), data, config, out, best, checkpoint.step
+
+
+def _resume_command(path: str, steps: int) -> str:
+    return f"{PROG} train --resume {shlex.quote(path)}"
 
 
 def run_train(args: argparse.Namespace) -> int:
     if args.resume:
-        checkpoint = load_checkpoint(args.resume)
-        data = dataset_from_description(checkpoint.data, args.text)
-        model, config = TransformerLM(checkpoint.model_config), checkpoint.train_config
-        out = args.out or args.resume
-        print(f"resuming {args.resume} at step {checkpoint.step} of {config.steps}")
+        model, data, config, out, best, step = _resumed_run(args)
+        if step >= config.steps:
+            print(f"{args.resume} has finished its {config.steps} steps; give --steps N to train it further")
+            return 0
+        print(f"resuming {args.resume} at step {step} of {config.steps}")
     else:
-        model, data, config, out = _new_run(args)
+        model, data, config, out, best = _new_run(args)
     c = model.config
     n_params = sum(p.data.size for p in model.parameters())
     print(f"data: {_describe(data)}")
-    print(f"model: {c.n_layers} layers, d_model {c.d_model}, {c.n_heads} heads, d_ff {c.ff_dim}, "
-          f"{n_params:,} parameters")
-    print(f"training: {config.steps} steps of {config.batch_size} sequences, lr {config.lr:g} -> "
-          f"{config.min_lr:g}, warmup {config.warmup_steps}, seed {config.seed}")
-    history = train(model, data, config, out=out, resume_from=args.resume,
-                    log=None if args.quiet else sys.stderr)
+    print(
+        f"model: {c.n_layers} layers, d_model {c.d_model}, {c.n_heads} heads, d_ff {c.ff_dim}, "
+        f"{n_params:,} parameters"
+    )
+    print(
+        f"training: {config.steps} steps of {config.batch_size} sequences, "
+        f"lr {config.lr:g} -> {config.min_lr:g}, "
+        f"warmup {config.warmup_steps}, seed {config.seed}",
+        flush=True,
+    )
+    try:
+        history = train(
+            model,
+            data,
+            config,
+            out=out,
+            resume_from=args.resume,
+            keep_best=best,
+            log=None if args.quiet else sys.stderr,
+        )
+    except TrainingInterrupted as stop:
+        print(f"\ninterrupted after step {stop.step} of {config.steps}; checkpoint: {out}", file=sys.stderr)
+        print(f"resume with: {_resume_command(out, config.steps)}", file=sys.stderr)
+        return 130
     score = "" if history.accuracy is None else f", held-out exact match {100 * history.accuracy:.1f}%"
-    print(f"done: {len(history.losses)} steps in {history.seconds:.1f} s "
-          f"({history.tokens_per_second / 1000:.1f}k tokens/s), held-out loss "
-          f"{history.eval_losses[-1]:.4f}{score}")
+    print(
+        f"done: {len(history.losses)} steps in {history.seconds:.1f} s "
+        f"({history.tokens_per_second / 1000:.1f}k tokens/s), held-out loss "
+        f"{history.eval_losses[-1]:.4f}{score}"
+    )
     if isinstance(data, Task):
         _show_examples(model, data, 3)
     print(f"checkpoint: {out}")
+    if best is not None and os.path.exists(best):
+        i = int(min(range(len(history.eval_losses)), key=history.eval_losses.__getitem__))
+        print(
+            f"best checkpoint (held-out loss {history.eval_losses[i]:.4f} "
+            f"at step {history.eval_steps[i]}): {best}"
+        )
     return 0
 
 
 # ----- eval -------------------------------------------------------------------------------------------
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="a checkpoint written by `train`")
-    p.add_argument("--text", metavar="FILE", help="the text file, for a checkpoint trained on text")
-    p.add_argument("--batch-size", type=int, default=500,
-                   help="sequences per forward pass (default: %(default)s)")
-    p.add_argument("--greedy", action="store_true",
-                   help="also score answers generated token by token (greedy decoding); it agrees with the "
-                        "teacher-forced exact match, only slower")
-    p.add_argument("--examples", type=int, default=5,
-                   help="held-out examples to print (default: %(default)s)")
+    p.add_argument(
+        "--text",
+        metavar="FILE",
+        help="the text file, for a checkpoint trained on text (default: the file it records)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=POSITIVE,
+        default=_argument_default(evaluate, "batch_size"),
+        help="sequences per forward pass (default: %(default)s)",
+    )
+    p.add_argument(
+        "--greedy",
+        action="store_true",
+        help="also score answers generated token by token (greedy decoding); it agrees with the "
+        "teacher-forced exact match, only slower",
+    )
+    p.add_argument(
+        "--examples", type=NON_NEGATIVE, default=5, help="held-out examples to print (default: %(default)s)"
+    )
+
+
+def _text_note(checkpoint: Any, data: Dataset) -> None:
+    """Say so when an explicit --text differs from the text the checkpoint was trained on."""
+    recorded = checkpoint.data.get("sha256")
+    if isinstance(data, CharDataset) and recorded is not None and recorded != data.sha256:
+        print(
+            f"note: {data.path} is not the text this checkpoint was trained on ({checkpoint.data['path']})",
+            file=sys.stderr,
+        )
 
 
 def run_eval(args: argparse.Namespace) -> int:
     checkpoint = load_checkpoint(args.checkpoint)
     data = dataset_from_description(checkpoint.data, args.text)
+    _text_note(checkpoint, data)
     model = checkpoint.build_model()
     loss, accuracy = evaluate(model, data, args.batch_size)
     print(f"{args.checkpoint}: step {checkpoint.step}, data {_describe(data)}")
@@ -222,52 +510,113 @@ def run_eval(args: argparse.Namespace) -> int:
 
 # ----- sample ------------------------------------------------------------------------------------------
 def add_sample_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", help="a checkpoint written by `train` (text, or a task)")
-    p.add_argument("--prompt", default=None,
-                   help="text to continue; every character must be in the model's vocabulary "
-                        "(default: a newline, for text)")
-    p.add_argument("--length", type=int, default=300,
-                   help="new tokens (characters) to generate (default: %(default)s)")
-    p.add_argument("--temperature", type=float, default=1.0,
-                   help="divide the logits by this: below 1 is more conservative, 0 is greedy (default: "
-                        "%(default)s)")
-    p.add_argument("--top-k", type=int, default=None,
-                   help="sample only among the k most likely tokens (default: all)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the sampling (default: %(default)s)")
+    p.add_argument(
+        "checkpoint",
+        help="a checkpoint written by `train` (text, or a task), or a TransformerLM.save file "
+        "that records its data",
+    )
+    p.add_argument(
+        "--prompt",
+        default=None,
+        help="text to continue; every character must be in the model's vocabulary (default: a newline "
+        "for text; for a task, the first held-out prompt)",
+    )
+    p.add_argument(
+        "--length",
+        type=NON_NEGATIVE,
+        default=None,
+        help="new tokens (characters) to generate (default: 300 for text; for a task, exactly its answer)",
+    )
+    p.add_argument(
+        "--temperature",
+        type=_number(float, 0),
+        default=_argument_default(TransformerLM.generate, "temperature"),
+        help="divide the logits by this: below 1 is more conservative, 0 is greedy (default: %(default)s)",
+    )
+    p.add_argument(
+        "--top-k",
+        type=POSITIVE,
+        default=_argument_default(TransformerLM.generate, "top_k"),
+        help="sample only among the k most likely tokens (default: all)",
+    )
+    p.add_argument("--seed", type=NON_NEGATIVE, default=0, help="seed of the sampling (default: %(default)s)")
 
 
 def run_sample(args: argparse.Namespace) -> int:
-    checkpoint = load_checkpoint(args.checkpoint)
-    vocab = _vocab(checkpoint.data)
+    file = read_checkpoint(args.checkpoint)
+    if file.data is None:
+        raise UsageError(
+            f"{args.checkpoint} records no data, so its vocabulary is unknown; save it with "
+            "TransformerLM.save(path, data=dataset.describe())"
+        )
+    vocab = _vocab(file.data)
+    task = dataset_from_description(file.data) if file.data["kind"] == "task" else None
     prompt = args.prompt
-    if prompt is None:
+    if task is not None:  # complete exactly the answer
+        prompt = prompt if prompt is not None else vocab.decode(task.eval_set()[0][0, : task.prompt_len])
+        prompt = prompt if prompt.endswith("=") else prompt + "="
+        vocab.encode(prompt)  # unknown characters first
+        if len(prompt) != task.prompt_len + 1 or "=" in prompt[:-1]:
+            raise UsageError(f"a {task.name} prompt has {task.prompt_len} symbols then '=', got {prompt!r}")
+        if args.length not in (None, task.answer_len):
+            raise UsageError(f"a {task.name} answer has {task.answer_len} tokens; leave out --length")
+    elif prompt is None:
         if "\n" not in vocab.symbols:
-            raise ValueError(f"sample: give a --prompt made of the characters {vocab.symbols!r}")
+            raise UsageError(f"give a --prompt made of the characters {vocab.symbols!r}")
         prompt = "\n"
     if not prompt:
-        raise ValueError("sample: the prompt must hold at least one character")
-    model = checkpoint.build_model()
-    out = model.generate(vocab.encode(prompt), args.length, temperature=args.temperature, top_k=args.top_k,
-                         rng=np.random.default_rng(args.seed))
+        raise UsageError("the prompt must hold at least one character")
+    length = task.answer_len if task is not None else (300 if args.length is None else args.length)
+    model = TransformerLM.from_checkpoint(file)
+    out = model.generate(
+        vocab.encode(prompt),
+        length,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        rng=np.random.default_rng(args.seed),
+    )
     print(vocab.decode(out))
     return 0
 
 
 # ----- faq: the seed notes' five attention questions, answered by experiment (transformer/faq) ---------
 def add_faq_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("question", nargs="+", choices=sorted(EXPERIMENTS) + ["all"], metavar="QUESTION",
-                   help="which question to answer: q1 multi-head, q2 shared Q/K, q3 additive scores, q4 "
-                        "scaling by sqrt(d_k), q5 reduced head size; several may be given, or all")
-    p.add_argument("--quick", action="store_true",
-                   help="a seconds-long smoke run (what the tests run); its numbers are too short to quote")
-    p.add_argument("--out", metavar="DIR", default=str(FAQ_OUT),
-                   help="directory for the SVG figures (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="seed of weights and data (default: %(default)s)")
+    p.add_argument(
+        "question",
+        nargs="+",
+        choices=sorted(EXPERIMENTS) + ["all"],
+        metavar="QUESTION",
+        help="which question to answer: q1 multi-head, q2 shared Q/K, q3 additive scores, q4 "
+        "scaling by sqrt(d_k), q5 reduced head size; several may be given, or all",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="a seconds-long smoke run (what the tests run); its numbers are too short to quote",
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        default=str(FAQ_OUT),
+        help="directory for the SVG figures (default: %(default)s; the documented figures are in "
+        "docs/images/faq)",
+    )
+    p.add_argument(
+        "--seed", type=NON_NEGATIVE, default=0, help="seed of weights and data (default: %(default)s)"
+    )
 
 
 def run_faq(args: argparse.Namespace) -> int:
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise UsageError(f"--out {args.out} is a file; give a directory for the figures")
+    check_writable(os.path.join(args.out, "figure.svg"))
     names = sorted(EXPERIMENTS) if "all" in args.question else list(dict.fromkeys(args.question))
     for name in names:
+        print(
+            f"{name}: running{' (quick)' if args.quick else ''}; figures go to {args.out}",
+            file=sys.stderr,
+            flush=True,
+        )
         EXPERIMENTS[name](quick=args.quick, out_dir=Path(args.out), seed=args.seed)
         print()
     return 0
@@ -278,38 +627,52 @@ PICTURE_FORMATS = (*FORMATS, "html")
 
 
 def _add_picture_arguments(p: argparse.ArgumentParser, stem: str) -> None:
-    p.add_argument("--format", choices=PICTURE_FORMATS, default=None,
-                   help="file format; dot writes the Graphviz source text and needs no Graphviz program; "
-                        "html writes an interactive explorer, one self-contained file that works offline "
-                        "(default: the --out file's suffix, else svg)")
-    p.add_argument("-o", "--out", metavar="FILE", default=None,
-                   help=f"file to write (default: runs/{stem}.svg, or runs/{stem}.FORMAT with --format)")
+    p.add_argument(
+        "--format",
+        choices=PICTURE_FORMATS,
+        default=None,
+        help="file format; dot writes the Graphviz source text and needs no Graphviz program; "
+        "html writes an interactive explorer, one self-contained file that works offline "
+        "(default: the --out file's suffix, else svg)",
+    )
+    p.add_argument(
+        "-o",
+        "--out",
+        metavar="FILE",
+        default=None,
+        help=f"file to write (default: runs/{stem}.svg, or runs/{stem}.FORMAT with --format)",
+    )
 
 
-def _picture_format(args: argparse.Namespace) -> str:
-    """--format, else the --out file's suffix when it names a format, else svg."""
-    suffix = Path(args.out).suffix[1:] if args.out else ""
+def _picture_path(args: argparse.Namespace, stem: str) -> tuple[str, str]:
+    """(path, format) of the picture, checked before any work: writable, not the checkpoint.
+    The format is --format, else the suffix; a suffix that names no format is refused unless
+    --format says what to write, and one that contradicts --format is refused."""
+    path = args.out or f"runs/{stem}.{args.format or 'svg'}"
+    _output(path, getattr(args, "checkpoint", None))
+    suffix = Path(path).suffix[1:].lower()
+    if suffix and suffix not in PICTURE_FORMATS and args.format is None:
+        raise UsageError(
+            f"-o {path}: .{suffix} is not a format this command writes ({', '.join(PICTURE_FORMATS)}); "
+            "give --format to write it anyway"
+        )
     if args.format and suffix in PICTURE_FORMATS and suffix != args.format:
-        raise ValueError(f"--out {args.out} has the suffix .{suffix}, but --format is {args.format}")
-    return args.format or (suffix if suffix in PICTURE_FORMATS else "svg")
+        raise UsageError(f"-o {path} has the suffix .{suffix}, but --format is {args.format}")
+    fmt = args.format or suffix or "svg"
+    if not suffix:
+        path = f"{path}.{fmt}"
+    return _output(path, getattr(args, "checkpoint", None)), fmt
 
 
-def _write_explorer(explorer: Any, args: argparse.Namespace, stem: str) -> int:
-    """Save an HTML explorer where --out says, and print the path written."""
-    print(f"wrote {explorer.save(args.out or f'runs/{stem}.html')}")
+def _write_explorer(explorer: Any, path: str) -> int:
+    """Save an HTML explorer to `path` and print the path written."""
+    print(f"wrote {explorer.save(path)}")
     return 0
 
 
-def _write_picture(graph: Any, args: argparse.Namespace, stem: str) -> int:
-    """Render `graph` where --out and --format say, and print the path written. A missing or
-    failing Graphviz program is reported as a one-line error (exit status 1)."""
-    fmt = _picture_format(args)
-    try:
-        path = render(graph, args.out or f"runs/{stem}.{fmt}", fmt)
-    except RuntimeError as error:  # GraphvizNotFoundError (no `dot` on PATH), or Graphviz failed
-        print(f"{PROG} {args.command}: error: {error}", file=sys.stderr)
-        return 1
-    print(f"wrote {path}")
+def _write_picture(graph: Any, path: str, fmt: str) -> int:
+    """Render `graph` to `path` in the format `fmt` and print the path written."""
+    print(f"wrote {render(graph, path, fmt)}")
     return 0
 
 
@@ -323,38 +686,55 @@ def _depth(text: str) -> int | None:
 
 
 def add_render_graph_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", nargs="?", default=None,
-                   help="a checkpoint written by `train`, or a file written by TransformerLM.save")
-    p.add_argument("--untrained", action="store_true",
-                   help="instead of a checkpoint, draw the untrained model `train` starts from with no "
-                        "options (sort 8 digits)")
-    p.add_argument("--depth", type=_depth, default=1,
-                   help="module depth drawn as boxes: 1 the model's children (embeddings, blocks, head), 2 "
-                        "each block's parts, ...; 0 or full draws every op (default: %(default)s)")
-    p.add_argument("--grads", action="store_true",
-                   help="run backward first and colour each parameter by the norm of its gradient")
-    p.add_argument("--rankdir", choices=("TB", "LR", "BT", "RL"), default="TB",
-                   help="direction the graph flows: top to bottom, left to right, ... (default: %(default)s)")
+    p.add_argument(
+        "checkpoint",
+        nargs="?",
+        default=None,
+        help="a checkpoint written by `train`, or a file written by TransformerLM.save",
+    )
+    p.add_argument(
+        "--untrained",
+        action="store_true",
+        help="instead of a checkpoint, draw the untrained model `train` starts from with no "
+        "options (sort 8 digits)",
+    )
+    p.add_argument(
+        "--depth",
+        type=_depth,
+        default=1,
+        help="module depth drawn as boxes: 1 the model's children (embeddings, blocks, head), 2 "
+        "each block's parts, ...; 0 or full draws every op (default: %(default)s)",
+    )
+    p.add_argument(
+        "--grads",
+        action="store_true",
+        help="run backward first and colour each parameter by the norm of its gradient",
+    )
+    p.add_argument(
+        "--rankdir",
+        choices=("TB", "LR", "BT", "RL"),
+        default="TB",
+        help="direction the graph flows: top to bottom, left to right, ... (default: %(default)s)",
+    )
     _add_picture_arguments(p, "graph")
 
 
 def run_render_graph(args: argparse.Namespace) -> int:
     """The graph of the model's loss on one short sequence (see `draw_model_graph`)."""
     if (args.checkpoint is None) == (not args.untrained):
-        raise ValueError("give either a CHECKPOINT or --untrained, not both or neither")
+        raise UsageError("give either a CHECKPOINT or --untrained, not both or neither")
+    path, fmt = _picture_path(args, "graph")
     if args.untrained:
-        model, *_ = _new_run(build_parser().parse_args(["train"]))  # train's defaults, so the same model
+        minigrad.manual_seed(_default(TrainConfig, "seed"))  # train's defaults, so the same model
+        task = make_task("sort")
+        model = TransformerLM(TransformerConfig(vocab_size=task.vocab.size, max_len=task.block_size))
     else:
-        model = load_model(args.checkpoint)
-    if _picture_format(args) == "html":  # pan, zoom, tooltips; a click opens a module
-        try:
-            explorer = graph_explorer(model, depth=args.depth, show_grads=args.grads, rankdir=args.rankdir)
-        except RuntimeError as error:  # GraphvizNotFoundError (no `dot` on PATH), or Graphviz failed
-            print(f"{PROG} {args.command}: error: {error}", file=sys.stderr)
-            return 1
-        return _write_explorer(explorer, args, "graph")
+        model = TransformerLM.load(args.checkpoint)
+    if fmt == "html":  # pan, zoom, tooltips; a click opens a module
+        explorer = graph_explorer(model, depth=args.depth, show_grads=args.grads, rankdir=args.rankdir)
+        return _write_explorer(explorer, path)
     graph = draw_model_graph(model, depth=args.depth, show_grads=args.grads, rankdir=args.rankdir)
-    return _write_picture(graph, args, "graph")
+    return _write_picture(graph, path, fmt)
 
 
 def add_render_attention_arguments(p: argparse.ArgumentParser) -> None:
@@ -380,14 +760,9 @@ def add_render_attention_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _threshold(text: str) -> float:
-    """--threshold: a weight >= 0 (checked here, as the grid of all heads does not check it)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
+    """--threshold: attention weights lie in [0, 1], so a threshold of 1 or more would draw no
+    edge at all; refused here rather than drawing an empty picture."""
+    return _number(float, 0, 1, high_open=True)(text)
 
 
 def _attention_input(text: str | None, model: TransformerLM, vocab: Vocab, task: Task | None) -> str:
@@ -396,8 +771,9 @@ def _attention_input(text: str | None, model: TransformerLM, vocab: Vocab, task:
     allows (the answer's last digit is never an input: the model only predicts it)."""
     if text is None:
         if task is None:
-            raise ValueError("this checkpoint was trained on text; "
-                             f"give an --input made of {vocab.symbols!r}")
+            raise ValueError(
+                f"this checkpoint was trained on text; give an --input made of {vocab.symbols!r}"
+            )
         text = vocab.decode(task.eval_set()[0][0, : task.prompt_len])
     if not text:
         raise ValueError("--input must hold at least one character")
@@ -406,8 +782,10 @@ def _attention_input(text: str | None, model: TransformerLM, vocab: Vocab, task:
         prompt = vocab.encode(text.removesuffix("=") + "=")
         text = vocab.decode(model.generate(prompt, task.answer_len - 1, temperature=0.0))
     if len(text) > model.config.max_len:
-        raise ValueError(f"--input has {len(text)} characters, more than the model's max_len "
-                         f"{model.config.max_len}")
+        raise UsageError(
+            f"--input has {len(text)} characters, but the model's context holds at most "
+            f"max_len = {model.config.max_len}; give a shorter --input"
+        )
     return text
 
 
@@ -418,12 +796,15 @@ def _index(value: int, count: int, option: str, what: str) -> int:
 
 
 def run_render_attention(args: argparse.Namespace) -> int:
-    checkpoint = load_checkpoint(args.checkpoint)
-    model, vocab = checkpoint.build_model(), _vocab(checkpoint.data)
-    task = dataset_from_description(checkpoint.data) if checkpoint.data["kind"] == "task" else None
+    path, fmt = _picture_path(args, "attention")
+    file = read_checkpoint(args.checkpoint)
+    if file.data is None:
+        raise UsageError(f"{args.checkpoint} records no data, so its vocabulary is unknown")
+    model, vocab = TransformerLM.from_checkpoint(file), _vocab(file.data)
+    task = dataset_from_description(file.data) if file.data["kind"] == "task" else None
     text = _attention_input(args.input, model, vocab, task)
     print(f"input: {text}")
-    if _picture_format(args) == "html":  # every layer and head; the options say how it opens
+    if fmt == "html":  # every layer and head; the options say how it opens
         explorer = attention_explorer(model, vocab.encode(text), list(text))
         explorer.start.update(view="matrix" if args.kind == "heatmap" else "head",
                               threshold=min(args.threshold, 1.0))
@@ -432,10 +813,10 @@ def run_render_attention(args: argparse.Namespace) -> int:
             explorer.start["layer"] = _index(args.layer, layers, "--layer", "layers")
         if args.head is not None:
             explorer.start["head"] = _index(args.head, heads, "--head", "heads")
-        return _write_explorer(explorer, args, "attention")
+        return _write_explorer(explorer, path)
     graph = draw_model_attention(model, vocab.encode(text), list(text), layer=args.layer, head=args.head,
                                  threshold=args.threshold, kind=args.kind)
-    return _write_picture(graph, args, "attention")
+    return _write_picture(graph, path, fmt)
 
 
 # ----- the table of subcommands -----------------------------------------------------------------------
@@ -447,8 +828,11 @@ class Command:
 
 
 COMMANDS: dict[str, Command] = {
-    "train": Command("train a model on a synthetic task or a text file (no options: the main example, "
-                     "sort 8 digits)", add_train_arguments, run_train),
+    "train": Command(
+        "train a model on a synthetic task or a text file (no options: the main example, sort 8 digits)",
+        add_train_arguments,
+        run_train,
+    ),
     "eval": Command("score a checkpoint on its held-out set", add_eval_arguments, run_eval),
     "sample": Command("generate text from a checkpoint", add_sample_arguments, run_sample),
     "faq": Command("answer the seed notes' five attention questions by experiment (tables and SVG figures)",
@@ -465,14 +849,34 @@ COMMANDS: dict[str, Command] = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=PROG, description="Train, evaluate, sample and draw the minigrad Transformer, and run the "
-                               "attention experiments.",
+        prog=PROG,
+        description="Train, evaluate, sample and draw the minigrad Transformer, and run the "
+        "attention experiments.",
         epilog=f"`{PROG} COMMAND --help` explains each command's options.",
     )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--threads",
+        type=POSITIVE,
+        default=DEFAULT_THREADS,
+        help="threads of numpy's BLAS (default: %(default)s, measured fastest for these small "
+        "matrices on a busy 2-core machine)",
+    )
+    common.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, command in COMMANDS.items():
-        command.add_arguments(sub.add_parser(name, help=command.help, description=command.help))
+        command.add_arguments(
+            sub.add_parser(name, help=command.help, description=command.help, parents=[common])
+        )
     return parser
+
+
+def _quiet_stdout() -> None:
+    """After a closed pipe: point stdout at /dev/null so the interpreter's final flush cannot
+    fail again with a second traceback."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -480,7 +884,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     minigrad.tune_allocator()  # a command is a whole program: let it reuse freed large arrays
     try:
+        set_num_threads(args.threads)
         return COMMANDS[args.command].run(args)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"{PROG} {args.command}: error: {error}", file=sys.stderr)
+    except BrokenPipeError:
+        if args.debug:
+            raise
+        _quiet_stdout()
+        return 141
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, IndexError, OSError, RuntimeError, MemoryError) as error:
+        if args.debug:
+            raise
+        message = " ".join(str(error).split()) or type(error).__name__  # one line, always
+        if isinstance(error, OSError) and error.filename and str(error.filename) not in message:
+            message = f"{error.filename}: {message}"
+        print(f"{PROG} {args.command}: error: {message}", file=sys.stderr)
         return 1

@@ -7,11 +7,28 @@ is decided in exactly one place, the attention module's constructor.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from numbers import Integral
 from typing import Any
+
+from .fields import check_fields, from_dict
 
 POS_ENCODINGS = ("learned", "sinusoidal")
 SCORES = ("dot", "additive")
+
+# The accepted range (inclusive) of every number and the choices of every string of a
+# TransformerConfig, checked when a config is made and, before anything is built, when one is
+# read from a file. A new field gets a line here; tests/test_checkpoint.py checks that every
+# numeric and string field has one.
+LIMITS: dict[str, tuple[float, float]] = {
+    "vocab_size": (1, 2**24),
+    "max_len": (1, 2**20),
+    "d_model": (1, 2**16),
+    "n_heads": (1, 2**12),
+    "n_layers": (1, 2**12),
+    "d_ff": (1, 2**20),
+    "dropout": (0.0, 1.0),  # and below 1, checked in __post_init__
+    "head_dim": (1, 2**16),
+}
+CHOICES: dict[str, tuple[str, ...]] = {"pos_encoding": POS_ENCODINGS, "score": SCORES}
 
 
 @dataclass
@@ -32,23 +49,29 @@ class TransformerConfig:
     head_dim: int | None = None  # d_k of each head; None means d_model // n_heads
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "max_len", "d_model", "n_heads", "n_layers"):
-            _check_positive(name, getattr(self, name))
-        for name in ("d_ff", "head_dim"):
-            if getattr(self, name) is not None:
-                _check_positive(name, getattr(self, name))
+        check_fields(self, LIMITS, CHOICES)
         if self.head_dim is None and self.d_model % self.n_heads:
             raise ValueError(
                 f"TransformerConfig: d_model={self.d_model} is not divisible by n_heads={self.n_heads} "
                 "(set head_dim to choose the size of each head yourself)"
             )
-        if not 0.0 <= self.dropout < 1.0:
+        if self.dropout >= 1.0:
             raise ValueError(f"TransformerConfig: dropout={self.dropout} must be in [0, 1)")
-        if self.pos_encoding not in POS_ENCODINGS:
-            raise ValueError(f"TransformerConfig: pos_encoding={self.pos_encoding!r} must be one of "
-                             f"{POS_ENCODINGS}")
-        if self.score not in SCORES:
-            raise ValueError(f"TransformerConfig: score={self.score!r} must be one of {SCORES}")
+
+    @classmethod
+    def from_dict(cls, values: Any) -> TransformerConfig:
+        """A config from untrusted JSON (a checkpoint's): unknown or missing keys, wrong types
+        and values outside LIMITS are one-line errors naming the key."""
+        return from_dict(cls, values)
+
+    def max_elements(self) -> int:
+        """A generous upper bound on the array elements a model of this config allocates
+        (parameters and fixed tables), computed without building it: a loader compares it with
+        the elements actually stored in a file before building anything."""
+        d, inner = self.d_model, self.n_heads * (self.head_dim or self.d_model // self.n_heads)
+        per_layer = 4 * d * inner + 4 * inner + 3 * d * self.ff_dim + self.ff_dim + 8 * d + inner
+        tables = 2 * self.vocab_size * d + self.vocab_size + self.max_len * d + 2 * d
+        return tables + self.n_layers * per_layer
 
     @property
     def ff_dim(self) -> int:
@@ -60,6 +83,3 @@ class TransformerConfig:
         return asdict(self)
 
 
-def _check_positive(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value <= 0:
-        raise ValueError(f"TransformerConfig: {name}={value!r} must be a positive integer")

@@ -9,7 +9,7 @@ All You Need" (`pos_table`, a plain array: not trained, not saved, rebuilt from 
 """
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from os import PathLike
 from typing import Any
 
@@ -20,10 +20,9 @@ from minigrad import Tensor, nn
 from minigrad import functional as F
 from minigrad.creation import default_generator
 
+from . import checkpoint
 from .block import TransformerBlock
 from .config import TransformerConfig
-
-CONFIG_KEY = "__config__"  # the entry of a saved .npz that holds the config as JSON text
 
 
 def sinusoidal_table(max_len: int, d_model: int) -> np.ndarray:
@@ -144,29 +143,29 @@ class TransformerLM(nn.Module):
                 out = np.concatenate([out, token[:, None]], axis=1)
         return out[0] if single else out
 
-    def save(self, path: str | PathLike) -> None:
-        """Write the weights and the config (as JSON text) to one .npz file."""
-        state: dict[str, np.ndarray] = self.state_dict()
-        state[CONFIG_KEY] = np.array(json.dumps(self.config.to_dict()))
-        minigrad.save(state, path)
+    def save(self, path: str | PathLike, data: Mapping[str, Any] | None = None) -> None:
+        """Write the weights and the config to one model file (`transformer.checkpoint`), with
+        the data's `describe()` when given, so that its vocabulary travels with the model."""
+        checkpoint.write(path, "TransformerLM", self.config, self.state_dict(), data=data)
 
     @classmethod
-    def load(cls, path: str | PathLike) -> TransformerLM:
-        """Rebuild a model written by `save`, in the dtype it was saved in."""
-        state = dict(minigrad.load(path))
-        if CONFIG_KEY not in state:
-            raise ValueError(f"TransformerLM.load: {path} holds no model config; was it written by "
-                             "TransformerLM.save?")
-        config = TransformerConfig(**json.loads(str(state.pop(CONFIG_KEY))))
-        model = cls(config)
-        dtypes = {np.asarray(a).dtype for a in state.values()}
-        if len(dtypes) == 1:
-            model.to(dtypes.pop())
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as e:
-            raise ValueError(f"TransformerLM.load: the weights in {path} do not fit its config: "
-                             f"{e}") from None
+    def load(cls, path: str | PathLike, dtype: Any = None) -> TransformerLM:
+        """Rebuild the model of any minigrad model file: one written by `save`, a training
+        checkpoint, or either of the older formats. The model has the file's dtype (all weights
+        share one real floating dtype), or `dtype` when given. The file is checked before
+        anything is built (see `transformer.checkpoint.read`)."""
+        return cls.from_checkpoint(checkpoint.read(path), dtype)
+
+    @classmethod
+    def from_checkpoint(cls, ck: checkpoint.Checkpoint, dtype: Any = None) -> TransformerLM:
+        """The model of a checkpoint that `transformer.checkpoint.read` returned."""
+        if ck.model != "TransformerLM":
+            raise ValueError(f"TransformerLM.load: checkpoint {ck.path} holds a {ck.model}, "
+                             "not a TransformerLM")
+        model = cls(ck.config)
+        checkpoint.check_fits(model, ck)
+        model.to(ck.dtype if dtype is None else dtype)
+        model.load_state_dict(ck.weights)
         return model
 
 

@@ -19,15 +19,25 @@ filtered against it, so the accuracy is measured on sequences the model never tr
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
+from .fields import check_value
+
 IGNORE = -100                # targets with this value carry no loss (cross_entropy's ignore_index)
 EVAL_SEED = 20240917         # the held-out set is the same for every training seed
 SYMBOLS = "0123456789abcdefghijklmnopqrstuvwxyz"  # the digits of a task in base 2..36
+# Inclusive limits of the settings of a task and of a text dataset, checked when one is made
+# and when a checkpoint's description of one is read (see `check_description`).
+TASK_LIMITS: dict[str, tuple[float, float]] = {"length": (1, 128), "base": (2, len(SYMBOLS)),
+                                              "n_eval": (1, 100_000)}
+TEXT_LIMITS: dict[str, tuple[float, float]] = {"block_size": (1, 2**16), "val_fraction": (0.0, 1.0),
+                                              "n_eval": (1, 100_000)}
 
 
 class Vocab:
@@ -108,13 +118,9 @@ class Task:
     name = ""
 
     def __init__(self, length: int = 8, base: int = 10, n_eval: int = 1000) -> None:
-        if length < 1:
-            raise ValueError(f"{self.name}: length must be at least 1, got {length}")
-        if not 2 <= base <= len(SYMBOLS):
-            raise ValueError(f"{self.name}: base must be in [2, {len(SYMBOLS)}], got {base}")
-        if n_eval < 1:
-            raise ValueError(f"{self.name}: n_eval must be at least 1, got {n_eval}")
-        distinct = base ** self.n_random_digits(length)
+        for key, value in (("length", length), ("base", base), ("n_eval", n_eval)):
+            check_value(self.name, key, value, int, TASK_LIMITS, {})
+        distinct = base ** self.n_random_digits(length)  # small: length and base are limited above
         if distinct < 2 * n_eval:
             raise ValueError(
                 f"{self.name}: length {length} in base {base} has only {distinct} distinct prompts, "
@@ -262,13 +268,15 @@ class CharDataset:
     `n_eval` of them, always the same). Every position has a target: there is no prompt.
     """
 
-    def __init__(self, text: str, block_size: int = 64, val_fraction: float = 0.1, n_eval: int = 200) -> None:
-        if block_size < 1:
-            raise ValueError(f"text: block_size must be at least 1, got {block_size}")
+    def __init__(self, text: str, block_size: int = 64, val_fraction: float = 0.1, n_eval: int = 200,
+                 path: str | None = None) -> None:
+        check_value("text", "block_size", block_size, int, TEXT_LIMITS, {})
+        check_value("text", "n_eval", n_eval, int, TEXT_LIMITS, {})
+        check_value("text", "val_fraction", val_fraction, float, {}, {})
         if not 0.0 < val_fraction < 1.0:
             raise ValueError(f"text: val_fraction must be in (0, 1), got {val_fraction}")
-        if n_eval < 1:
-            raise ValueError(f"text: n_eval must be at least 1, got {n_eval}")
+        self.path = path  # the file the text came from (recorded in checkpoints), or None
+        self.sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
         self.vocab = Vocab("".join(sorted(set(text))))
         self.block_size, self.val_fraction, self.n_eval = block_size, val_fraction, n_eval
         data = self.vocab.encode(text)
@@ -283,7 +291,18 @@ class CharDataset:
 
     @classmethod
     def from_file(cls, path: str | Path, **kwargs: Any) -> CharDataset:
-        return cls(Path(path).read_text(encoding="utf-8"), **kwargs)
+        """The dataset of a UTF-8 text file; a missing file, a directory or text that is not
+        UTF-8 is a one-line error."""
+        path = Path(path)
+        if path.is_dir():
+            raise IsADirectoryError(f"text: {path} is a directory, not a text file")
+        if not path.is_file():
+            raise FileNotFoundError(f"text: no such file: {path}")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as error:
+            raise ValueError(f"text: {path} is not UTF-8 text (byte {error.start})") from None
+        return cls(text, path=os.path.abspath(path), **kwargs)
 
     def _windows(self, data: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         rows = data[starts[:, None] + np.arange(self.block_size + 1)]  # (N, T + 1)
@@ -303,28 +322,68 @@ class CharDataset:
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "text", "vocab": self.vocab.symbols, "block_size": self.block_size,
-                "val_fraction": self.val_fraction, "n_eval": self.n_eval}
+                "val_fraction": self.val_fraction, "n_eval": self.n_eval, "path": self.path,
+                "sha256": self.sha256}
 
     def __repr__(self) -> str:
         return (f"CharDataset({len(self.train_data)} training and {len(self.val_data)} validation "
                 f"characters, vocab {self.vocab.size}, block_size={self.block_size})")
 
 
+_TASK_FIELDS = {"kind": str, "task": str, "length": int, "base": int, "n_eval": int}
+_TEXT_FIELDS = {"kind": str, "vocab": str, "block_size": int, "val_fraction": float, "n_eval": int,
+                "path": str | None, "sha256": str | None}
+
+
+def check_description(description: Any) -> dict[str, Any]:
+    """A dataset's `describe()` read from an untrusted file, checked key by key (types and
+    TASK_LIMITS / TEXT_LIMITS) without building anything; returns it as a new dict."""
+    if not isinstance(description, dict):
+        raise TypeError(f"dataset: the description must be a JSON object, got {type(description).__name__}")
+    kind = description.get("kind")
+    if kind not in ("task", "text"):
+        raise ValueError(f"dataset: 'kind' must be 'task' or 'text', got {kind!r:.40}")
+    fields, limits = (_TASK_FIELDS, TASK_LIMITS) if kind == "task" else (_TEXT_FIELDS, TEXT_LIMITS)
+    unknown = [k for k in description if k not in fields]
+    if unknown:
+        raise ValueError(f"dataset: unknown key {unknown[0]!r:.40} in a {kind} description")
+    d = {"path": None, "sha256": None} if kind == "text" else {}
+    d.update(description)
+    for key, hint in fields.items():
+        if key not in d:
+            raise ValueError(f"dataset: the {kind} description has no {key!r}")
+        check_value("dataset", key, d[key], hint, limits, {"task": tuple(TASKS)} if kind == "task" else {})
+    if kind == "text":
+        Vocab(d["vocab"])  # distinct symbols
+        if not 0.0 < d["val_fraction"] < 1.0:
+            raise ValueError(f"dataset: val_fraction must be in (0, 1), got {d['val_fraction']}")
+    return d
+
+
 def dataset_from_description(description: dict[str, Any] | str,
                              text_path: str | Path | None = None) -> Dataset:
     """Rebuild the dataset a checkpoint was trained on from `Dataset.describe()` (or its
-    JSON). A text dataset needs its file again; its vocabulary must match the stored one."""
-    d = json.loads(description) if isinstance(description, str) else dict(description)
+    JSON). A text dataset is read from `text_path`, else from the file the description
+    records; its vocabulary must match the stored one, and a recorded file must still hold
+    the same text (its sha256)."""
+    d = check_description(json.loads(description) if isinstance(description, str) else dict(description))
     if d["kind"] == "task":
         return make_task(d["task"], length=d["length"], base=d["base"], n_eval=d["n_eval"])
-    if text_path is None:
-        raise ValueError("dataset: this checkpoint was trained on a text file; give the file to evaluate on "
-                         "it")
-    data = CharDataset.from_file(text_path, block_size=d["block_size"], val_fraction=d["val_fraction"],
+    path = text_path if text_path is not None else d["path"]
+    if path is None:
+        raise ValueError("dataset: this checkpoint was trained on a text file it does not record; "
+                         "give the file with --text FILE")
+    if text_path is None and not os.path.isfile(path):
+        raise FileNotFoundError(f"dataset: the text this checkpoint was trained on, {path}, is not "
+                                "there; give the file with --text FILE")
+    data = CharDataset.from_file(path, block_size=d["block_size"], val_fraction=d["val_fraction"],
                                  n_eval=d["n_eval"])
     if data.vocab.symbols != d["vocab"]:
         raise ValueError(
-            f"dataset: {text_path} has the characters {data.vocab.symbols!r}, but the checkpoint was "
+            f"dataset: {path} has the characters {data.vocab.symbols!r}, but the checkpoint was "
             f"trained on {d['vocab']!r}"
         )
+    if text_path is None and d["sha256"] is not None and data.sha256 != d["sha256"]:
+        raise ValueError(f"dataset: {path} has changed since this checkpoint was trained on it (its sha256 "
+                         "differs); give the file to use with --text FILE")
     return data

@@ -28,7 +28,6 @@ from minigrad.viz import GraphvizNotFoundError, draw_graph, html, shape_text, to
 from .attention import record_attention
 from .explorer import AttentionExplorer, AttentionKind, GraphExplorer, GraphPage
 from .model import TransformerLM
-from .train import load_checkpoint
 
 # Edges go from pale to dark blue as the weight grows from 0 to 1; heatmap cells from white.
 WHITE, PALE, DARK = (255, 255, 255), (198, 219, 239), (8, 48, 107)
@@ -350,9 +349,8 @@ def attention_explorer(model: minigrad.nn.Module, ids: Any,
 
 
 def load_model(path: str | PathLike) -> TransformerLM:
-    """The model in a training checkpoint (written by `train`) or in a `TransformerLM.save` file."""
-    if "model_config" in minigrad.load(path):
-        return load_checkpoint(path).build_model()
+    """The model of any minigrad model file (a training checkpoint or a `TransformerLM.save`
+    file): `TransformerLM.load`, kept for callers of this name."""
     return TransformerLM.load(path)
 
 

@@ -26,13 +26,6 @@ def resolve_shape(old: tuple[int, ...], new: tuple[int, ...], op: str) -> tuple[
     return tuple(int(n) for n in new)
 
 
-def check_permutation(dims: tuple[int, ...], ndim: int) -> tuple[int, ...]:
-    dims = tuple(int(d) % ndim if -ndim <= d < ndim else d for d in dims) if ndim else tuple(dims)
-    if sorted(dims) != list(range(ndim)):
-        raise ValueError(f"permute: {dims} is not a permutation of the {ndim} dimensions")
-    return dims
-
-
 def expanded_shape(old: tuple[int, ...], sizes: tuple[int, ...]) -> tuple[int, ...]:
     """PyTorch's expand: -1 keeps a size; only size-1 dimensions can grow; new dimensions go
     in front."""

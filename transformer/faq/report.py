@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DEFAULT_OUT = Path("docs/images/faq")  # where the figures of docs/faq.md live, from the repository root
+from .svg_chart import mark_quick
+
+DEFAULT_OUT = Path("runs/faq")  # figures go here unless asked (docs/images/faq holds the documented ones)
 
 
 @dataclass
@@ -55,6 +57,9 @@ def experiment(name: str) -> Callable[[Callable[..., Result]], Callable[..., Res
             started = time.perf_counter()
             result = run(quick=quick, out_dir=Path(out_dir), seed=seed)
             result.seconds = time.perf_counter() - started
+            if quick:
+                for figure in result.figures:
+                    mark_quick(figure)
             print(f"## {name}{' (quick mode: a smoke test, not the documented numbers)' if quick else ''}\n")
             print(result.markdown(), flush=True)
             return result

@@ -7,6 +7,7 @@ in log space for a log axis; ticks are "nice" numbers (1, 2, 5 x 10^k) or powers
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,6 +193,20 @@ def save(svg: str, path: Path) -> Path:
     path = Path(path)
     write_bytes(path, (svg + "\n").encode("utf-8"))
     return path
+
+
+QUICK_NOTE = "quick settings: a smoke test, not the documented result"
+
+
+def mark_quick(path: Path) -> None:
+    """Write QUICK_NOTE in red across the bottom of an SVG chart of a quick run."""
+    svg = Path(path).read_text(encoding="utf-8")
+    height = re.search(r'height="([0-9.]+)"', svg)
+    y = float(height.group(1)) - 4 if height else 12
+    note = (f'<text x="6" y="{y:g}" font-family="sans-serif" font-size="11" fill="#c00000">'
+            f'{escape(QUICK_NOTE)}</text>\n</svg>')
+    marked = svg.replace("</svg>", note, 1) if "</svg>" in svg else svg
+    write_bytes(path, marked.encode("utf-8"))
 
 
 def _header(width: float, height: float) -> str:

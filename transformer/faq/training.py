@@ -6,6 +6,7 @@ schedule. The run goes through `transformer.train.train`, the loop a user trains
 """
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -87,10 +88,14 @@ def train_variant(settings: TrainSettings, seed: int, data: Dataset | None = Non
     with minigrad.no_grad(), record_attention(model):
         model(data.eval_set()[0][:64])
     initial_entropy = attention_entropy(model.blocks[0].attn.attn_weights)
+    variant = ", ".join(f"{k}={v}" for k, v in attention.items()) or "baseline"
+    print(f"  training {variant}, n_heads {config.n_heads}, seed {seed}: {settings.steps} steps ...",
+          end="", file=sys.stderr, flush=True)
     history = train(model, data,
                     TrainConfig(steps=settings.steps, batch_size=settings.batch_size, lr=settings.lr,
                                 warmup_steps=settings.warmup_steps, eval_interval=settings.eval_interval,
                                 seed=seed), log=None)
+    print(f" {history.seconds:.1f} s", file=sys.stderr, flush=True)
     steps, losses = smooth(history.losses, window=max(1, settings.steps // 20))
     return VariantRun(model, history, initial_entropy, steps, losses)
 
