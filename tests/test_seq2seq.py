@@ -44,7 +44,7 @@ def batch():
 @pytest.mark.parametrize(
     "fields, words",
     [
-        ({"src_vocab_size": 2}, ["src_vocab_size=2", "must exceed 2"]),
+        ({"src_vocab_size": 2}, ["src_vocab_size=2", "must lie in [3,"]),
         ({"max_len": 0}, ["max_len=0"]),
         ({"d_model": 10, "n_heads": 3}, ["d_model=10", "n_heads=3"]),
         ({"activation": "tanh"}, ["activation='tanh'"]),

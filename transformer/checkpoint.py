@@ -42,6 +42,7 @@ import numpy as np
 import minigrad
 
 from .config import TransformerConfig
+from .seq2seq_config import Seq2SeqConfig
 from .tasks import check_description
 
 FORMAT = "minigrad-checkpoint"
@@ -53,7 +54,7 @@ HEADER_KEYS = ("format", "version", "model", "config", "dtype", "data", "trainin
 # The model classes a file may name, and the config class that validates their "config". A
 # new model class that uses this format adds a line (its config needs from_dict, to_dict and
 # max_elements).
-CONFIG_CLASSES: dict[str, type] = {"TransformerLM": TransformerConfig}
+CONFIG_CLASSES: dict[str, type] = {"TransformerLM": TransformerConfig, "Seq2SeqTransformer": Seq2SeqConfig}
 # A model built from a file may hold at most this many times the elements stored in the file
 # (plus SLACK_ELEMENTS): fixed tables such as the sinusoids are not stored.
 GROWTH, SLACK_ELEMENTS = 8, 2**20

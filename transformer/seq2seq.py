@@ -14,8 +14,8 @@ The decoder reads its input shifted right: tgt_ids = BOS y_1 .. y_{T-1}, targets
 
 from __future__ import annotations
 
-import json
 import math
+from collections.abc import Mapping
 from os import PathLike
 from typing import Any
 
@@ -26,11 +26,10 @@ from minigrad import Tensor, nn
 from minigrad import functional as F
 from minigrad.creation import default_generator
 
+from . import checkpoint
 from .encoder_decoder import EncoderDecoder
 from .model import sample, sinusoidal_table
 from .seq2seq_config import BOS_ID, EOS_ID, PAD_ID, Seq2SeqConfig
-
-CONFIG_KEY = "__config__"  # the entry of a saved .npz that holds the config as JSON text
 
 
 class Seq2SeqTransformer(nn.Module):
@@ -216,26 +215,25 @@ class Seq2SeqTransformer(nn.Module):
         return written[:, 1:]
 
     # ----- files -------------------------------------------------------------------------------
-    def save(self, path: str | PathLike) -> None:
-        """Write the weights and the config (as JSON text) to one .npz file."""
-        state: dict[str, Any] = self.state_dict()
-        state[CONFIG_KEY] = np.array(json.dumps(self.config.to_dict()))
-        minigrad.save(state, path)
+    def save(self, path: str | PathLike, data: Mapping[str, Any] | None = None) -> None:
+        """Write the weights and the config to one model file (`transformer.checkpoint`), with
+        the data's `describe()` when given, as `TransformerLM.save` does."""
+        checkpoint.write(path, "Seq2SeqTransformer", self.config, self.state_dict(), data=data)
 
     @classmethod
-    def load(cls, path: str | PathLike) -> Seq2SeqTransformer:
-        """Rebuild a model written by `save`, in the dtype it was saved in."""
-        state = dict(minigrad.load(path))
-        if CONFIG_KEY not in state:
-            raise ValueError(f"Seq2SeqTransformer.load: {path} holds no model config")
-        model = cls(Seq2SeqConfig(**json.loads(str(state.pop(CONFIG_KEY)))))
-        dtypes = {np.asarray(a).dtype for a in state.values()}
-        if len(dtypes) == 1:
-            model.to(dtypes.pop())
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as e:
-            raise ValueError(
-                f"Seq2SeqTransformer.load: the weights in {path} do not fit its config: {e}"
-            ) from None
+    def load(cls, path: str | PathLike, dtype: Any = None) -> Seq2SeqTransformer:
+        """Rebuild the model of a file written by `save` or of a training checkpoint, in the
+        file's dtype (or `dtype`); the file is checked before anything is built."""
+        return cls.from_checkpoint(checkpoint.read(path), dtype)
+
+    @classmethod
+    def from_checkpoint(cls, ck: checkpoint.Checkpoint, dtype: Any = None) -> Seq2SeqTransformer:
+        """The model of a checkpoint that `transformer.checkpoint.read` returned."""
+        if ck.model != "Seq2SeqTransformer":
+            raise ValueError(f"Seq2SeqTransformer.load: checkpoint {ck.path} holds a {ck.model}, "
+                             "not a Seq2SeqTransformer")
+        model = cls(ck.config)
+        checkpoint.check_fits(model, ck)
+        model.to(ck.dtype if dtype is None else dtype)
+        model.load_state_dict(ck.weights)
         return model
