@@ -215,7 +215,7 @@ def _load(framework: str, threads: int) -> SimpleNamespace:
     return SimpleNamespace(
         fw=minigrad,
         F=F,
-        amax=lambda a, d: a.max(d),
+        amax=lambda a, d: a.amax(d),
         tensor=lambda arr, g: minigrad.tensor(arr, requires_grad=g),
         ones_like=lambda t: np.ones(t.shape, dtype=t.data.dtype),
         no_grad=minigrad.no_grad,

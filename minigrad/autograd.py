@@ -224,6 +224,11 @@ class Function:
     sums them back to each input's shape.
     """
 
+    # How the inputs' dtypes meet before `forward` (minigrad.dtypes has the rule): None passes
+    # the arrays as they are; "common" casts them to their result type (Add, MatMul, Cat...);
+    # "float" to their floating result type (Div, Exp: int inputs give the default float dtype).
+    promotion: str | None = None
+
     # Set on the node by `apply`; read by backward, the renderer and gradcheck.
     parents: tuple[Any, ...]  # per input: its grad_fn node, the leaf Tensor itself, or None
     input_shapes: tuple[tuple[int, ...], ...]
@@ -352,6 +357,8 @@ def run_backward(root: Function, grad: np.ndarray, retain_graph: bool) -> None:
             if pg.shape != shape:
                 pg = unbroadcast(pg, shape)
             if isinstance(parent, Function):
+                if pg.dtype != parent.out_dtype:  # the op computed in a promoted dtype
+                    pg = pg.astype(parent.out_dtype)
                 key = id(parent)
                 previous = pending.get(key)
                 pending[key] = pg if previous is None else previous + pg

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from . import dtypes
 from .tensor import Tensor
 
 _generator = np.random.default_rng()
@@ -56,37 +57,42 @@ def _make(array: np.ndarray, requires_grad: bool) -> Tensor:
     return Tensor(array, requires_grad=requires_grad)
 
 
-def zeros(*size: Any, dtype: Any = np.float32, requires_grad: bool = False) -> Tensor:
-    return _make(np.zeros(_shape(size), dtype=dtype), requires_grad)
+def zeros(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _make(np.zeros(_shape(size), dtype=dtypes.or_default(dtype, "tensor")), requires_grad)
 
 
-def ones(*size: Any, dtype: Any = np.float32, requires_grad: bool = False) -> Tensor:
-    return _make(np.ones(_shape(size), dtype=dtype), requires_grad)
+def ones(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _make(np.ones(_shape(size), dtype=dtypes.or_default(dtype, "tensor")), requires_grad)
 
 
-def full(size: Any, fill_value: float, dtype: Any = np.float32, requires_grad: bool = False) -> Tensor:
+def full(size: Any, fill_value: float, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Filled with `fill_value`, whose type gives the dtype unless `dtype` is given, as in
+    `torch.full`: a bool is bool, an int int64, a float the default float dtype."""
+    dtype = dtypes.result_type(fill_value) if dtype is None else dtypes.as_dtype(dtype, "full")
     return _make(np.full(_shape((size,)), fill_value, dtype=dtype), requires_grad)
 
 
-def randn(*size: Any, dtype: Any = np.float32, requires_grad: bool = False,
+def randn(*size: Any, dtype: Any = None, requires_grad: bool = False,
           generator: np.random.Generator | None = None) -> Tensor:
     """Standard normal samples."""
     rng = generator or _generator
+    dtype = dtypes.or_default(dtype, "randn")
     return _make(rng.standard_normal(_shape(size)).astype(dtype, copy=False), requires_grad)
 
 
-def rand(*size: Any, dtype: Any = np.float32, requires_grad: bool = False,
+def rand(*size: Any, dtype: Any = None, requires_grad: bool = False,
          generator: np.random.Generator | None = None) -> Tensor:
     """Uniform samples in [0, 1)."""
     rng = generator or _generator
+    dtype = dtypes.or_default(dtype, "rand")
     return _make(rng.random(_shape(size)).astype(dtype, copy=False), requires_grad)
 
 
 def arange(start: float, end: float | None = None, step: float = 1, dtype: Any = None,
            requires_grad: bool = False) -> Tensor:
-    """Like torch.arange: int64 when every argument is an int, else float32."""
+    """Like torch.arange: int64 when every argument is an int, else the default float dtype."""
     if end is None:
         start, end = 0, start
     if dtype is None:
-        dtype = np.int64 if all(isinstance(v, (int, np.integer)) for v in (start, end, step)) else np.float32
+        dtype = dtypes.result_type(start, end, step)
     return _make(np.arange(start, end, step, dtype=dtype), requires_grad)

@@ -16,11 +16,11 @@ import operator
 import threading
 import weakref
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import autograd
+from . import autograd, dtypes
 from .dims import normalize_dim, normalize_dims
 from .ops import elementwise as ew
 from .ops import linalg, reduce, shape
@@ -29,35 +29,25 @@ from .ops import nn as nn_ops
 Dim = int | tuple[int, ...] | None
 
 
-def _is_float(dtype: np.dtype) -> bool:
-    return dtype.kind == "f"  # as np.issubdtype(dtype, np.floating), ten times faster
+_is_float = dtypes.is_floating
 
 
 def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
-    """Lists and Python scalars become float32 (bools stay bool); numpy arrays keep their
-    dtype unless `dtype` is given."""
+    """numpy arrays keep their dtype unless `dtype` is given; lists and Python scalars get the
+    dtype PyTorch infers (bool, int64, or the default float dtype: see minigrad.dtypes)."""
     if isinstance(data, Tensor):
         data = data._data
     if isinstance(data, (np.ndarray, np.generic)):
-        return np.asarray(data, dtype=dtype)
-    array = np.asarray(data)
-    if dtype is None and array.dtype != np.bool_:
-        if not np.issubdtype(array.dtype, np.number):
-            raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__} data {data!r}")
-        dtype = np.float32
-    return array.astype(dtype, copy=False) if dtype is not None else array
+        return np.asarray(data, dtype=None if dtype is None else dtypes.as_dtype(dtype, "tensor"))
+    return dtypes.as_array(data, dtype)
 
 
 def apply_function(fn: type[autograd.Function], inputs: Sequence[Any], kwargs: dict[str, Any]) -> Tensor:
-    """Run op `fn` on Tensors (numbers among `inputs` are wrapped first): its forward sees the
-    arrays, and when grad mode is on and some input requires grad, the ctx becomes the result's
-    `grad_fn`. `Function.apply` calls this through the Tensor class of its inputs."""
-    tensors = inputs
-    for x in inputs:
-        if not isinstance(x, Tensor):  # a number or array operand: wrap them all once
-            like = next((t for t in inputs if isinstance(t, Tensor)), None)
-            tensors = [t if isinstance(t, Tensor) else as_tensor_like(t, like) for t in inputs]
-            break
+    """Run op `fn` on Tensors (numbers among `inputs` are wrapped first, and the arrays cast
+    as the op's `promotion` says: see op_inputs): its forward sees the arrays, and when grad
+    mode is on and some input requires grad, the ctx becomes the result's `grad_fn`.
+    `Function.apply` calls this through the Tensor class of its inputs."""
+    tensors, arrays = op_inputs(inputs, fn.promotion)
     # List comprehensions and the `_requires_grad` slot: this runs once per op, and a
     # generator or a property call here is a measurable share of a small op's cost.
     needs = tuple([t._requires_grad for t in tensors])
@@ -66,7 +56,7 @@ def apply_function(fn: type[autograd.Function], inputs: Sequence[Any], kwargs: d
     # Known before forward (as in PyTorch), so that an op saves only the arrays that the
     # gradients it will compute need; all False when no graph is recorded.
     ctx.needs_input_grad = needs if record else (False,) * len(needs)
-    out = fn.forward(ctx, *[t._data for t in tensors], **kwargs)
+    out = fn.forward(ctx, *arrays, **kwargs)
     if type(out) is not np.ndarray:  # numpy turns 0-d results into scalars
         out = np.asarray(out)
     result = Tensor._wrap(out)
@@ -154,7 +144,9 @@ class Tensor:
         python_operator = _UFUNC_OPERATORS.get(ufunc) if method == "__call__" and not kwargs else None
         if python_operator is None:
             return NotImplemented  # np.exp(t) and the like: use t.exp()
-        a, b = (x if isinstance(x, Tensor) else as_tensor_like(x, self) for x in inputs)
+        # a numpy scalar becomes a Python number, which stays weak (minigrad.dtypes); an array a Tensor
+        a, b = (x if isinstance(x, Tensor) else x.item() if isinstance(x, np.generic) else Tensor(x)
+                for x in inputs)
         return python_operator(a, b)
 
     # ----- attributes -------------------------------------------------------------------
@@ -338,7 +330,8 @@ class Tensor:
         if isinstance(exponent, (np.integer, np.floating)):
             exponent = exponent.item()  # a Python number: a numpy float64 would promote float32
         if isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
-            return ew.PowScalar.apply(self, exponent=exponent)
+            dtype = dtypes.result_type(self, exponent)  # an int tensor to a float power is a float
+            return ew.PowScalar.apply(self if dtype == self.dtype else self.to(dtype), exponent=exponent)
         return ew.Pow.apply(self, exponent)
 
     def __rpow__(self, base: Any) -> Tensor:
@@ -417,7 +410,7 @@ class Tensor:
             self._write(shape.SetItem.apply(self, value, index=index), "setitem", casting="unsafe")
             return
         try:
-            self._data[index] = value._data if isinstance(value, Tensor) else value
+            shape.assign(self._data, index, value._data if isinstance(value, Tensor) else value)
         except IndexError as e:
             raise IndexError(f"setitem: index {index!r} is invalid for shape {self.shape}: {e}") from None
         except ValueError as e:
@@ -531,9 +524,27 @@ class Tensor:
         count = self._data.size if dims is None else math.prod(self.shape[d] for d in dims)
         return self.sum(dims, keepdim) / count
 
-    def max(self, dim: Dim = None, keepdim: bool = False) -> Tensor:
-        """The largest values (PyTorch's `amax`); ties share the gradient equally."""
-        return reduce.Max.apply(self, dim=normalize_dims(dim, self.ndim, "max"), keepdim=keepdim)
+    def max(self, dim: int | None = None, keepdim: bool = False) -> Tensor | MinMax:
+        """With no `dim`, the largest value (0-d; tied maxima share the gradient). With an int
+        `dim`, as `torch.max`: the named tuple (values, indices) along it, where the gradient
+        goes to the element each index names (the first of tied maxima)."""
+        if dim is None:
+            return self.amax()
+        return _values_and_indices(self, dim, keepdim, np.argmax, "max")
+
+    def min(self, dim: int | None = None, keepdim: bool = False) -> Tensor | MinMax:
+        """The smallest value, or (values, indices) along an int `dim`: as `max`."""
+        if dim is None:
+            return self.amin()
+        return _values_and_indices(self, dim, keepdim, np.argmin, "min")
+
+    def amax(self, dim: Dim = None, keepdim: bool = False) -> Tensor:
+        """The largest values over `dim` (an int, a tuple, or all); ties share the gradient equally."""
+        return reduce.Max.apply(self, dim=normalize_dims(dim, self.ndim, "amax"), keepdim=keepdim)
+
+    def amin(self, dim: Dim = None, keepdim: bool = False) -> Tensor:
+        """The smallest values over `dim`; ties share the gradient equally."""
+        return reduce.Min.apply(self, dim=normalize_dims(dim, self.ndim, "amin"), keepdim=keepdim)
 
     def var(self, dim: Dim = None, keepdim: bool = False, correction: int = 1) -> Tensor:
         """Variance with Bessel's correction by default (divide by N - correction), as PyTorch."""
@@ -541,8 +552,12 @@ class Tensor:
         return reduce.Var.apply(self, dim=dims, keepdim=keepdim, correction=correction)
 
     def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        """Indices of the largest values (int64, not differentiable)."""
-        return Tensor._wrap(np.argmax(self._data, axis=dim, keepdims=keepdim))
+        """Indices of the largest values (int64, not differentiable; the first of ties)."""
+        return Tensor._wrap(np.asarray(np.argmax(self._data, axis=dim, keepdims=keepdim), dtype=np.int64))
+
+    def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        """Indices of the smallest values (int64, not differentiable; the first of ties)."""
+        return Tensor._wrap(np.asarray(np.argmin(self._data, axis=dim, keepdims=keepdim), dtype=np.int64))
 
     # ----- shapes ------------------------------------------------------------------------
     def reshape(self, *shape: Any) -> Tensor:
@@ -596,7 +611,8 @@ class Tensor:
     def softmax(self, dim: int) -> Tensor:
         """exp(x) / sum(exp(x)) along `dim`: every slice along `dim` becomes a distribution."""
         _require_float(self, "softmax")
-        if self.ndim == 0:  # one element along its only dim: softmax 1
+        if self.ndim == 0:  # one element along its only dim (0 or -1): softmax 1
+            normalize_dim(dim, 0, "softmax")
             return self.reshape(1).softmax(0).reshape(())
         return nn_ops.Softmax.apply(self, dim=normalize_dim(dim, self.ndim, "softmax"))
 
@@ -604,8 +620,61 @@ class Tensor:
         """log(softmax(x, dim)), computed without forming the softmax (no log of 0)."""
         _require_float(self, "log_softmax")
         if self.ndim == 0:  # log_softmax 0
+            normalize_dim(dim, 0, "log_softmax")
             return self.reshape(1).log_softmax(0).reshape(())
         return nn_ops.LogSoftmax.apply(self, dim=normalize_dim(dim, self.ndim, "log_softmax"))
+
+    # ----- dtypes ------------------------------------------------------------------------
+    def to(self, dtype: Any) -> Tensor:
+        """This tensor in `dtype`, or itself when it has that dtype already (as PyTorch).
+        Between floating dtypes the cast is differentiable (the gradient comes back in this
+        tensor's dtype); a cast to an integer or bool dtype is outside the graph."""
+        target = dtypes.as_dtype(dtype.dtype if isinstance(dtype, Tensor) else dtype, "to")
+        if target == self.dtype:
+            return self
+        if not dtypes.is_floating(target) or not dtypes.is_floating(self.dtype):
+            return Tensor._wrap(self._data.astype(target))
+        return ew.Cast.apply(self, dtype=target)
+
+    def float(self) -> Tensor:
+        return self.to(dtypes.float32)
+
+    def double(self) -> Tensor:
+        return self.to(dtypes.float64)
+
+    def half(self) -> Tensor:
+        return self.to(dtypes.float16)
+
+    def long(self) -> Tensor:
+        return self.to(dtypes.int64)
+
+    def int(self) -> Tensor:
+        return self.to(dtypes.int32)
+
+    def bool(self) -> Tensor:
+        return self.to(dtypes.bool_)
+
+
+class MinMax(NamedTuple):
+    """What `max(dim)` and `min(dim)` return, as PyTorch's `torch.return_types.max`: unpack it
+    (`values, indices = t.max(dim=1)`) or read `.values` and `.indices`."""
+
+    values: Tensor
+    indices: Tensor
+
+
+def _values_and_indices(t: Tensor, dim: int, keepdim: bool, arg: Any, op: str) -> MinMax:
+    if not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{op}: dim must be an int (amax and amin take tuples), got {dim!r}")
+    if t.ndim == 0:  # a 0-d tensor has one dimension to reduce for PyTorch: dim 0 or -1
+        normalize_dim(dim, 0, op)
+        return _values_and_indices(t.reshape(1), 0, False, arg, op)
+    d = normalize_dim(dim, t.ndim, op)
+    if t.shape[d] == 0:
+        raise IndexError(f"{op}: cannot reduce over dim {dim} of size 0 (input shape {t.shape})")
+    indices = np.asarray(arg(t._data, axis=d, keepdims=True), dtype=np.int64)
+    values = reduce.TakeAlongDim.apply(t, indices=indices, dim=d, keepdim=keepdim)
+    return MinMax(values, Tensor._wrap(indices if keepdim else indices.squeeze(axis=d)))
 
 
 _accumulate_lock = threading.Lock()  # one for all leaves: accumulation is short and rare per leaf
@@ -652,14 +721,40 @@ def _bool_mask(mask: Any, target: tuple[int, ...], op: str) -> np.ndarray:
     return mask
 
 
-def as_tensor_like(value: Any, like: Tensor | None) -> Tensor:
-    """Wrap a number or array met as an op's operand. A Python number takes the other
-    operand's dtype (so `t * 2.0` stays float32 and `ids + 1` stays integer); numpy scalars
-    count as numbers, as in PyTorch (`t / np.prod(shape)` stays float32)."""
-    if isinstance(value, (bool, int, float, np.number)) and like is not None:
-        if _is_float(like.dtype) or (isinstance(value, (int, np.integer)) and not isinstance(value, bool)):
-            return Tensor._wrap(np.asarray(value, dtype=like.dtype))
-    return Tensor(value)
+def op_inputs(inputs: Sequence[Any], promotion: str | None) -> tuple[list[Tensor], list[np.ndarray]]:
+    """What an op records as its inputs (Tensors) and what its forward computes on (arrays).
+
+    A number operand becomes a Tensor of the dtype it has among the other inputs by
+    `dtypes.result_type` (so `t * 2.0` stays float32 and `ids + 1` stays integer); a list or
+    array becomes a Tensor of its own dtype. An op's `promotion` then says whether its
+    forward sees the arrays as they are (None), all in their result type ("common": Add,
+    MatMul, Cat...), or in their floating result type ("float": Div, Exp...).
+    """
+    arrays = []
+    for x in inputs:  # plain loops: this runs once per op, and generators cost a share of it
+        if not isinstance(x, Tensor):
+            break
+        arrays.append(x._data)
+    else:
+        if promotion is None:
+            return list(inputs), arrays
+        first = arrays[0].dtype
+        for a in arrays:
+            if a.dtype != first:
+                break
+        else:
+            if promotion == "common" or first.kind == "f":
+                return list(inputs), arrays  # the common case: one dtype, nothing to convert
+    tensors = [x if isinstance(x, Tensor) else None for x in inputs]
+    common = dtypes.result_type(*inputs)
+    for i, x in enumerate(inputs):
+        if tensors[i] is None:
+            tensors[i] = Tensor._wrap(np.asarray(x, dtype=common) if dtypes.is_number(x) else _to_array(x))
+    arrays = [t._data for t in tensors]
+    if promotion is not None:
+        target = common if promotion == "common" else dtypes.float_result_type(*inputs)
+        arrays = [a if a.dtype == target else a.astype(target) for a in arrays]
+    return tensors, arrays
 
 
 def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:

@@ -101,6 +101,9 @@ for p in [2, 3, 0.5, -1, 1.7, 0, 1, -2.5]:
     make = (lambda: [leaf(3, 4, low=0.3)]) if positive else (lambda: [leaf(3, 4, away=0.3)])
     case(ew.PowScalar, f"p={p}", lambda x, p=p: x ** p, make, lambda x, p=p: x ** p)
 case(ew.PowScalar, "p=2,0-d", lambda x: x ** 2, lambda: [leaf()], lambda x: x ** 2)
+# through a wider float and back, so that a float64 gradcheck loses no precision in the casts
+case(ew.Cast, "to(longdouble)-and-back", lambda x: (x.to(np.longdouble) * 3.0).to(x.dtype),
+     lambda: [leaf(2, 3)], lambda x: x * 3.0)
 
 MASK = np.array([[True, False, False, True]])  # (1, 4): broadcasts over rows
 case(ew.MaskedFill, "(3,4)mask(1,4)", lambda x: x.masked_fill(MASK, -1.5), lambda: [leaf(3, 4)],
@@ -131,8 +134,10 @@ for dim, keepdim in REDUCE_ARGS:
          lambda x, d=dim, k=keepdim: x.sum(dim=d, keepdim=k))
     case(reduce.Sum, f"mean:{tag}", lambda x, d=dim, k=keepdim: x.mean(d, k), lambda: [leaf(2, 3, 4)],
          lambda x, d=dim, k=keepdim: x.mean(dim=d, keepdim=k))
-    case(reduce.Max, tag, lambda x, d=dim, k=keepdim: x.max(d, k), lambda: [leaf(2, 3, 4)],
+    case(reduce.Max, tag, lambda x, d=dim, k=keepdim: x.amax(d, k), lambda: [leaf(2, 3, 4)],
          lambda x, d=all_dims, k=keepdim: x.amax(dim=d, keepdim=k))
+    case(reduce.Min, tag, lambda x, d=dim, k=keepdim: x.amin(d, k), lambda: [leaf(2, 3, 4)],
+         lambda x, d=all_dims, k=keepdim: x.amin(dim=d, keepdim=k))
     for correction in (0, 1):
         case(reduce.Var, f"{tag},correction={correction}",
              lambda x, d=dim, k=keepdim, c=correction: x.var(d, k, correction=c), lambda: [leaf(2, 3, 4)],
@@ -141,11 +146,20 @@ for dim, keepdim in REDUCE_ARGS:
 case(reduce.Sum, "0-d", lambda x: x.sum(), lambda: [leaf()], lambda x: x.sum())
 case(reduce.Sum, "mean:1-d", lambda x: x.mean(0), lambda: [leaf(5)], lambda x: x.mean(0))
 TIES2 = np.array([[1.0, 3.0, 3.0, -1.0], [2.0, 0.5, 0.5, 2.0], [0.0, 4.0, -2.0, 1.0]])  # two-way ties
-case(reduce.Max, "ties,dim=1", lambda x: x.max(dim=1), lambda: [mg.tensor(TIES2.copy(), requires_grad=True)],
+case(reduce.Max, "ties,dim=1", lambda x: x.amax(dim=1), lambda: [mg.tensor(TIES2.copy(), requires_grad=True)],
      lambda x: x.amax(dim=1))
 case(reduce.Max, "ties,dim=None", lambda x: x.max(),
      lambda: [mg.tensor(np.array([1.0, 5.0, -2.0, 5.0]), requires_grad=True)],
      lambda x: x.amax())
+case(reduce.Min, "ties,dim=0", lambda x: x.amin(dim=0),
+     lambda: [mg.tensor(-TIES2.copy(), requires_grad=True)], lambda x: x.amin(dim=0))
+for dim, keepdim in [(0, False), (1, True), (-1, False)]:
+    for name in ("max", "min"):
+        values = lambda x, d=dim, k=keepdim, name=name: getattr(x, name)(d, k).values  # noqa: E731
+        case(reduce.TakeAlongDim, f"{name}(dim={dim},keepdim={keepdim})", values,
+             lambda: [leaf(2, 3, 4)], values)
+case(reduce.TakeAlongDim, "max(0)-of-0-d", lambda x: x.max(0).values, lambda: [leaf()],
+     lambda x: x.max(0).values)
 case(reduce.Var, "1-d", lambda x: x.var(), lambda: [leaf(6)], lambda x: x.var())
 
 # ----- shapes -------------------------------------------------------------------------------------

@@ -111,7 +111,7 @@ def test_shared_parameters_are_listed_once_but_saved_under_each_name():
 
 
 def test_parameter():
-    p = Parameter([[1, 2]])
+    p = Parameter([[1.0, 2.0]])
     assert p.requires_grad and p.dtype == np.float32 and p.is_leaf
     assert Parameter(np.zeros(2), requires_grad=False).requires_grad is False
     assert repr(p).startswith("Parameter containing:\ntensor(")

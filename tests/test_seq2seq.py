@@ -144,7 +144,7 @@ def test_bad_input_names_the_shapes():
         model(src, tgt[:2])
     with pytest.raises(ValueError, match=r"targets of shape \(3, 4\) do not match tgt_ids of shape \(3, 5\)"):
         model(src, tgt, targets[:, :4])
-    with pytest.raises(ValueError, match=r"tgt_ids holds token id 9, outside \[0, 7\)"):
+    with pytest.raises(IndexError, match=r"tgt_ids holds token id 9, outside \[0, 7\)"):
         model(src, np.full((3, 5), 9))
     with pytest.raises(TypeError, match="integers"):
         model(src.astype(np.float32), tgt)

@@ -8,9 +8,14 @@ import minigrad as mg
 
 
 # ----- construction and dtypes ------------------------------------------------------------------
-@pytest.mark.parametrize("data", [[1.0, 2.0], [1, 2], 3, 2.5, [[1, 2.5]]])
-def test_lists_and_python_scalars_become_float32(data) -> None:
+@pytest.mark.parametrize("data", [[1.0, 2.0], 2.5, [[1, 2.5]], []])
+def test_lists_and_python_floats_become_float32(data) -> None:
     assert mg.tensor(data).dtype == np.float32
+
+
+@pytest.mark.parametrize("data", [[1, 2], 3, [[1], [2]]])
+def test_lists_and_python_ints_become_int64(data) -> None:
+    assert mg.tensor(data).dtype == np.int64
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16, np.int64, np.int32, np.bool_])
@@ -176,7 +181,7 @@ def test_matmul_shape_error_names_both_shapes() -> None:
     (lambda x: x.transpose(0, 2), r"transpose: dim 2 is out of range"),
     (lambda x: x.expand(4, 3), r"expand.*\(2, 3\)"),
     (lambda x: x.sum(dim=2), r"sum: dim 2 is out of range"),
-    (lambda x: x.max(dim=(1, -1)), r"max: dim .* repeats"),
+    (lambda x: x.amax(dim=(1, -1)), r"amax: dim .* repeats"),
     (lambda x: x.unsqueeze(3), r"unsqueeze: dim 3"),
     (lambda x: x[5], r"getitem.*\(2, 3\)"),
     (lambda x: x.masked_fill(np.ones((2, 3)), 0.0), r"masked_fill: mask must be a bool"),

@@ -330,9 +330,9 @@ def test_lm_rejects_bad_ids_naming_the_limit_and_value():
     model = TransformerLM(TransformerConfig(vocab_size=10, max_len=4, d_model=8, n_heads=2))
     with pytest.raises(ValueError, match="sequence length 5 exceeds max_len 4"):
         model(np.zeros((1, 5), np.int64))
-    with pytest.raises(ValueError, match=r"token id 12 is outside \[0, 10\)"):
+    with pytest.raises(IndexError, match=r"token id 12 is outside \[0, 10\)"):
         model(np.array([[1, 12, 3]]))
-    with pytest.raises(ValueError, match=r"token id -1 is outside \[0, 10\)"):
+    with pytest.raises(IndexError, match=r"token id -1 is outside \[0, 10\)"):
         model(np.array([[1, -1, 3]]))
     with pytest.raises(ValueError, match=r"shape \(batch, time\)"):
         model(np.array([1, 2, 3]))

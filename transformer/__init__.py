@@ -1,4 +1,4 @@
-"""transformer: the Transformer of the seed notes, built on minigrad.
+"""transformer: a Transformer built on minigrad (its parts: docs/architecture.md).
 
     from transformer import TransformerConfig, TransformerLM
     model = TransformerLM(TransformerConfig(vocab_size=10, max_len=16))

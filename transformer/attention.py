@@ -10,7 +10,8 @@ The keys and values come from m = x (self-attention, S = T, the default) or from
 (cross-attention: a decoder's queries looking at the encoder's output, S source positions).
 
 Splitting the heads is a reshape and a transpose: views of the projection's output, never a
-copy per head. The experiment variants of the seed notes' questions (no scaling, one matrix for
+copy per head. The experiment variants of the five attention questions (docs/architecture.md:
+no scaling, one matrix for
 Q and K, additive scores, a head size of your choice) are all decided in
 `MultiHeadAttention.__init__`: the scoring is a small module (`DotScore` or `AdditiveScore`)
 picked there, so `forward` reads the same for every variant.

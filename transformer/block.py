@@ -1,4 +1,4 @@
-"""The Transformer block of the seed notes: Self-Attention, Add + LN, Feed-Forward, Add + LN.
+"""The Transformer block: Self-Attention, Add + LN, Feed-Forward, Add + LN (docs/architecture.md).
 
     post-LN (norm_first=False, the original paper):   pre-LN (norm_first=True):
         x = norm1(x + attn(x))                            x = x + attn(norm1(x))

@@ -656,7 +656,7 @@ def _sample_seq2seq(args: argparse.Namespace, file: Any) -> int:
     return 0
 
 
-# ----- faq: the seed notes' five attention questions, answered by experiment (transformer/faq) ---------
+# ----- faq: the tutorial's five attention questions (docs/architecture.md), answered by experiment ----
 def add_faq_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "question",
@@ -946,7 +946,8 @@ COMMANDS: dict[str, Command] = {
     ),
     "eval": Command("score a checkpoint on its held-out set", add_eval_arguments, run_eval),
     "sample": Command("generate text from a checkpoint", add_sample_arguments, run_sample),
-    "faq": Command("answer the seed notes' five attention questions by experiment (tables and SVG figures)",
+    "faq": Command("answer five questions about attention (several heads, separate Q and K, dot products, "
+                   "the sqrt(d_k) scale, small heads) by experiment: tables and SVG figures",
                    add_faq_arguments, run_faq),
     "render-graph": Command("draw the computation graph of a checkpoint's model (or an untrained one) at a "
                             "chosen module depth, to svg, png, pdf or dot, or as an interactive html "

@@ -63,7 +63,10 @@ class TransformerLM(nn.Module):
         self.head = nn.Linear(c.d_model, c.vocab_size)
 
     def check_ids(self, ids: Any) -> np.ndarray:
-        """The ids as an integer array (B, T), or a ValueError naming the limit broken."""
+        """The ids as an integer array (B, T), or an error naming the limit broken, its type by
+        the kind of fault: TypeError (not integers), ValueError (shape, length), IndexError (an
+        id outside the vocabulary, as `F.embedding` raises).
+        """
         ids = ids.data if isinstance(ids, Tensor) else np.asarray(ids)
         if ids.dtype.kind not in "iu":
             raise TypeError(f"TransformerLM: token ids must be integers, got dtype {ids.dtype}")
@@ -76,7 +79,7 @@ class TransformerLM(nn.Module):
         low, high = ids.min(), ids.max()
         bad = low if low < 0 else high
         if low < 0 or high >= self.config.vocab_size:
-            raise ValueError(f"TransformerLM: token id {bad} is outside [0, {self.config.vocab_size})")
+            raise IndexError(f"TransformerLM: token id {bad} is outside [0, {self.config.vocab_size})")
         return ids
 
     def positions(self, T: int) -> Tensor:

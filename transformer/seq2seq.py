@@ -85,7 +85,7 @@ class Seq2SeqTransformer(nn.Module):
             )
         low, high = ids.min(), ids.max()
         if low < 0 or high >= vocab_size:
-            raise ValueError(
+            raise IndexError(
                 f"Seq2SeqTransformer: {name} holds token id {low if low < 0 else high}, outside "
                 f"[0, {vocab_size})"
             )

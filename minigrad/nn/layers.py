@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import dtypes
 from .. import functional as F
 from ..creation import default_generator
 from ..dims import normalize_dim
@@ -34,12 +35,13 @@ class Linear(Module):
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
-                 dtype: Any = np.float32) -> None:
+                 dtype: Any = None) -> None:
         super().__init__()
         self.in_features = _check_size("Linear", "in_features", in_features)
         self.out_features = _check_size("Linear", "out_features", out_features)
         bound = 1.0 / math.sqrt(self.in_features)
         rng = default_generator()
+        dtype = dtypes.or_default(dtype, "Linear")
         shape = (self.out_features, self.in_features)
         self.weight = Parameter(rng.uniform(-bound, bound, shape).astype(dtype))
         self.bias = Parameter(rng.uniform(-bound, bound, self.out_features).astype(dtype)) if bias else None
@@ -58,13 +60,14 @@ class Embedding(Module):
     that row starts at zeros and never receives a gradient (the vector of a padding token)."""
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
-                 dtype: Any = np.float32) -> None:
+                 dtype: Any = None) -> None:
         super().__init__()
         self.num_embeddings = _check_size("Embedding", "num_embeddings", num_embeddings)
         self.embedding_dim = _check_size("Embedding", "embedding_dim", embedding_dim)
         self.padding_idx = (None if padding_idx is None
                             else _padding_index(padding_idx, self.num_embeddings, "Embedding"))
         shape = (self.num_embeddings, self.embedding_dim)
+        dtype = dtypes.or_default(dtype, "Embedding")
         self.weight = Parameter(default_generator().standard_normal(shape).astype(dtype))
         if self.padding_idx is not None:
             self.weight.data[self.padding_idx] = 0
@@ -83,13 +86,14 @@ class LayerNorm(Module):
     bias (zeros), both of shape normalized_shape."""
 
     def __init__(self, normalized_shape: int | tuple[int, ...], eps: float = 1e-5,
-                 dtype: Any = np.float32) -> None:
+                 dtype: Any = None) -> None:
         super().__init__()
         if isinstance(normalized_shape, (int, np.integer)):
             normalized_shape = (normalized_shape,)
         self.normalized_shape = tuple(_check_size("LayerNorm", "normalized_shape", n)
                                       for n in normalized_shape)
         self.eps = float(eps)
+        dtype = dtypes.or_default(dtype, "LayerNorm")
         self.weight = Parameter(np.ones(self.normalized_shape, dtype=dtype))
         self.bias = Parameter(np.zeros(self.normalized_shape, dtype=dtype))
 

@@ -16,6 +16,11 @@ import numpy as np
 from ..autograd import Function
 
 
+def negative_power_error(op: str) -> str:
+    """numpy raises this too, but from inside the power, where it reads as a shape error."""
+    return f"{op}: integers to negative integer powers are not allowed (make the base a float first)"
+
+
 def broadcast_error(op: str, a: np.ndarray, b: np.ndarray) -> ValueError:
     """For operands numpy cannot broadcast, whose own message does not say which op failed.
     (Caught after the fact: a try block costs nothing, a shape check before every op would.)"""
@@ -23,6 +28,8 @@ def broadcast_error(op: str, a: np.ndarray, b: np.ndarray) -> ValueError:
 
 
 class Add(Function):
+    promotion = "common"
+
     @staticmethod
     def forward(ctx, a, b):
         try:
@@ -36,6 +43,8 @@ class Add(Function):
 
 
 class Sub(Function):
+    promotion = "common"
+
     @staticmethod
     def forward(ctx, a, b):
         try:
@@ -49,6 +58,8 @@ class Sub(Function):
 
 
 class Mul(Function):
+    promotion = "common"
+
     @staticmethod
     def forward(ctx, a, b):
         # each gradient needs only the other operand: `q * scale` keeps no copy of q alive
@@ -67,6 +78,8 @@ class Mul(Function):
 
 
 class Div(Function):
+    promotion = "float"  # true division: int / int is a float, as in PyTorch
+
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
@@ -105,6 +118,19 @@ class Neg(Function):
         return -grad
 
 
+class Cast(Function):
+    """x converted to another floating `dtype` (Tensor.to, .float(), .double())."""
+
+    @staticmethod
+    def forward(ctx, x, dtype):
+        ctx.in_dtype = x.dtype
+        return x.astype(dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.astype(ctx.in_dtype)  # d(cast x)/dx = 1, in x's own dtype
+
+
 def _power(x: np.ndarray, p: float) -> np.ndarray:
     """x ** p, avoiding numpy's slow generic power for the small integer exponents that
     dominate in practice (x ** 3 on float32 is ~300x slower than x * x * x)."""
@@ -132,6 +158,8 @@ class PowScalar(Function):
 
     @staticmethod
     def forward(ctx, x, exponent):
+        if x.dtype.kind != "f" and exponent < 0:
+            raise ValueError(negative_power_error("pow"))
         ctx.save_for_backward(x)
         ctx.exponent = exponent
         return _power(x, exponent)
@@ -148,8 +176,12 @@ class PowScalar(Function):
 class Pow(Function):
     """a ** b with both sides differentiable (b's gradient needs a >= 0)."""
 
+    promotion = "common"
+
     @staticmethod
     def forward(ctx, a, b):
+        if b.dtype.kind in "iu" and (b < 0).any():
+            raise ValueError(negative_power_error("pow"))
         try:
             out = a ** b
         except ValueError:
@@ -160,16 +192,23 @@ class Pow(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b, out = ctx.saved_tensors
-        da = grad * b * a ** (b - 1) if ctx.needs_input_grad[0] else None  # d(a^b)/da = b a^(b-1)
-        db = None
+        da = db = None
+        # At b = 0, a^b is the constant 1 and b a^(b-1) would be 0 * inf = nan at a = 0; at
+        # a = 0 and b >= 0, a^b ln a -> 0. PyTorch writes both gradients as 0 there too.
+        if ctx.needs_input_grad[0]:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                da = grad * b * a ** (b - 1)  # d(a^b)/da = b a^(b-1)
+            da = np.where(b == 0, np.zeros((), dtype=da.dtype), da)
         if ctx.needs_input_grad[1]:
             with np.errstate(divide="ignore", invalid="ignore"):
                 db = grad * out * np.log(a)  # d(a^b)/db = a^b ln a
-            db = np.where(out == 0, 0, db)  # a^b ln a -> 0 as a -> 0+ (b > 0); 0 * -inf gave nan
+            db = np.where((a == 0) & (b >= 0), np.zeros((), dtype=db.dtype), db)
         return da, db
 
 
 class Exp(Function):
+    promotion = "float"
+
     @staticmethod
     def forward(ctx, x):
         out = np.exp(x)
@@ -183,6 +222,8 @@ class Exp(Function):
 
 
 class Log(Function):
+    promotion = "float"
+
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
@@ -195,6 +236,8 @@ class Log(Function):
 
 
 class Tanh(Function):
+    promotion = "float"
+
     @staticmethod
     def forward(ctx, x):
         out = np.tanh(x)
@@ -208,6 +251,8 @@ class Tanh(Function):
 
 
 class Sigmoid(Function):
+    promotion = "float"
+
     @staticmethod
     def forward(ctx, x):
         # sigma(x) = e^min(x,0) / (1 + e^-|x|): exps of non-positive numbers only (no overflow
@@ -269,6 +314,8 @@ class MaskedFill(Function):
 
 
 class Where(Function):
+    promotion = "common"
+
     """a where `condition` is True, else b."""
 
     @staticmethod

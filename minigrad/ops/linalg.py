@@ -2,6 +2,8 @@
 map `x @ W.T + b` of a linear layer (one graph node instead of three)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..autograd import Function
@@ -25,14 +27,21 @@ def check_matmul_shapes(a: tuple[int, ...], b: tuple[int, ...], op: str = "matmu
                          f"({_shape_text(a)} and {_shape_text(b)})") from None
 
 
+def rows(x: np.ndarray) -> np.ndarray:
+    """(..., k) -> (rows, k), also for k = 0, where reshape(-1, k) is ambiguous."""
+    return x.reshape(math.prod(x.shape[:-1]), x.shape[-1])
+
+
 def _flat_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(..., k) @ (k, n) as one 2-D product: much faster in BLAS than numpy's batched loop."""
     if b.ndim == 2 and a.ndim > 2:
-        return (a.reshape(-1, a.shape[-1]) @ b).reshape(*a.shape[:-1], b.shape[-1])
+        return (rows(a) @ b).reshape(*a.shape[:-1], b.shape[-1])
     return a @ b
 
 
 class MatMul(Function):
+    promotion = "common"  # PyTorch raises for mixed dtypes; here they promote like `a * b`
+
     @staticmethod
     def forward(ctx, a, b):
         check_matmul_shapes(a.shape, b.shape)
@@ -50,15 +59,15 @@ class MatMul(Function):
         da = db = None
         if ctx.needs_input_grad[0]:  # dL/da = g @ b^T
             da = _flat_matmul(g, np.swapaxes(b2, -1, -2))
-            if a.ndim == 1:
-                da = da.reshape(-1, a.shape[0]).sum(axis=0)
+            if a.ndim == 1:  # (..., 1, k): sum the batch away
+                da = da.sum(axis=tuple(range(da.ndim - 2))).reshape(a.shape)
         if ctx.needs_input_grad[1]:  # dL/db = a^T @ g
             if b2.ndim == 2 and a2.ndim > 2:  # b was shared by every batch: one 2-D product
-                db = a2.reshape(-1, a2.shape[-1]).T @ g.reshape(-1, g.shape[-1])
+                db = rows(a2).T @ rows(g)
             else:
                 db = np.swapaxes(a2, -1, -2) @ g
-            if b.ndim == 1:
-                db = db.reshape(-1, b.shape[0]).sum(axis=0)
+            if b.ndim == 1:  # (..., k, 1): sum the batch away
+                db = db.sum(axis=tuple(range(db.ndim - 2))).reshape(b.shape)
         return da, db
 
 
@@ -76,8 +85,7 @@ class Linear(Function):
             raise ValueError(f"linear: bias of shape {bias.shape} does not match weight of shape "
                              f"{weight.shape}")
         ctx.save_for_backward(x, weight)
-        x2 = x.reshape(-1, x.shape[-1])
-        out = x2 @ weight.T
+        out = rows(x) @ weight.T
         if bias is not None:
             out += bias
         return out.reshape(*x.shape[:-1], weight.shape[0])
@@ -85,9 +93,9 @@ class Linear(Function):
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
-        g2 = grad.reshape(-1, grad.shape[-1])
+        g2 = rows(grad)
         dx = (g2 @ weight).reshape(x.shape) if ctx.needs_input_grad[0] else None  # dL/dx = g W
-        dw = g2.T @ x.reshape(-1, x.shape[-1]) if ctx.needs_input_grad[1] else None  # dL/dW = g^T x
+        dw = g2.T @ rows(x) if ctx.needs_input_grad[1] else None  # dL/dW = g^T x
         if len(ctx.needs_input_grad) == 2:
             return dx, dw
         db = g2.sum(axis=0) if ctx.needs_input_grad[2] else None  # dL/db = sum of g over rows

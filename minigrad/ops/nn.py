@@ -27,9 +27,12 @@ class Softmax(Function):
 
     @staticmethod
     def forward(ctx, x, dim):
-        y = x - x.max(axis=dim, keepdims=True)
-        np.exp(y, out=y)
-        y /= y.sum(axis=dim, keepdims=True)
+        if x.size == 0:  # an empty input has an empty softmax (and max has no identity)
+            y = x.copy()
+        else:
+            y = x - x.max(axis=dim, keepdims=True)
+            np.exp(y, out=y)
+            y /= y.sum(axis=dim, keepdims=True)
         ctx.save_for_backward(y)
         ctx.dim = dim
         return y
@@ -48,8 +51,11 @@ class LogSoftmax(Function):
 
     @staticmethod
     def forward(ctx, x, dim):
-        y = x - x.max(axis=dim, keepdims=True)
-        y -= np.log(np.exp(y).sum(axis=dim, keepdims=True))
+        if x.size == 0:  # an empty input has an empty result (and max has no identity)
+            y = x.copy()
+        else:
+            y = x - x.max(axis=dim, keepdims=True)
+            y -= np.log(np.exp(y).sum(axis=dim, keepdims=True))
         ctx.save_for_backward(y)
         ctx.dim = dim
         return y
@@ -76,7 +82,10 @@ class LayerNorm(Function):
     @staticmethod
     def forward(ctx, x, *affine, ndim, eps):
         d = math.prod(x.shape[x.ndim - ndim:])
-        x2 = x.reshape(-1, d)  # (rows, D)
+        x2 = x.reshape(math.prod(x.shape[:x.ndim - ndim]), d)  # (rows, D); D may be 0
+        if x2.size == 0:  # nothing to normalize: an empty result, and zero gradients
+            ctx.save_for_backward(x2, None, affine[0].reshape(d) if affine else None)
+            return np.zeros(x.shape, dtype=x.dtype)
         xhat = x2 - x2.mean(axis=1, keepdims=True)
         var = np.einsum("ij,ij->i", xhat, xhat)[:, None]
         var /= d
@@ -97,10 +106,12 @@ class LayerNorm(Function):
     def backward(ctx, grad):
         xhat, rstd, weight = ctx.saved_tensors
         d = xhat.shape[1]
-        g = grad.reshape(-1, d)
+        g = grad.reshape(xhat.shape)
         gxhat = g * weight if weight is not None else g  # dL/dxhat
         dx = None
-        if ctx.needs_input_grad[0]:
+        if xhat.size == 0:
+            dx = np.zeros(grad.shape, dtype=grad.dtype) if ctx.needs_input_grad[0] else None
+        elif ctx.needs_input_grad[0]:
             # dx = rstd * (gxhat - mean(gxhat) - xhat * mean(gxhat * xhat)), means over the row
             dx = xhat * (np.einsum("ij,ij->i", gxhat, xhat)[:, None] / d)
             np.subtract(gxhat, dx, out=dx)

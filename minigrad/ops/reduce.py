@@ -42,11 +42,16 @@ class Sum(Function):
 class Max(Function):
     """The largest values (PyTorch's amax): tied maxima split the gradient evenly."""
 
+    extreme = staticmethod(np.max)
+
     @staticmethod
     def forward(ctx, x, dim, keepdim):
-        if x.size == 0:
-            raise ValueError(f"max: cannot reduce an empty tensor of shape {x.shape}")
-        out = np.asarray(x.max(axis=dim, keepdims=True))
+        sizes = x.shape if dim is None else [x.shape[d] for d in dim]
+        if 0 in sizes:
+            name = "amax" if type(ctx) is Max else "amin"
+            raise ValueError(f"{name}: cannot reduce over a dimension of size 0 "
+                             f"(input shape {x.shape}, dim {dim})")
+        out = np.asarray(ctx.extreme(x, axis=dim, keepdims=True))
         ctx.save_for_backward(x, out)
         ctx.args = (dim, keepdim)
         return out if keepdim else (out.reshape(()) if dim is None else out.squeeze(axis=dim))
@@ -61,8 +66,38 @@ class Max(Function):
         return is_max * (_keep(grad, x.shape, dim, keepdim) / ties)  # 1/ties at each maximum
 
 
+class Min(Max):
+    """The smallest values (PyTorch's amin): tied minima split the gradient evenly."""
+
+    extreme = staticmethod(np.min)
+
+
+class TakeAlongDim(Function):
+    """The elements of x at `indices` (x's shape with size 1 along `dim`) along `dim`: the
+    values of max(dim) and min(dim). Each picked element gets its output's gradient and the
+    others none, so a tie's gradient goes to the index returned, as in PyTorch."""
+
+    @staticmethod
+    def forward(ctx, x, indices, dim, keepdim):
+        ctx.save_for_backward(indices)
+        ctx.args = (x.shape, dim, keepdim)
+        out = np.take_along_axis(x, indices, axis=dim)
+        return out if keepdim else out.squeeze(axis=dim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (indices,) = ctx.saved_tensors
+        shape, dim, keepdim = ctx.args
+        full = np.zeros(shape, dtype=grad.dtype)
+        # d out_i / dx_j = 1 where j is the index picked for i, else 0
+        np.put_along_axis(full, indices, grad if keepdim else np.expand_dims(grad, dim), axis=dim)
+        return full
+
+
 class Var(Function):
     """Variance: sum((x - mean)^2) / (N - correction)."""
+
+    promotion = "float"
 
     @staticmethod
     def forward(ctx, x, dim, keepdim, correction):

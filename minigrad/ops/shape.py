@@ -6,6 +6,8 @@ into what numpy wants, raising errors that name the op and the shapes.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..autograd import Function
@@ -73,17 +75,66 @@ class Expand(Function):
         return grad  # apply() sums the broadcast axes back to x's shape
 
 
+def index_steps(index: Any) -> tuple[Any, ...]:
+    """The numpy indices that, applied in turn, select what PyTorch's `t[index]` selects.
+
+    numpy and PyTorch agree except when integers and index arrays are mixed: PyTorch applies
+    the integers first, so t[0, :, idx] is t[0][:, idx] with shape (t.shape[1], len(idx)),
+    while numpy would put idx's dimension first. Such an index becomes two steps: the integers
+    (a view), then the rest.
+    """
+    parts = index if isinstance(index, tuple) else (index,)
+    integer = [isinstance(p, (int, np.integer)) and not isinstance(p, (bool, np.bool_)) for p in parts]
+    if not any(integer) or not any(isinstance(p, np.ndarray) for p in parts):
+        return (index,)
+    ints_first: list[Any] = []
+    the_rest: list[Any] = []
+    for part, is_int in zip(parts, integer):
+        if is_int:
+            ints_first.append(part)
+        elif part is None:  # the new axis exists after the first step
+            ints_first.append(None)
+            the_rest.append(slice(None))
+        elif part is Ellipsis:
+            ints_first.append(Ellipsis)
+            the_rest.append(Ellipsis)
+        else:  # a slice or an array, applied in the second step (a bool mask spans its ndim axes)
+            is_mask = isinstance(part, np.ndarray) and part.dtype == np.bool_
+            ints_first.extend([slice(None)] * (part.ndim if is_mask else 1))
+            the_rest.append(part)
+    return tuple(ints_first), tuple(the_rest)
+
+
+def select(array: np.ndarray, index: Any) -> np.ndarray:
+    """array[index] with PyTorch's meaning (see index_steps)."""
+    for step in index_steps(index):
+        array = array[step]
+    return array
+
+
+def assign(array: np.ndarray, index: Any, value: Any) -> None:
+    """array[index] = value with PyTorch's meaning: every step but the last is a view."""
+    *views, last = index_steps(index)
+    for step in views:
+        array = array[step]
+    array[last] = value
+
+
 class GetItem(Function):
-    """x[index] for any numpy index. Integer-array indices may repeat an element: its
-    gradients are summed (np.add.at), not overwritten."""
+    """x[index] for any numpy index, with PyTorch's order when integers and index arrays mix
+    (see index_steps). Integer-array indices may repeat an element: its gradients are summed
+    (np.add.at), not overwritten."""
 
     @staticmethod
     def forward(ctx, x, index):
+        steps = index_steps(index)
+        out = x
         try:
-            out = x[index]
+            for step in steps:
+                out = out[step]
         except IndexError as e:
             raise IndexError(f"getitem: index {index!r} is invalid for shape {x.shape}: {e}") from None
-        ctx.index = index
+        ctx.steps = steps
         ctx.in_shape = x.shape
         parts = index if isinstance(index, tuple) else (index,)
         ctx.basic = not any(isinstance(i, np.ndarray) for i in parts)
@@ -92,10 +143,14 @@ class GetItem(Function):
     @staticmethod
     def backward(ctx, grad):
         full = np.zeros(ctx.in_shape, dtype=grad.dtype)
+        target = full
+        for step in ctx.steps[:-1]:  # integers and slices: a view into `full`
+            target = target[step]
         if ctx.basic:  # slices and ints pick each element at most once
-            full[ctx.index] = grad
+            target[ctx.steps[-1]] = grad
         else:
-            np.add.at(full, ctx.index, grad)  # scatter-add: d x[i] / dx_j = [i == j], summed over repeats
+            # scatter-add: d x[i] / dx_j = [i == j], summed over repeats
+            np.add.at(target, ctx.steps[-1], grad)
         return full
 
 
@@ -108,7 +163,7 @@ class SetItem(Function):
     def forward(ctx, x, value, index):
         out = x.copy()
         try:
-            out[index] = value
+            assign(out, index, value)
         except IndexError as e:
             raise IndexError(f"setitem: index {index!r} is invalid for shape {x.shape}: {e}") from None
         except ValueError as e:
@@ -122,13 +177,15 @@ class SetItem(Function):
         dx = None
         if ctx.needs_input_grad[0]:
             dx = grad.copy()
-            dx[ctx.index] = 0  # d out/dx = 0 where value was written, 1 elsewhere
-        dvalue = grad[ctx.index] if ctx.needs_input_grad[1] else None  # d out[index]/d value = 1
+            assign(dx, ctx.index, 0)  # d out/dx = 0 where value was written, 1 elsewhere
+        dvalue = select(grad, ctx.index) if ctx.needs_input_grad[1] else None  # d out[index]/d value = 1
         return dx, dvalue
 
 
 class Cat(Function):
     """Concatenation along `dim` of any number of tensors."""
+
+    promotion = "common"
 
     @staticmethod
     def forward(ctx, *xs, dim):
@@ -143,6 +200,8 @@ class Cat(Function):
 
 class Stack(Function):
     """Stack equal-shaped tensors along a new dimension `dim`."""
+
+    promotion = "common"
 
     @staticmethod
     def forward(ctx, *xs, dim):

@@ -1,4 +1,7 @@
-"""The seed notes' five attention questions, answered by experiment (docs/faq.md shows the results).
+"""Five questions about attention, answered by experiment (results: docs/faq.md).
+
+The questions, and the claims each experiment tests, come from the Chinese-language tutorial
+this project started from; docs/architecture.md restates them.
 
     from transformer.faq import EXPERIMENTS
     result = EXPERIMENTS["q4"](quick=True, out_dir="figures")   # prints its tables, writes SVGs

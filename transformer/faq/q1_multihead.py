@@ -1,6 +1,6 @@
 """Q1: why multi-head attention?
 
-Claim (seed notes): several heads attend to different subspaces and catch richer information
+Claim (the tutorial): several heads attend to different subspaces and catch richer information
 than one head, like several filters in a CNN; at a fixed d_model, more heads make the model more
 expressive.
 

@@ -1,6 +1,6 @@
 """Q2: why do Q and K come from different weight matrices?
 
-Claim (seed notes): with one matrix for both, the score matrix q_i . q_j is symmetric; both sides
+Claim (the tutorial): with one matrix for both, the score matrix q_i . q_j is symmetric; both sides
 are projected into the same space, which limits what attention can express.
 
 With shared W: s_ij = (W x_i) . (W x_j) = s_ji, and s_ij <= sqrt(s_ii s_jj) (Cauchy-Schwarz), so

@@ -1,6 +1,6 @@
 """Q3: why dot-product scores rather than additive ones, and how do their costs differ?
 
-Claim (seed notes): dot products are faster; additive scoring is about as costly in theory
+Claim (the tutorial): dot products are faster; additive scoring is about as costly in theory
 (it acts like a hidden layer), and how the two compare in quality depends on d_k: the larger
 d_k, the more additive scoring gains (over unscaled dot products, as in Vaswani et al. 2017).
 

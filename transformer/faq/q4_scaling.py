@@ -1,6 +1,6 @@
 """Q4: why are the scores divided by sqrt(d_k) before the softmax?
 
-Claim (seed notes): large scores push the softmax to a near one-hot output, where its gradient
+Claim (the tutorial): large scores push the softmax to a near one-hot output, where its gradient
 vanishes; dividing by sqrt(d_k) prevents that.
 
 Why d_k: for q, k with independent N(0, 1) entries, q . k is a sum of d_k products of variance

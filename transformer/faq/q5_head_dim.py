@@ -1,6 +1,6 @@
 """Q5: why does each head work in a reduced dimension d_k = d_model / h?
 
-Claim (seed notes): reducing each head's dimension keeps the parameter count and the cost of
+Claim (the tutorial): reducing each head's dimension keeps the parameter count and the cost of
 multi-head attention at that of one full-width head, while still giving h different
 attention patterns.
 
