@@ -2,6 +2,7 @@
 configuration: high held-out exact match, greedy cached decoding equal to uncached and to the
 teacher-forced score, checkpoints that rebuild the model and resume exactly, the noam
 schedule, and eval / sample / render-attention / render-graph on a seq2seq checkpoint."""
+
 from __future__ import annotations
 
 import math
@@ -21,8 +22,17 @@ QUICK = TrainConfig(steps=200, batch_size=64, lr=3e-3, warmup_steps=50, schedule
 
 def quick_model(task):
     minigrad.manual_seed(0)
-    return Seq2SeqTransformer(Seq2SeqConfig(task.src_vocab.size, task.tgt_vocab.size, task.max_len, d_model=32,
-                                            n_encoder_layers=1, n_decoder_layers=1, label_smoothing=0.1))
+    return Seq2SeqTransformer(
+        Seq2SeqConfig(
+            task.src_vocab.size,
+            task.tgt_vocab.size,
+            task.max_len,
+            d_model=32,
+            n_encoder_layers=1,
+            n_decoder_layers=1,
+            label_smoothing=0.1,
+        )
+    )
 
 
 @pytest.fixture(scope="module")
@@ -89,9 +99,33 @@ def test_train_refuses_a_model_that_does_not_fit_the_data():
 
 def test_command_line_trains_evaluates_samples_and_draws(tmp_path, capsys):
     path = str(tmp_path / "numbers.npz")
-    assert main(["train", "--task", "numbers", "--length", "3", "--eval-size", "100", "--d-model", "32",
-                 "--n-layers", "1", "--steps", "200", "--lr", "3e-3", "--warmup", "50", "--out", path,
-                 "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--task",
+                "numbers",
+                "--length",
+                "3",
+                "--eval-size",
+                "100",
+                "--d-model",
+                "32",
+                "--n-layers",
+                "1",
+                "--steps",
+                "200",
+                "--lr",
+                "3e-3",
+                "--warmup",
+                "50",
+                "--out",
+                path,
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "1 encoder + 1 decoder layers" in out and "lr 0.003 noam" in out and "(right)" in out
     assert main(["eval", path, "--greedy", "--examples", "1"]) == 0
@@ -100,9 +134,14 @@ def test_command_line_trains_evaluates_samples_and_draws(tmp_path, capsys):
     assert main(["sample", path, "--prompt", "six hundred forty two", "--temperature", "0"]) == 0
     assert capsys.readouterr().out.startswith("six hundred forty two -> ")
     picture = tmp_path / "attention.dot"
-    assert main(["render-attention", path, "--input", "nine hundred five", "--head", "0", "-o", str(picture)]) == 0
+    assert (
+        main(["render-attention", path, "--input", "nine hundred five", "--head", "0", "-o", str(picture)])
+        == 0
+    )
     dot = picture.read_text()
-    assert "cross-attention (target -&gt; source)" in dot and "encoder self-attention" in dot and "five" in dot
+    assert (
+        "cross-attention (target -&gt; source)" in dot and "encoder self-attention" in dot and "five" in dot
+    )
     graph = tmp_path / "graph.dot"
     assert main(["render-graph", path, "-o", str(graph)]) == 0
     assert "transformer.decoder.layers.0" in graph.read_text()
