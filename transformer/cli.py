@@ -753,6 +753,9 @@ def _write_picture(graph: Any, path: str, fmt: str) -> int:
     return 0
 
 
+MODEL_DEPTH = -1  # --depth not given: the model's own default (1, or 4 for an encoder-decoder)
+
+
 def _depth(text: str) -> int | None:
     """--depth: a positive number of name parts, or 0 / full for every op (no collapsing)."""
     if text in ("0", "full"):
@@ -778,7 +781,7 @@ def add_render_graph_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--depth",
         type=_depth,
-        default=None,
+        default=MODEL_DEPTH,
         help="module depth drawn as boxes: 1 the model's children (embeddings, blocks, head), 2 "
         "each block's parts, ...; 0 or full draws every op (default: 1; for an encoder-decoder 4, "
         "a box per encoder and decoder block)",
@@ -812,10 +815,10 @@ def run_render_graph(args: argparse.Namespace) -> int:
     if isinstance(model, Seq2SeqTransformer):
         if fmt == "html":
             raise UsageError("the html graph explorer draws language models; write svg, png, pdf or dot")
-        depth = 4 if args.depth is None else args.depth
+        depth = 4 if args.depth == MODEL_DEPTH else args.depth
         graph = draw_seq2seq_graph(model, depth=depth, show_grads=args.grads, rankdir=args.rankdir)
         return _write_picture(graph, path, fmt)
-    args.depth = 1 if args.depth is None else args.depth
+    args.depth = 1 if args.depth == MODEL_DEPTH else args.depth
     if fmt == "html":  # pan, zoom, tooltips; a click opens a module
         explorer = graph_explorer(model, depth=args.depth, show_grads=args.grads, rankdir=args.rankdir)
         return _write_explorer(explorer, path)
