@@ -213,7 +213,11 @@ def check_fits(model: TransformerLM | Seq2SeqTransformer, data: Dataset) -> None
     else:
         if hasattr(data, "src_vocab"):
             raise ValueError("train: a sequence-to-sequence task needs a Seq2SeqTransformer")
-        needs = [("max_len", data.block_size, c.max_len), ("vocab_size", data.vocab.size, c.vocab_size)]
+        if c.max_len < data.block_size:
+            raise ValueError(
+                f"train: the data has rows of {data.block_size} tokens but the model's max_len is {c.max_len}"
+            )
+        needs = [("vocab_size", data.vocab.size, c.vocab_size)]
     for name, needed, has in needs:
         if has < needed:
             raise ValueError(f"train: the data needs {name} >= {needed}, but the model's {name} is {has}")
