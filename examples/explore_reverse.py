@@ -2,7 +2,7 @@
 screenshots of them taken with a headless Chromium.
 
     python examples/explore_reverse.py [OUT_DIR]
-        # writes OUT_DIR/explorer_{head,model,matrix,graph}.png (default: docs/images),
+        # writes OUT_DIR/explorer_{head,hover,model,detail,graph}.png (default: docs/images),
         # and the pages themselves to runs/reverse_attention.html and runs/reverse_graph.html
 
 The model (d_model=32, 2 heads, 2 layers) learns to reverse 8 digits in 200 steps, about 25
@@ -31,9 +31,10 @@ minigrad.tune_allocator()  # let numpy reuse freed large arrays (glibc); see min
 PROMPT = [5, 2, 7, 1, 8, 3, 6, 4]
 # (file name, page, address fragment, window size): what each screenshot shows
 SHOTS = [
-    ("explorer_head.png", "attention", "view=head&layer=0&heads=0,1", (1100, 700)),
-    ("explorer_model.png", "attention", "view=model&open=0,1", (1100, 760)),
-    ("explorer_matrix.png", "attention", "view=matrix&layer=1&head=0", (1000, 640)),
+    ("explorer_head.png", "attention", "view=head&layer=0", (1100, 620)),
+    ("explorer_hover.png", "attention", "view=head&layer=0&focus=query,11", (1100, 620)),
+    ("explorer_model.png", "attention", "view=model", (1100, 420)),
+    ("explorer_detail.png", "attention", "view=model&open=0,1", (1100, 720)),
     ("explorer_graph.png", "graph", "page=blocks.0", (1100, 760)),
 ]
 
@@ -90,7 +91,7 @@ def main() -> None:
     model, ids, tokens = trained_model()
     pages = {
         "attention": attention_explorer(model, ids, tokens).save("runs/reverse_attention.html"),
-        "graph": graph_explorer(model, ids, depth=1).save("runs/reverse_graph.html"),
+        "graph": graph_explorer(model, ids, depth=1, levels=3).save("runs/reverse_graph.html"),
     }
     for path in pages.values():
         print(f"wrote {path}")

@@ -62,7 +62,9 @@ class TensorNode:
 @dataclass(frozen=True)
 class ModuleBox:
     """A collapsed module: its qualified name and class, its parameter count, and the shapes
-    crossing its boundary (one per distinct tensor going in, one per output coming out)."""
+    crossing its boundary (one per distinct tensor going in, one per output coming out). With
+    show_grads, `grad_norm` is the norm of all its parameters' gradients taken together (what
+    clip_grad_norm_ would see for this module), None when none of them has a gradient."""
 
     id: str
     name: str
@@ -70,6 +72,7 @@ class ModuleBox:
     parameters: int
     inputs: tuple[Shape, ...]
     outputs: tuple[Shape, ...]
+    grad_norm: float | None = None
 
 
 Node = OpNode | TensorNode | ModuleBox
@@ -233,11 +236,14 @@ def layout_graph(output: Tensor, params: Any = None, *, depth: int | None = None
 
     op_group = [group_of(node.scope) for node in order]
     leaf_ids: dict[int, str] = {}
+    param_grad_squares: dict[str, float] = {}
     for j, (key, leaf) in enumerate(leaves.items()):
         name = names.get(key)
         if name:
             kind, home = "parameter", parent_scope(name)
             param_sizes.setdefault(name, leaf.data.size)
+            if show_grads and leaf.grad is not None:
+                param_grad_squares.setdefault(name, grad_norm(leaf.grad) ** 2)
         elif leaf.requires_grad or leaf.data.size > 1:  # data from outside: drawn at the top
             kind, home = ("leaf" if leaf.requires_grad else "input"), ""
         else:  # a constant such as the 2.0 of `x * 2.0`: beside the ops that use it
@@ -286,8 +292,10 @@ def layout_graph(output: Tensor, params: Any = None, *, depth: int | None = None
 
     for name, info in groups.items():
         count = sum(n for p, n in param_sizes.items() if _inside(parent_scope(p), name))
+        squares = [s for p, s in param_grad_squares.items() if _inside(parent_scope(p), name)]
+        norm = float(np.sqrt(sum(squares))) if squares else None
         add(parent_scope(name), ModuleBox(info["id"], name, classes.get(name), count,
-                                          tuple(info["in"].values()), tuple(info["out"].values())))
+                                          tuple(info["in"].values()), tuple(info["out"].values()), norm))
     return layout
 
 

@@ -135,12 +135,17 @@ def _module_attributes(box: ModuleBox, show_shapes: bool) -> dict[str, str]:
     if box.cls:
         lines.append(f"<i>{html(box.cls)}</i>")
     lines.append(f"{box.parameters:,} parameters")
+    fill = COLOURS["module"]
+    if box.grad_norm is not None:  # the fill shows its parameters' gradient, as for a tensor
+        lines.append(html(f"|grad| {box.grad_norm:.2e} (all its parameters)"))
+        fill = grad_colour(box.grad_norm)
     if show_shapes:
         if box.inputs:  # a module may take no tensor from the graph (an Embedding takes ids)
             lines.append(html("in: " + ", ".join(shape_text(s) for s in box.inputs)))
         lines.append(html("out: " + ", ".join(shape_text(s) for s in box.outputs)))
     return {"label": "<" + "<br/>".join(lines) + ">", "shape": "box",
-            "style": "filled,bold", "peripheries": "2", "fillcolor": COLOURS["module"],
+            "style": "filled,bold", "peripheries": "2", "fillcolor": fill,
+            **({"fontcolor": "white"} if fill in _DARK else {}),
             "tooltip": f"module {box.name}" + (f" ({box.cls})" if box.cls else "")}
 
 

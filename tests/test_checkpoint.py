@@ -265,3 +265,67 @@ def test_a_small_hostile_checkpoint_is_refused_quickly_and_with_little_memory(tm
     assert done.returncode == 0, done.stderr[-500:]
     result = json.loads(done.stdout)
     assert "must lie in" in result["error"] or "refusing to build it" in result["error"]
+
+
+# ----- the encoder-decoder uses the same format ------------------------------------------------
+def small_seq2seq(**fields):
+    from transformer.seq2seq import Seq2SeqTransformer
+    from transformer.seq2seq_config import Seq2SeqConfig
+
+    minigrad.manual_seed(0)
+    config = {
+        "src_vocab_size": 9,
+        "tgt_vocab_size": 7,
+        "max_len": 6,
+        "d_model": 8,
+        "n_heads": 2,
+        "n_encoder_layers": 1,
+        "n_decoder_layers": 1,
+        **fields,
+    }
+    return Seq2SeqTransformer(Seq2SeqConfig(**config))
+
+
+def test_seq2seq_files_share_the_format_and_the_checks(tmp_path):
+    from transformer.seq2seq import Seq2SeqTransformer
+
+    model = small_seq2seq(pos_encoding="learned")
+    model.save(tmp_path / "s.npz")
+    header = json.loads(str(minigrad.load(tmp_path / "s.npz")["checkpoint"]))
+    assert header["model"] == "Seq2SeqTransformer" and header["config"] == model.config.to_dict()
+    back = Seq2SeqTransformer.load(tmp_path / "s.npz")
+    src, tgt = np.array([[3, 4, 5]]), np.array([[1, 3]])
+    assert np.array_equal(back(src, tgt)[0].data, model(src, tgt)[0].data)
+    with pytest.raises(ValueError, match="holds a Seq2SeqTransformer, not a TransformerLM"):
+        TransformerLM.load(tmp_path / "s.npz")
+    state = dict(minigrad.load(tmp_path / "s.npz"))
+    h = json.loads(str(state["checkpoint"]))
+    h["config"]["d_ff"] = 2**20
+    h["config"]["d_model"] = 4096
+    h["config"]["n_heads"] = 2
+    state["checkpoint"] = np.array(json.dumps(h))
+    minigrad.save(state, tmp_path / "huge.npz")
+    with pytest.raises(ValueError, match="describes a model of up to .* refusing to build it"):
+        Seq2SeqTransformer.load(tmp_path / "huge.npz")
+
+
+def test_seq2seq_files_of_the_older_format_load(tmp_path):
+    from transformer.seq2seq import Seq2SeqTransformer
+
+    model = small_seq2seq()
+    old = {**model.state_dict(), "__config__": np.array(json.dumps(model.config.to_dict()))}  # the old writer
+    minigrad.save(old, tmp_path / "old.npz")
+    back = Seq2SeqTransformer.load(tmp_path / "old.npz")
+    assert back.config == model.config
+
+
+def test_seq2seq_max_elements_bounds_the_real_model():
+    for fields in (
+        {},
+        {"pos_encoding": "learned", "d_ff": 24},
+        {"share_embeddings": True, "tgt_vocab_size": 9},
+    ):
+        model = small_seq2seq(**fields)
+        c = model.config
+        real = sum(p.data.size for p in model.parameters()) + 2 * c.max_len * c.d_model
+        assert real <= c.max_elements() <= 4 * real

@@ -197,3 +197,17 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes_bit_for_bit(tmp_path):
     a, b = load_checkpoint(whole), load_checkpoint(cut)
     assert b.step == steps and b.history.losses == a.history.losses
     assert all(np.array_equal(a.weights[k], b.weights[k]) for k in a.weights)
+
+
+def test_sample_says_when_the_prompt_is_longer_than_the_context(tmp_path, capsys):
+    text = tmp_path / "t.txt"
+    text.write_text("the keeper climbs the stair. " * 40, encoding="utf-8")
+    path = str(tmp_path / "t.npz")
+    assert (
+        main(["train", "--text", str(text), "--block-size", "8", "--steps", "2", "--out", path, *TINY]) == 0
+    )
+    capsys.readouterr()
+    assert main(["sample", path, "--prompt", "the keeper climbs", "--length", "3"]) == 0
+    captured = capsys.readouterr()
+    assert "the prompt has 17 characters but the model's context holds max_len = 8" in captured.err
+    assert captured.out.startswith("the keeper climbs")

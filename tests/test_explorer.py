@@ -283,3 +283,24 @@ def test_an_encoder_decoder_takes_a_pair_of_token_lists(seq2seq):
         attention_explorer(seq2seq, (SRC, TGT), (list("abcde"), list("xy")))
     data = embedded_data(attention_explorer(seq2seq, (SRC, TGT)).to_html())
     assert data["kinds"][2]["keys"] == ["1", "2", "3", "4", "5"]
+
+
+def test_the_seq2seq_transformer_explored_from_a_source_target_pair():
+    from transformer.seq2seq import Seq2SeqTransformer
+    from transformer.seq2seq_config import Seq2SeqConfig
+
+    minigrad.manual_seed(0)
+    model = Seq2SeqTransformer(
+        Seq2SeqConfig(src_vocab_size=12, tgt_vocab_size=9, max_len=8, d_model=16, n_heads=2)
+    )
+    src, tgt = np.array([5, 6, 7, 8, 2]), np.array([1, 3, 4])
+    data = embedded_data(attention_explorer(model, (src, tgt)).to_html())
+    shapes = {k["label"]: (len(k["layers"]), k["layers"][0]["shape"]) for k in data["kinds"]}
+    assert shapes == {
+        "encoder self-attention": (2, [2, 5, 5]),
+        "decoder self-attention": (2, [2, 3, 3]),
+        "cross-attention": (2, [2, 3, 5]),
+    }
+    expected = dict(model_attention(model, (src, tgt)))
+    cross = data["kinds"][2]["layers"][1]
+    assert np.array_equal(decode_weights(cross["weights"], cross["shape"]), expected[cross["name"]])

@@ -63,7 +63,11 @@ def test_tooltips_give_op_shapes_dtype_values_and_gradient_norms(lm, explorer):
     lm.zero_grad()
     loss.backward()
     norm = np.sqrt(grad_norm(lm.head.weight.grad) ** 2 + grad_norm(lm.head.bias.grad) ** 2)
-    assert head[1] == "170 parameters" and head[-1] == f"|grad| of its parameters {norm:.4g}"
+    assert head[1] == "170 parameters" and head[-2] == f"|grad| of its parameters {norm:.4g}"
+    assert head[-1] == "click to open its graph"
+    last = next(p for p in explorer.pages if p.name == "blocks.0").tooltips
+    attn = next(lines for lines in last.values() if lines[0] == "module blocks.0.attn (MultiHeadAttention)")
+    assert attn[-1] == "(its graph is not in this file: pages go 2 levels deep)"
     tensors = [lines for page in explorer.pages for lines in page.tooltips.values() if lines[0] == "tensor"]
     assert tensors and all(len(lines) == 4 and lines[3].startswith("|grad| ") for lines in tensors)
     head_page = next(p for p in explorer.pages if p.name == "head")

@@ -432,3 +432,24 @@ def test_render_takes_the_format_from_the_suffix(tmp_path):
 @needs_dot
 def test_render_writes_png_bytes_for_a_png_path(tmp_path):
     assert render(small_graph(), tmp_path / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_collapsed_modules_show_the_gradient_norm_of_their_parameters():
+    """--grads colours something at every depth: a module drawn as one box carries the norm of
+    all its parameters' gradients taken together."""
+    from minigrad.graph_layout import layout_graph
+
+    minigrad.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))
+    loss = model(minigrad.randn(5, 3)).sum()
+    loss.backward()
+    boxes = [n for nodes in layout_graph(loss, model, depth=1, show_grads=True).nodes.values()
+             for n in nodes if isinstance(n, ModuleBox)]
+    assert sorted(b.name for b in boxes) == ["0", "1"]
+    for box in boxes:
+        layer = model[int(box.name)]
+        squares = [float((p.grad.numpy().astype("float64") ** 2).sum()) for p in layer.parameters()]
+        expected = sum(squares) ** 0.5
+        assert box.grad_norm == pytest.approx(expected)
+    unlit = layout_graph(loss, model, depth=1, show_grads=False).nodes
+    assert all(n.grad_norm is None for nodes in unlit.values() for n in nodes if isinstance(n, ModuleBox))

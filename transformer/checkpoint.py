@@ -175,11 +175,13 @@ def _header(
         if extra:
             raise ValueError(f"{where}: unexpected entry {extra[0]!r}")
         return header, _part(state, MODEL_PREFIX), _part(state, OPTIMIZER_PREFIX)
-    if "__config__" in state:  # TransformerLM.save before the common format
+    if "__config__" in state:  # TransformerLM.save (or Seq2SeqTransformer.save) before the common format
         weights = {k: v for k, v in state.items() if k != "__config__"}
+        config = _json(state, "__config__", where)
         header = {
-            "model": "TransformerLM",
-            "config": _json(state, "__config__", where),
+            "model": "Seq2SeqTransformer" if isinstance(config, dict) and "src_vocab_size" in config
+            else "TransformerLM",
+            "config": config,
             "data": None,
             "training": None,
             "dtype": None,

@@ -6,7 +6,7 @@
     minigrad-transformer eval runs/sort.npz
     minigrad-transformer sample runs/text.npz --prompt "The " --temperature 0.8
     minigrad-transformer faq q4                        # one of the five attention questions (docs/faq.md)
-    minigrad-transformer render-graph runs/sort.npz --depth 2 -o runs/graph.svg
+    minigrad-transformer render-graph runs/sort.npz --depth 3 -o runs/graph.svg
     minigrad-transformer render-attention runs/sort.npz --layer 1 --kind heatmap -o runs/attention.png
 
 Each subcommand is two small functions, one adding its options to a parser and one running
@@ -622,6 +622,10 @@ def run_sample(args: argparse.Namespace) -> int:
         raise UsageError("the prompt must hold at least one character")
     length = task.answer_len if task is not None else (300 if args.length is None else args.length)
     model = TransformerLM.from_checkpoint(file)
+    if len(prompt) > model.config.max_len:
+        print(f"note: the prompt has {len(prompt)} characters but the model's context holds "
+              f"max_len = {model.config.max_len}; it sees only the last {model.config.max_len}",
+              file=sys.stderr)
     out = model.generate(
         vocab.encode(prompt),
         length,
@@ -782,14 +786,16 @@ def add_render_graph_arguments(p: argparse.ArgumentParser) -> None:
         "--depth",
         type=_depth,
         default=MODEL_DEPTH,
-        help="module depth drawn as boxes: 1 the model's children (embeddings, blocks, head), 2 "
-        "each block's parts, ...; 0 or full draws every op (default: 1; for an encoder-decoder 4, "
-        "a box per encoder and decoder block)",
+        help="how deep modules open: 1 draws the model's children as boxes (embeddings, the list of "
+        "blocks, head), 2 each block as one box, 3 each block's parts (attention, feed-forward, "
+        "norms), ...; 0 or full draws every op (default: 1; for an encoder-decoder 4, a box per "
+        "encoder and decoder block)",
     )
     p.add_argument(
         "--grads",
         action="store_true",
-        help="run backward first and colour each parameter by the norm of its gradient",
+        help="run backward first and colour each parameter by the norm of its gradient, and each "
+        "module drawn as a box by the norm of all its parameters' gradients (at every depth)",
     )
     p.add_argument(
         "--rankdir",

@@ -552,6 +552,9 @@ def graph_explorer(model: TransformerLM | str | PathLike, ids: Any = None, *, de
             title = f"{cls}, depth {d if d is not None else 'full'}" if not name else \
                 f"{name} ({layout.classes.get(name, 'module')})"
             lines = {n.id: tooltips.lines(n) for found in layout.nodes.values() for n in found}
+            for box in layout.boxes:
+                lines[box.id].append("click to open its graph" if box.id in opens else
+                                     f"(its graph is not in this file: pages go {levels} levels deep)")
             pages.append(GraphPage(name, title, _svg(layout, rankdir), lines, opens))
         return GraphExplorer(pages, title=f"{cls}: computation graph of the loss")
     finally:

@@ -5,7 +5,8 @@
 // Data: { title, start: { view, layer, head, threshold }, kinds: [{ label, queries: [token], keys: [token],
 //                          layers: [{ name, shape: [heads, queries, keys], weights: base64 }] }] }
 // weights holds the float32 values, little-endian, in C order: weight (h, i, j) is at index
-// (h * queries + i) * keys + j. The page state can be set in the address: #view=model&layer=1.
+// (h * queries + i) * keys + j. The page state can be set in the address: #view=model&layer=1,
+// #open=1,0 (layer 1, head 0 opened large), #focus=query,5 (query 5 as if hovered).
 "use strict";
 
 (function () {
@@ -46,11 +47,13 @@
 
   const headColour = (h) => HEAD_COLOURS[h % HEAD_COLOURS.length];
 
-  /** The heatmap colour of a weight in [0, 1]: white to dark blue. */
+  // Heatmap colours, white (0) to dark blue (1), in 256 steps: looked up, not computed, for each
+  // of the 144 x 128 x 128 cells of a 12-layer, 12-head model's thumbnails.
+  const RAMP = Array.from({ length: 256 }, (_, k) => DARK.map((d) => Math.round(255 + ((d - 255) * k) / 255)));
+
+  /** The heatmap colour [r, g, b] of a weight in [0, 1]. */
   function shade(w) {
-    const f = Math.max(0, Math.min(1, w));
-    const c = DARK.map((d) => Math.round(255 + (d - 255) * f));
-    return c;
+    return RAMP[Math.round(Math.max(0, Math.min(1, w)) * 255)];
   }
 
   // ----- state, and the address that can set it ---------------------------------------------
@@ -70,7 +73,7 @@
       const on = new Set(fields.get("heads").split(",").filter((s) => s !== "").map(Number));
       state.heads = state.heads.map((_, h) => on.has(h));
     }
-    return fields.get("open");  // "layer,head" of a head to open large
+    return { open: fields.get("open"), focus: fields.get("focus") };  // "layer,head"; "query,i" or "key,j"
   }
 
   function writeAddress() {
@@ -371,12 +374,17 @@
   byId("threshold").addEventListener("input", (event) => { state.threshold = +event.target.value; update(); });
 
   byId("title").textContent = data.title;
-  const opened = readAddress();
+  const asked = readAddress();
   buildControls();
   update();
-  if (opened) {
-    const [l, h] = opened.split(",").map(Number);
+  if (asked.open) {  // a head opened large
+    const [l, h] = asked.open.split(",").map(Number);
     if (l >= 0 && l < kinds[state.kind].layers.length && h >= 0 && h < state.heads.length) openDetail(l, h);
+  }
+  if (asked.focus && state.view === "head") {  // a token as if hovered
+    const [side, index] = asked.focus.split(",");
+    const token = document.querySelector(`#head-view .token.${side === "key" ? "key" : "query"}[data-index="${+index}"]`);
+    if (token) token.dispatchEvent(new Event("mouseenter"));
   }
   document.body.dataset.ready = "true";  // for tests and screenshots: everything is drawn
 })();
