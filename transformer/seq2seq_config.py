@@ -77,18 +77,13 @@ class Seq2SeqConfig:
 
     def max_elements(self) -> int:
         """A generous upper bound on the array elements a model of this config allocates
-        (parameters and fixed tables), computed without building it, for the file loader."""
+        (parameters and fixed tables), computed without building it (see
+        `transformer.checkpoint`)."""
         d, ff = self.d_model, self.ff_dim
-        attention = 4 * d * d + 4 * d
-        encoder_layer = attention + 2 * d * ff + ff + d + 4 * d
-        decoder_layer = 2 * attention + 2 * d * ff + ff + d + 6 * d
-        return (
-            (self.src_vocab_size + self.tgt_vocab_size) * d
-            + 2 * self.max_len * d
-            + self.n_encoder_layers * encoder_layer
-            + self.n_decoder_layers * decoder_layer
-            + 4 * d
-        )
+        tables = (self.src_vocab_size + self.tgt_vocab_size) * d + 2 * self.max_len * d + 8 * d
+        encoder = 4 * d * d + 3 * d * ff + ff + 16 * d
+        decoder = 8 * d * d + 3 * d * ff + ff + 24 * d
+        return tables + self.n_encoder_layers * encoder + self.n_decoder_layers * decoder
 
     @property
     def ff_dim(self) -> int:
