@@ -149,6 +149,8 @@ def make_scheduler(
     (CosineAnnealingLR). `last_epoch` is the last step taken, to resume a run; the optimizer's
     groups must then hold their "initial_lr" (its state_dict brings it along).
     """
+    for group in optimizer.param_groups:  # checkpoints from before the schedulers lack it
+        group.setdefault("initial_lr", config.lr)
     warmup = config.warmup_steps
     if config.schedule == "noam":
         return lr_scheduler.LambdaLR(optimizer, lambda step: noam_factor(step, warmup), last_epoch=last_epoch)
