@@ -82,3 +82,16 @@ def test_scaled_rope_is_refused(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="rope_type 'llama3' is not supported"):
         hf.load_pretrained(tmp_path)
+
+
+def test_llama_save_pretrained_round_trips_through_transformers(tmp_path):
+    pytest.importorskip("safetensors")
+    reference = random_llama()
+    reference.save_pretrained(tmp_path / "in")
+    model = hf.load_pretrained(tmp_path / "in")
+    hf.save_pretrained(model, tmp_path / "out")
+    again = transformers.LlamaForCausalLM.from_pretrained(tmp_path / "out").eval()
+    ids = np.random.default_rng(2).integers(0, VOCAB, (2, T))
+    with torch.no_grad():
+        np.testing.assert_allclose(again(torch.tensor(ids)).logits.numpy(),
+                                   reference(torch.tensor(ids)).logits.numpy(), atol=1e-6, rtol=0)

@@ -609,20 +609,53 @@ def gpt2_hf_config(c: TransformerConfig, dtype: np.dtype) -> dict[str, Any]:
     }
 
 
+def llama_hf_config(c: TransformerConfig, dtype: np.dtype) -> dict[str, Any]:
+    """The config.json of LlamaForCausalLM for a TransformerLM of `TransformerConfig.llama`'s
+    layout, or a ValueError naming the first option Llama does not have."""
+    layout = {"norm_first": True, "norm": "rmsnorm", "pos_encoding": "rope", "activation": "swiglu",
+              "bias": False, "causal": True, "shared_qk": False, "score": "dot", "scale": True}
+    for name, value in layout.items():
+        if getattr(c, name) != value:
+            raise ValueError(f"save_pretrained: a Llama checkpoint needs {name}={value!r}, the model has "
+                             f"{getattr(c, name)!r}")
+    return {
+        "model_type": "llama", "architectures": ["LlamaForCausalLM"], "vocab_size": c.vocab_size,
+        "max_position_embeddings": c.max_len, "hidden_size": c.d_model, "num_hidden_layers": c.n_layers,
+        "num_attention_heads": c.n_heads, "num_key_value_heads": c.n_kv_heads or c.n_heads,
+        "head_dim": c.head_dim or c.d_model // c.n_heads, "intermediate_size": c.ff_dim,
+        "hidden_act": "silu", "rms_norm_eps": c.layer_norm_eps, "rope_theta": c.rope_theta,
+        "tie_word_embeddings": c.tie_embeddings, "attention_bias": False, "mlp_bias": False,
+        "attention_dropout": c.dropout, "dtype": str(dtype),
+    }
+
+
+def llama_tensors(c: TransformerConfig, state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """LlamaForCausalLM's tensors from TransformerLM arrays by name (the names of LLAMA_NAMES)."""
+    out = {theirs.format(i=i): state[ours.format(i=i)] for ours, theirs in LLAMA_NAMES.items()
+           for i in range(c.n_layers if "{i}" in ours else 1)}
+    if not c.tie_embeddings:
+        out["lm_head.weight"] = state["head.weight"]
+    return {k: np.ascontiguousarray(v) for k, v in out.items()}
+
+
 def save_pretrained(model: TransformerLM, path: str | PathLike) -> None:
     """Write `model` as a Hugging Face folder (config.json + model.safetensors) that
-    `GPT2LMHeadModel.from_pretrained(path)` loads to the same logits. The model must have
-    GPT-2's layout (as `load_pretrained` builds it); each file is written atomically."""
+    `transformers` loads to the same logits: a GPT-2-layout model for `GPT2LMHeadModel`, a
+    `TransformerConfig.llama`-layout one (RMSNorm, rotary positions) for `LlamaForCausalLM`.
+    Each file is written atomically."""
     if not isinstance(model, TransformerLM):
         raise TypeError(f"save_pretrained: expected a TransformerLM, got {type(model).__name__}")
     from safetensors.numpy import save  # the optional extra "hf"
 
     state = model.state_dict()
     dtype = state["tok_emb.weight"].dtype
-    config = gpt2_hf_config(model.config, dtype)
+    if model.config.norm == "rmsnorm" or model.config.pos_encoding == "rope":
+        config, tensors = llama_hf_config(model.config, dtype), llama_tensors(model.config, state)
+    else:
+        config, tensors = gpt2_hf_config(model.config, dtype), gpt2_tensors(model.config, state)
     folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_write(folder / WEIGHTS_FILE) as f:
-        f.write(save(gpt2_tensors(model.config, state), metadata={"format": "pt"}))
+        f.write(save(tensors, metadata={"format": "pt"}))
     with atomic_write(folder / CONFIG_FILE) as f:
         f.write((json.dumps(config, indent=2) + "\n").encode("utf-8"))
