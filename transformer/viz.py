@@ -9,6 +9,7 @@ queries on the left and keys on the right, with one edge per weight above a thre
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 import shutil
 from collections import deque
@@ -23,7 +24,7 @@ import minigrad
 from minigrad import nn
 from minigrad.autograd import Function, topological_order
 from minigrad.graph_layout import GraphLayout, ModuleBox, OpNode, TensorNode, grad_norm, layout_graph
-from minigrad.viz import GraphvizNotFoundError, draw_graph, html, shape_text, to_dot
+from minigrad.viz import GraphvizNotFoundError, html, shape_text, to_dot
 
 from .attention import record_attention
 from .explorer import AttentionExplorer, AttentionKind, GraphExplorer, GraphPage
@@ -359,10 +360,12 @@ def draw_model_graph(model: TransformerLM | str | PathLike, ids: Any = None, *, 
                      rankdir: str = "TB") -> graphviz.Digraph:
     """The computation graph of a TransformerLM's loss on `ids` (default: one sequence of
     `min(8, max_len)` fixed pseudo-random ids, the targets being the ids themselves), drawn
-    by `minigrad.viz.draw_graph` at `depth` (1: embeddings, blocks, head; 2: each block; None:
-    every op). `model` may be the path of a checkpoint (see `load_model`). With `show_grads`,
-    backward runs first so parameters are coloured by the gradient of this loss alone; the
-    parameters' `.grad` are put back as they were afterwards."""
+    as `minigrad.viz.draw_graph` draws it at `depth` (1: embeddings, the list of blocks, head;
+    2: each block; 3: each block's parts; None: every op), with the inputs named: the title
+    gives the ids, and each causal mask is labelled. `model` may be the path of a checkpoint
+    (see `load_model`). With `show_grads`, backward runs first so parameters are coloured by
+    the gradient of this loss alone; the parameters' `.grad` are put back as they were
+    afterwards."""
     if not isinstance(model, TransformerLM):
         model = load_model(model)
     config = model.config
@@ -372,15 +375,38 @@ def draw_model_graph(model: TransformerLM | str | PathLike, ids: Any = None, *, 
     ids = ids[None] if ids.ndim == 1 else ids
     _, loss = model(ids, ids)
     if not show_grads:
-        return draw_graph(loss, model, depth=depth, show_shapes=show_shapes, rankdir=rankdir)
+        layout = layout_graph(loss, model, depth=depth, show_shapes=show_shapes)
+        return to_dot(_label_inputs(layout, ids), rankdir)
     saved = [(p, p.grad) for p in model.parameters()]
     try:
         model.zero_grad()
         loss.backward()
-        return draw_graph(loss, model, depth=depth, show_shapes=show_shapes, show_grads=True, rankdir=rankdir)
+        layout = layout_graph(loss, model, depth=depth, show_shapes=show_shapes, show_grads=True)
+        return to_dot(_label_inputs(layout, ids), rankdir)
     finally:
         for p, grad in saved:
             p.grad = grad
+
+
+def _label_inputs(layout: GraphLayout, ids: np.ndarray) -> GraphLayout:
+    """Say what the model's inputs are: the title names the ids the loss was computed on (the
+    targets are the same ids), and each (1, 1, T, T) input, the only inputs of that shape, is
+    named as the causal mask it is (0 where a query may look, the lowest float above the
+    diagonal, added to the scores)."""
+    T = ids.shape[1]
+    for scope, nodes in layout.nodes.items():
+        layout.nodes[scope] = [
+            dataclasses.replace(node, name="causal mask")
+            if isinstance(node, TensorNode) and node.kind == "input" and node.name is None
+            and node.shape == (1, 1, T, T) else node
+            for node in nodes
+        ]
+    shown = " ".join(str(int(i)) for i in ids[0])
+    if len(ids) > 1:
+        shown += f" (and {len(ids) - 1} more rows)"
+    model = layout.classes.get("", "TransformerLM")
+    layout.classes[""] = f"{model}: the loss of ids {shown}, targets the same ids"
+    return layout
 
 
 # ----- the graph explorer -----------------------------------------------------------------------------
