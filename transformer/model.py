@@ -9,6 +9,7 @@ All You Need" (`pos_table`, a plain array: not trained, not saved, rebuilt from 
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from os import PathLike
 from typing import Any
@@ -128,8 +129,8 @@ class TransformerLM(nn.Module):
         The model sees at most the last max_len tokens. Runs without a graph and with dropout
         off, then restores the training mode. `rng` defaults to minigrad's seeded generator.
         """
-        if temperature < 0:
-            raise ValueError(f"generate: temperature must be >= 0, got {temperature}")
+        if not 0 <= temperature < math.inf:  # also refuses NaN
+            raise ValueError(f"generate: temperature must be a finite number >= 0, got {temperature}")
         if top_k is not None and top_k < 1:
             raise ValueError(f"generate: top_k must be >= 1, got {top_k}")
         ids = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
