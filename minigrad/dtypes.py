@@ -123,12 +123,22 @@ def _number_dtype(value: Any) -> np.dtype:
 
 
 def _operand(value: Any) -> tuple[np.dtype, int]:
-    """(dtype, group) of one operand: a Tensor or array by its own dtype, a number weakly."""
-    if is_number(value):
+    """(dtype, group) of one operand: a Tensor or array by its own dtype, a number weakly.
+    (Python's own number types are tested first, by identity: this runs for every op that
+    meets a number, and isinstance against numpy's scalar types costs more.)"""
+    kind = type(value)
+    if kind is float:
+        return _default_float, _NUMBERS
+    if kind is int:
+        return int64, _NUMBERS
+    if kind is bool:
+        return bool_, _NUMBERS
+    array = value if kind is np.ndarray else getattr(value, "data", None)  # a Tensor's array
+    if isinstance(array, np.ndarray):
+        return array.dtype, _DIMENSIONED if array.ndim else _ZERO_DIM
+    if is_number(value):  # a numpy scalar (whose .data is a buffer, not an array)
         return _number_dtype(value), _NUMBERS
-    array = value if isinstance(value, np.ndarray) else getattr(value, "data", None)  # a Tensor's array
-    if not isinstance(array, np.ndarray):
-        array = as_array(value)  # a list: a tensor in the making
+    array = as_array(value)  # a list: a tensor in the making
     return array.dtype, _DIMENSIONED if array.ndim else _ZERO_DIM
 
 
@@ -158,5 +168,9 @@ def result_type(*operands: Any) -> np.dtype:
 def float_result_type(*operands: Any) -> np.dtype:
     """`result_type`, with integer and bool results replaced by the default float dtype: the
     dtype of true division and of functions such as exp and sqrt."""
-    dtype = result_type(*operands)
+    return floating(result_type(*operands))
+
+
+def floating(dtype: np.dtype) -> np.dtype:
+    """`dtype` if it is floating, else the default float dtype."""
     return dtype if dtype.kind == "f" else _default_float

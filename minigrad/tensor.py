@@ -529,13 +529,13 @@ class Tensor:
         `dim`, as `torch.max`: the named tuple (values, indices) along it, where the gradient
         goes to the element each index names (the first of tied maxima)."""
         if dim is None:
-            return self.amax()
+            return self.amax(None, keepdim)
         return _values_and_indices(self, dim, keepdim, np.argmax, "max")
 
     def min(self, dim: int | None = None, keepdim: bool = False) -> Tensor | MinMax:
         """The smallest value, or (values, indices) along an int `dim`: as `max`."""
         if dim is None:
-            return self.amin()
+            return self.amin(None, keepdim)
         return _values_and_indices(self, dim, keepdim, np.argmin, "min")
 
     def amax(self, dim: Dim = None, keepdim: bool = False) -> Tensor:
@@ -745,14 +745,15 @@ def op_inputs(inputs: Sequence[Any], promotion: str | None) -> tuple[list[Tensor
         else:
             if promotion == "common" or first.kind == "f":
                 return list(inputs), arrays  # the common case: one dtype, nothing to convert
-    tensors = [x if isinstance(x, Tensor) else None for x in inputs]
     common = dtypes.result_type(*inputs)
-    for i, x in enumerate(inputs):
-        if tensors[i] is None:
-            tensors[i] = Tensor._wrap(np.asarray(x, dtype=common) if dtypes.is_number(x) else _to_array(x))
+    tensors = []
+    for x in inputs:
+        if not isinstance(x, Tensor):
+            x = Tensor._wrap(np.asarray(x, dtype=common) if dtypes.is_number(x) else _to_array(x))
+        tensors.append(x)
     arrays = [t._data for t in tensors]
     if promotion is not None:
-        target = common if promotion == "common" else dtypes.float_result_type(*inputs)
+        target = common if promotion == "common" else dtypes.floating(common)
         arrays = [a if a.dtype == target else a.astype(target) for a in arrays]
     return tensors, arrays
 

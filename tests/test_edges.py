@@ -176,6 +176,8 @@ def test_max_min_without_dim_and_of_0d(dtype) -> None:
     compare(lambda t: t.min(), lambda t: t.min(), [TIES.astype(dtype)])
     compare(lambda t: t.max(0).values, lambda t: t.max(0).values, [np.array(1.5, dtype=dtype)])
     assert mg.tensor(np.array(1.5, dtype=dtype)).min(-1).indices.shape == ()
+    kept = mg.tensor(TIES.astype(dtype)).max(keepdim=True)
+    assert kept.shape == tuple(torch.from_numpy(TIES).amax((), keepdim=True).shape) == (1, 1)
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
