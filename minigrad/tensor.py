@@ -560,11 +560,11 @@ class Tensor:
         return Tensor._wrap(np.asarray(np.argmin(self._data, axis=dim, keepdims=keepdim), dtype=np.int64))
 
     # ----- shapes ------------------------------------------------------------------------
-    def reshape(self, *shape: Any) -> Tensor:
-        return shape_op_reshape(self, shape, "reshape")
+    def reshape(self, *sizes: Any) -> Tensor:
+        return shape.Reshape.apply(self, shape=_target_shape(self, sizes, "reshape"))
 
-    def view(self, *shape: Any) -> Tensor:
-        return shape_op_reshape(self, shape, "view")
+    def view(self, *sizes: Any) -> Tensor:
+        return shape.Reshape.apply(self, shape=_target_shape(self, sizes, "view"))
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
         dim0, dim1 = (normalize_dim(d, self.ndim, "transpose") for d in (dim0, dim1))
@@ -688,10 +688,11 @@ _UFUNC_OPERATORS = {
 }
 
 
-def shape_op_reshape(t: Tensor, sizes: Sequence[Any], op: str) -> Tensor:
+def _target_shape(t: Tensor, sizes: Sequence[Any], op: str) -> tuple[int, ...]:
+    """`reshape(2, -1)` or `reshape((2, -1))` -> the full new shape, checked."""
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
         sizes = tuple(sizes[0])
-    return shape.Reshape.apply(t, shape=shape.resolve_shape(t.shape, tuple(sizes), op))
+    return shape.resolve_shape(t.shape, tuple(sizes), op)
 
 
 def _require_float(t: Tensor, op: str, what: str = "input") -> None:

@@ -96,3 +96,17 @@ def test_errors_are_reported_without_a_traceback(tmp_path, capsys):
     capsys.readouterr()
     assert main(["sample", path, "--prompt", "12x"]) == 1
     assert "not in the vocabulary" in capsys.readouterr().err
+
+
+def test_train_a_llama_style_model_from_the_command_line(tmp_path, capsys):
+    path = str(tmp_path / "sort.npz")
+    assert main(["train", "--task", "sort", "--length", "4", "--eval-size", "20", "--steps", "4",
+                 "--d-model", "16", "--n-heads", "4", "--n-layers", "1", "--batch-size", "8", "--quiet",
+                 "--norm-first", "--pos-encoding", "rope", "--norm", "rmsnorm", "--activation", "swiglu",
+                 "--n-kv-heads", "2", "--rope-theta", "500", "--no-bias", "--out", path]) == 0
+    assert "done: 4 steps" in capsys.readouterr().out
+    config = load_checkpoint(path).model_config
+    assert (config.pos_encoding, config.norm, config.activation, config.n_kv_heads) == ("rope", "rmsnorm",
+                                                                                       "swiglu", 2)
+    assert config.rope_theta == 500.0 and config.bias is False and config.norm_first
+    assert main(["eval", path]) == 0

@@ -58,7 +58,8 @@ def test_deeper_graphs_open_the_blocks(checkpoint, tmp_path, capsys):
     assert "<b>blocks.0" in two and "<b>blocks.1" in two and "MatMul" not in two
     run(capsys, "render-graph", checkpoint, "--depth", "full", "-o", str(tmp_path / "full.dot"))
     full = (tmp_path / "full.dot").read_text()
-    assert "MatMul" in full and "LayerNorm" in full and "blocks.1.attn" in full and "|grad|" not in full
+    assert "ScaledDotProductAttention" in full and "LayerNorm" in full and "blocks.1.attn" in full
+    assert "|grad|" not in full
     run(capsys, "render-graph", checkpoint, "--depth", "0", "-o", str(tmp_path / "zero.dot"))
     assert (tmp_path / "zero.dot").read_text() == full  # 0 means full too
     run(capsys, "render-graph", checkpoint, "--depth", "full", "--grads", "--rankdir", "LR",

@@ -143,7 +143,7 @@ def required_names() -> dict[str, tuple[tuple[str, ...], Any]]:
             need[f"{name}.{member}"] = ((f"{name}.{member}", member), None)
 
     for full in ("transformer.interop", "transformer.viz", "minigrad.viz", "transformer.tasks",
-                 "transformer.train"):
+                 "transformer.train", "transformer.rope"):
         try:
             module = importlib.import_module(full)
         except ImportError:  # not written yet

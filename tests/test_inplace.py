@@ -48,6 +48,18 @@ def test_versions_match_pytorch_for_the_same_changes() -> None:
     np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
 
 
+def test_an_element_picked_by_integers_is_a_view_as_in_pytorch() -> None:
+    torch = pytest.importorskip("torch")
+    ours, theirs = f64([[1.0, 2.0], [3.0, 4.0]], requires_grad=True), torch.tensor([[1.0, 2.0], [3.0, 4.0]],
+                                                                                   requires_grad=True)
+    for lib, t in ((mg, ours), (torch, theirs)):
+        with lib.no_grad():
+            t[0, 1].zero_()
+            t[1][0].fill_(7.0)
+    np.testing.assert_array_equal(ours.numpy(), theirs.detach().numpy())
+    assert ours._version == theirs._version == 2
+
+
 def test_views_and_detach_share_the_version_counter() -> None:
     x = f64(np.arange(6.0).reshape(2, 3))
     row, flat = x[0], x.reshape(6)

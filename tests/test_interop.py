@@ -118,3 +118,16 @@ def test_interop_rejects_what_it_cannot_map():
     for options in ({"shared_qk": True}, {"score": "additive"}, {"scale": False}, {"head_dim": 3}):
         with pytest.raises(ValueError, match="standard attention"):
             block_to_torch(TransformerBlock(D_MODEL, N_HEADS, D_FF, **options))
+
+
+@pytest.mark.parametrize("options", [dict(n_kv_heads=1), dict(rope_theta=10000.0), dict(norm="rmsnorm"),
+                                     dict(activation="swiglu"), dict(activation="silu"),
+                                     dict(activation="gelu_tanh")],
+                         ids=["gqa", "rope", "rmsnorm", "swiglu", "silu", "gelu_tanh"])
+def test_block_to_torch_refuses_the_modern_options(options):
+    pytest.importorskip("torch")
+    from transformer import TransformerBlock
+    from transformer.interop import block_to_torch
+
+    with pytest.raises(ValueError, match="PyTorch's layer has"):
+        block_to_torch(TransformerBlock(8, 2, 16, **options))

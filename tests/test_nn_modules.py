@@ -346,3 +346,83 @@ def test_init_errors():
         init.calculate_gain("swish")
     with pytest.raises(TypeError, match="zeros_: expected a Tensor"):
         init.zeros_(np.ones(3))
+
+
+# ----- RMSNorm, SiLU, MSELoss, CrossEntropyLoss(label_smoothing) ----------------------------------------
+MODERN = [
+    ("RMSNorm(5)", lambda: nn.RMSNorm(5), lambda tnn: tnn.RMSNorm(5), (3, 5)),
+    ("RMSNorm((3,4),eps)", lambda: nn.RMSNorm((3, 4), eps=1e-3), lambda tnn: tnn.RMSNorm((3, 4), eps=1e-3),
+     (2, 3, 4)),
+    ("RMSNorm(no-affine)", lambda: nn.RMSNorm(4, elementwise_affine=False),
+     lambda tnn: tnn.RMSNorm(4, elementwise_affine=False), (2, 4)),
+    ("SiLU", lambda: nn.SiLU(), lambda tnn: tnn.SiLU(), (3, 4)),
+]
+
+
+@pytest.mark.parametrize("make, make_torch, shape", [(m, t, s) for _, m, t, s in MODERN],
+                         ids=[n for n, *_ in MODERN])
+def test_modern_modules_gradcheck_and_match_torch(make, make_torch, shape):
+    module = make().to(np.float64)
+    params = list(module.parameters())
+    for p in params:  # weights other than ones, so that the weight's gradient matters
+        p.data[...] = np.random.default_rng(7).standard_normal(p.shape)
+    x = leaf(*shape)
+    assert minigrad.gradcheck(lambda x, *_: module(x), [x, *params])
+    torch = pytest.importorskip("torch")
+    reference = make_torch(torch.nn).double()
+    with torch.no_grad():
+        for p, tp in zip(params, reference.parameters()):
+            tp.copy_(torch.from_numpy(p.data))
+    tx = torch.tensor(x.data, requires_grad=True)
+    out, expected = module(x), reference(tx)
+    np.testing.assert_allclose(out.data, expected.detach().numpy(), rtol=1e-12, atol=1e-12)
+    g = np.random.default_rng(1).standard_normal(out.shape)
+    module.zero_grad()  # gradcheck's own backward left gradients behind
+    x.grad = None
+    out.backward(minigrad.tensor(g))
+    expected.backward(torch.from_numpy(g))
+    np.testing.assert_allclose(x.grad.data, tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+    for p, tp in zip(params, reference.parameters()):
+        np.testing.assert_allclose(p.grad.data, tp.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_rms_norm_defaults_and_repr():
+    norm = nn.RMSNorm(8)
+    assert norm.weight.dtype == np.float32 and np.all(norm.weight.data == 1) and norm.eps is None
+    assert repr(norm) == "RMSNorm((8,), eps=None, elementwise_affine=True)"
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_mse_loss_gradcheck_and_torch(reduction):
+    loss = nn.MSELoss(reduction)
+    x, y = leaf(3, 4), leaf(3, 4, seed=1)
+    assert minigrad.gradcheck(loss, [x, y])
+    torch = pytest.importorskip("torch")
+    tx, ty = torch.tensor(x.data, requires_grad=True), torch.tensor(y.data, requires_grad=True)
+    out, expected = loss(x, y), torch.nn.MSELoss(reduction=reduction)(tx, ty)
+    np.testing.assert_allclose(out.data, expected.detach().numpy(), rtol=1e-12)
+    x.grad = y.grad = None  # gradcheck's own backward left gradients behind
+    out.sum().backward()
+    expected.sum().backward()
+    np.testing.assert_allclose(x.grad.data, tx.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(y.grad.data, ty.grad.numpy(), rtol=1e-12)
+
+
+def test_mse_loss_refuses_broadcasting():
+    with pytest.raises(ValueError, match=r"MSELoss: input of shape \(3, 1\) and target of shape \(3,\)"):
+        nn.MSELoss()(minigrad.zeros(3, 1), np.zeros(3, dtype=np.float32))
+    with pytest.raises(ValueError, match="MSELoss: reduction must be one of"):
+        nn.MSELoss("max")
+
+
+def test_cross_entropy_loss_label_smoothing_matches_torch():
+    torch = pytest.importorskip("torch")
+    target = np.array([1, 0, 3])
+    x = leaf(3, 4, scale=2.0)
+    tx = torch.tensor(x.data, requires_grad=True)
+    out = nn.CrossEntropyLoss(label_smoothing=0.1)(x, target)
+    expected = torch.nn.CrossEntropyLoss(label_smoothing=0.1)(tx, torch.from_numpy(target))
+    np.testing.assert_allclose(out.data, expected.detach().numpy(), rtol=1e-12)
+    out.backward()
+    expected.backward()
+    np.testing.assert_allclose(x.grad.data, tx.grad.numpy(), rtol=1e-12, atol=1e-15)

@@ -143,3 +143,16 @@ def test_load_state_dict_checks_group_sizes_and_amsgrad_state():
     regrouped = optim.Adam([{"params": params[:1]}, {"params": params[1:]}])
     with pytest.raises(ValueError, match="parameter group 0 has 1 parameters, the state has 2"):
         regrouped.load_state_dict(state)
+
+
+def test_loads_the_state_of_the_layout_before_parameter_groups():
+    params = [Parameter(a) for a in _start()]
+    opt = optim.Adam(params, lr=0.1)
+    for i, p in enumerate(params):
+        p.grad = minigrad.tensor(_grad(p.data, 0, i))
+    opt.step()
+    old_layout = {k: v for k, v in opt.state_dict().items() if k.startswith("state.")}
+    old_layout["lr"] = np.array(0.05)
+    fresh = optim.Adam(params, lr=0.1)
+    fresh.load_state_dict(old_layout)
+    assert fresh.param_groups[0]["lr"] == 0.05 and fresh.state[params[0]]["step"] == 1

@@ -8,7 +8,7 @@
 only when called: importing `transformer` never imports torch.
 """
 from .attention import MultiHeadAttention, record_attention
-from .block import FeedForward, TransformerBlock
+from .block import FeedForward, SwiGLUFeedForward, TransformerBlock
 from .config import TransformerConfig
 from .decoder import TransformerDecoderBlock
 from .encoder_decoder import EncoderDecoder, TransformerDecoder, TransformerEncoder
@@ -16,6 +16,7 @@ from .model import TransformerLM
 from .seq2seq import Seq2SeqTransformer
 from .seq2seq_config import Seq2SeqConfig
 
-__all__ = ["TransformerConfig", "MultiHeadAttention", "FeedForward", "TransformerBlock", "TransformerLM",
+__all__ = ["TransformerConfig", "MultiHeadAttention", "FeedForward", "SwiGLUFeedForward", "TransformerBlock",
+           "TransformerLM",
            "record_attention", "TransformerDecoderBlock", "TransformerEncoder", "TransformerDecoder",
            "EncoderDecoder", "Seq2SeqConfig", "Seq2SeqTransformer"]

@@ -41,7 +41,7 @@ from minigrad.threads import set_num_threads
 from minigrad.viz import FORMATS, render
 
 from .checkpoint import read as read_checkpoint
-from .config import TransformerConfig
+from .config import ACTIVATIONS, NORMS, POS_ENCODINGS, TransformerConfig
 from .faq import DEFAULT_OUT as FAQ_OUT
 from .faq import EXPERIMENTS
 from .model import TransformerLM
@@ -246,10 +246,44 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     )
     model.add_argument(
         "--pos-encoding",
-        choices=("learned", "sinusoidal"),
+        choices=POS_ENCODINGS,
         default=None,
-        help=f"position embedding: a learned table or fixed sinusoids (default: "
+        help=f"positions: a learned table, fixed sinusoids, or rotary (rope) (default: "
         f"{_default(TransformerConfig, 'pos_encoding')})",
+    )
+    model.add_argument(
+        "--rope-theta",
+        type=_number(float, 1, low_open=True),
+        default=None,
+        help=f"base of the rotary angles, with --pos-encoding rope (default: "
+        f"{_default(TransformerConfig, 'rope_theta')})",
+    )
+    model.add_argument(
+        "--norm",
+        choices=NORMS,
+        default=None,
+        help=f"the blocks' normalization (default: {_default(TransformerConfig, 'norm')})",
+    )
+    model.add_argument(
+        "--activation",
+        choices=ACTIVATIONS,
+        default=None,
+        help=f"the feed-forward's nonlinearity; swiglu is Llama's gated network (default: "
+        f"{_default(TransformerConfig, 'activation')})",
+    )
+    model.add_argument(
+        "--n-kv-heads",
+        type=POSITIVE,
+        default=None,
+        help="key/value heads, for grouped-query attention; must divide --n-heads (default: one per head)",
+    )
+    model.add_argument(
+        "--no-bias",
+        dest="bias",
+        action="store_const",
+        const=False,
+        default=None,
+        help="no biases in the linear layers, as in Llama (default: biases)",
     )
 
     opt = p.add_argument_group("training (defaults: TrainConfig's for a task; for --text, the text preset)")
@@ -310,7 +344,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 
 _TASK_OPTIONS = ("task", "length", "base")
 _TEXT_OPTIONS = ("block_size", "val_fraction")
-_MODEL_OPTIONS = ("d_model", "n_heads", "n_layers", "d_ff", "dropout", "norm_first", "pos_encoding")
+_MODEL_OPTIONS = ("d_model", "n_heads", "n_layers", "d_ff", "dropout", "norm_first", "pos_encoding",
+                  "rope_theta", "norm", "activation", "n_kv_heads", "bias")
 _TRAIN_OPTIONS = (
     "batch_size",
     "lr",

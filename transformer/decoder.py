@@ -85,7 +85,8 @@ class TransformerDecoderBlock(nn.Module):
         self_cache, cross_cache = (None, None) if cache is None else (cache.self_attn, cache.cross_attn)
 
         def self_attention(h: Tensor) -> Tensor:
-            return self.dropout1(self.attn(h, causal, key_padding_mask, cache=self_cache))
+            return self.dropout1(self.attn(h, causal=causal, key_padding_mask=key_padding_mask,
+                                           cache=self_cache))
 
         def cross_attention(h: Tensor) -> Tensor:
             return self.dropout2(

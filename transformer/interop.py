@@ -205,6 +205,17 @@ def _check_standard(module: nn.Module, op: str) -> None:
             )
         if attn.q_proj.bias is None:
             raise ValueError(f"{op}: the block must have biases (bias=True)")
+        if attn.n_kv_heads != attn.n_heads or attn.rotary is not None:
+            raise ValueError(f"{op}: PyTorch's layer has neither grouped-query heads (n_kv_heads) nor "
+                             "rotary positions (pos_encoding='rope')")
+    for block in (m for m in module.modules() if isinstance(m, (TransformerBlock, TransformerDecoderBlock))):
+        norms = [m for name, m in block.named_children() if name.startswith("norm")]
+        if not all(isinstance(n, nn.LayerNorm) for n in norms):
+            raise ValueError(f"{op}: PyTorch's layer has LayerNorm only, not norm='rmsnorm'")
+        act = getattr(block.ffn, "act", None)
+        if not isinstance(act, (nn.ReLU, nn.GELU)) or getattr(act, "approximate", "none") != "none":
+            raise ValueError(f"{op}: PyTorch's layer has a relu or (exact) gelu feed-forward, "
+                             f"not {type(block.ffn).__name__} with {type(act).__name__}")
 
 
 def _activation_of(block: TransformerBlock | TransformerDecoderBlock) -> str:

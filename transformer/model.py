@@ -4,8 +4,9 @@
                -> dropout -> blocks[0] ... blocks[n-1]  (B, T, d_model)
                -> norm (pre-LN only) -> head          (B, T, vocab_size)
 
-Positions are a learned table (`pos_emb`, a parameter) or the fixed sinusoids of "Attention Is
-All You Need" (`pos_table`, a plain array: not trained, not saved, rebuilt from the config).
+Positions are a learned table (`pos_emb`, a parameter), the fixed sinusoids of "Attention Is
+All You Need" (`pos_table`, a plain array: not trained, not saved, rebuilt from the config), or
+rotary (RoPE): nothing is added to the tokens, each attention rotates its queries and keys.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from minigrad import functional as F
 from minigrad.creation import default_generator
 
 from . import checkpoint
-from .block import TransformerBlock
+from .block import TransformerBlock, make_norm
 from .config import TransformerConfig
 
 
@@ -51,17 +52,21 @@ class TransformerLM(nn.Module):
         self.tok_emb = nn.Embedding(c.vocab_size, c.d_model)
         if c.pos_encoding == "learned":
             self.pos_emb = nn.Embedding(c.max_len, c.d_model)
-        else:
+        elif c.pos_encoding == "sinusoidal":
             self.pos_table = sinusoidal_table(c.max_len, c.d_model)
+        # "rope": nothing is added here; every attention rotates its queries and keys.
         self.drop = nn.Dropout(c.dropout)
-        attention_options = dict(scale=c.scale, shared_qk=c.shared_qk, score=c.score, head_dim=c.head_dim)
+        attention_options = dict(scale=c.scale, shared_qk=c.shared_qk, score=c.score, head_dim=c.head_dim,
+                                 n_kv_heads=c.n_kv_heads, max_len=c.max_len,
+                                 rope_theta=c.rope_theta if c.pos_encoding == "rope" else None)
         self.blocks = nn.ModuleList(
-            [TransformerBlock(c.d_model, c.n_heads, c.ff_dim, c.dropout, c.norm_first, **attention_options)
+            [TransformerBlock(c.d_model, c.n_heads, c.ff_dim, c.dropout, c.norm_first, c.activation,
+                              c.norm, c.norm_eps, c.bias, **attention_options)
              for _ in range(c.n_layers)]
         )
         if c.norm_first:
-            self.norm = nn.LayerNorm(c.d_model)
-        self.head = nn.Linear(c.d_model, c.vocab_size)
+            self.norm = make_norm(c.norm, c.d_model, c.norm_eps)
+        self.head = nn.Linear(c.d_model, c.vocab_size, bias=c.bias)
 
     def check_ids(self, ids: Any) -> np.ndarray:
         """The ids as an integer array (B, T), or an error naming the limit broken, its type by
@@ -83,10 +88,13 @@ class TransformerLM(nn.Module):
             raise IndexError(f"TransformerLM: token id {bad} is outside [0, {self.config.vocab_size})")
         return ids
 
-    def positions(self, T: int) -> Tensor:
-        """Position vectors of the first T positions, (T, d_model)."""
+    def positions(self, T: int) -> Tensor | None:
+        """Position vectors of the first T positions, (T, d_model); None for rotary positions,
+        which the attention applies."""
         if self.config.pos_encoding == "learned":
             return self.pos_emb(np.arange(T))
+        if self.config.pos_encoding == "rope":
+            return None
         return Tensor(self.pos_table[:T].astype(self.tok_emb.weight.dtype))
 
     def forward(self, ids: Any, targets: Any = None,
@@ -98,7 +106,11 @@ class TransformerLM(nn.Module):
         """
         ids = self.check_ids(ids)
         B, T = ids.shape
-        x = self.drop(self.tok_emb(ids) + self.positions(T))  # (B, T, d_model) + (T, d_model)
+        x = self.tok_emb(ids)  # (B, T, d_model)
+        positions = self.positions(T)
+        if positions is not None:
+            x = x + positions  # (B, T, d_model) + (T, d_model)
+        x = self.drop(x)
         for block in self.blocks:
             x = block(x, self.config.causal, key_padding_mask)  # (B, T, d_model)
         if self.config.norm_first:

@@ -114,6 +114,8 @@ def make_scheduler(
     (CosineAnnealingLR). `last_epoch` is the last step taken, to resume a run; the optimizer's
     groups must then hold their "initial_lr" (its state_dict brings it along).
     """
+    for group in optimizer.param_groups:  # checkpoints from before the schedulers lack it
+        group.setdefault("initial_lr", config.lr)
     warmup = config.warmup_steps
     decay = lr_scheduler.CosineAnnealingLR(
         optimizer, T_max=max(1, config.steps - 1 - warmup), eta_min=config.min_lr

@@ -10,19 +10,21 @@ from .layers import (
     LayerNorm,
     Linear,
     ReLU,
+    RMSNorm,
     Sigmoid,
+    SiLU,
     Softmax,
     Tanh,
 )
-from .loss import CrossEntropyLoss
+from .loss import CrossEntropyLoss, MSELoss
 from .module import IncompatibleKeys, Module, evaluating
 from .parameter import Parameter
 
 __all__ = [
     "Module", "Parameter", "IncompatibleKeys", "evaluating",
-    "Linear", "Embedding", "LayerNorm", "Dropout", "GELU", "ReLU", "Tanh", "Sigmoid", "Softmax",
-    "Identity", "Flatten",
-    "CrossEntropyLoss",
+    "Linear", "Embedding", "LayerNorm", "RMSNorm", "Dropout", "GELU", "ReLU", "SiLU", "Tanh", "Sigmoid",
+    "Softmax", "Identity", "Flatten",
+    "CrossEntropyLoss", "MSELoss",
     "Sequential", "ModuleList", "ModuleDict", "ParameterList",
     "init",
 ]

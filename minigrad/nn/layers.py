@@ -104,6 +104,28 @@ class LayerNorm(Module):
         return f"{self.normalized_shape}, eps={self.eps}"
 
 
+class RMSNorm(Module):
+    """Divide by the root mean square over the last len(normalized_shape) dimensions (`eps`
+    inside the root; None: the dtype's machine epsilon, as PyTorch), then scale by weight
+    (ones, shape normalized_shape). LayerNorm without the centring and the bias (Zhang &
+    Sennrich, 2019): the norm of Llama's blocks."""
+
+    def __init__(self, normalized_shape: int | tuple[int, ...], eps: float | None = None,
+                 elementwise_affine: bool = True, dtype: Any = np.float32) -> None:
+        super().__init__()
+        if isinstance(normalized_shape, (int, np.integer)):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = tuple(_check_size("RMSNorm", "normalized_shape", n) for n in normalized_shape)
+        self.eps = None if eps is None else float(eps)
+        self.weight = Parameter(np.ones(self.normalized_shape, dtype=dtype)) if elementwise_affine else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.weight is not None}"
+
+
 class Dropout(Module):
     """Zero each element with probability p and scale the rest by 1/(1-p) while training;
     the identity in eval mode."""
@@ -140,6 +162,13 @@ class GELU(Module):
 class ReLU(Module):
     def forward(self, x: Tensor) -> Tensor:
         return x.relu()
+
+
+class SiLU(Module):
+    """x * sigmoid(x), the gate of SwiGLU."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.silu(x)
 
 
 class Tanh(Module):

@@ -138,6 +138,8 @@ class GetItem(Function):
         ctx.in_shape = x.shape
         parts = index if isinstance(index, tuple) else (index,)
         ctx.basic = not any(isinstance(i, np.ndarray) for i in parts)
+        if ctx.basic and type(out) is not np.ndarray:  # all ints: a 0-d view, not a copied scalar,
+            out = x[parts + (Ellipsis,)]  # so that t[0].zero_() writes into t, as in PyTorch
         return np.asarray(out)
 
     @staticmethod

@@ -138,6 +138,10 @@ class Optimizer:
         resumes bit for bit."""
         op = f"{type(self).__name__}.load_state_dict"
         indexed = self._indexed_params()
+        legacy = "lr" in state and not any(k.startswith("param_groups.") for k in state)
+        if legacy and len(self.param_groups) == 1:  # the layout before parameter groups: "lr"
+            state = {("param_groups.0.lr" if k == "lr" else k): v for k, v in state.items()}
+            state["param_groups.0.params"] = np.arange(len(indexed))
         groups: list[dict[str, Any]] = [{} for _ in self.param_groups]
         restored: list[dict[str, Any]] = [{} for _ in indexed]
         for key, value in state.items():
