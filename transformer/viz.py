@@ -9,7 +9,6 @@ queries on the left and keys on the right, with one edge per weight above a thre
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import re
 import shutil
 from collections import deque
@@ -361,9 +360,8 @@ def draw_model_graph(model: TransformerLM | str | PathLike, ids: Any = None, *, 
     """The computation graph of a TransformerLM's loss on `ids` (default: one sequence of
     `min(8, max_len)` fixed pseudo-random ids, the targets being the ids themselves), drawn
     as `minigrad.viz.draw_graph` draws it at `depth` (1: embeddings, the list of blocks, head;
-    2: each block; 3: each block's parts; None: every op), with the inputs named: the title
-    gives the ids, and each causal mask is labelled. `model` may be the path of a checkpoint
-    (see `load_model`). With `show_grads`, backward runs first so parameters are coloured by
+    2: each block; 3: each block's parts; None: every op), with a title naming the ids.
+    `model` may be the path of a checkpoint (see `load_model`). With `show_grads`, backward runs first so parameters are coloured by
     the gradient of this loss alone; the parameters' `.grad` are put back as they were
     afterwards."""
     if not isinstance(model, TransformerLM):
@@ -389,18 +387,8 @@ def draw_model_graph(model: TransformerLM | str | PathLike, ids: Any = None, *, 
 
 
 def _label_inputs(layout: GraphLayout, ids: np.ndarray) -> GraphLayout:
-    """Say what the model's inputs are: the title names the ids the loss was computed on (the
-    targets are the same ids), and each (1, 1, T, T) input, the only inputs of that shape, is
-    named as the causal mask it is (0 where a query may look, the lowest float above the
-    diagonal, added to the scores)."""
-    T = ids.shape[1]
-    for scope, nodes in layout.nodes.items():
-        layout.nodes[scope] = [
-            dataclasses.replace(node, name="causal mask")
-            if isinstance(node, TensorNode) and node.kind == "input" and node.name is None
-            and node.shape == (1, 1, T, T) else node
-            for node in nodes
-        ]
+    """Say what the model's inputs are: the ids enter the embedding as an index (not a tensor
+    of the graph), so the title names them, and the targets (the same ids)."""
     shown = " ".join(str(int(i)) for i in ids[0])
     if len(ids) > 1:
         shown += f" (and {len(ids) - 1} more rows)"
