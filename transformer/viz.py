@@ -361,9 +361,9 @@ def draw_model_graph(model: TransformerLM | str | PathLike, ids: Any = None, *, 
     `min(8, max_len)` fixed pseudo-random ids, the targets being the ids themselves), drawn
     as `minigrad.viz.draw_graph` draws it at `depth` (1: embeddings, the list of blocks, head;
     2: each block; 3: each block's parts; None: every op), with a title naming the ids.
-    `model` may be the path of a checkpoint (see `load_model`). With `show_grads`, backward runs first so parameters are coloured by
-    the gradient of this loss alone; the parameters' `.grad` are put back as they were
-    afterwards."""
+    `model` may be the path of a checkpoint (see `load_model`). With `show_grads`, backward
+    runs first so parameters are coloured by the gradient of this loss alone; the parameters'
+    `.grad` are put back as they were afterwards."""
     if not isinstance(model, TransformerLM):
         model = load_model(model)
     config = model.config
