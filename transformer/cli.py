@@ -45,6 +45,10 @@ from .config import ACTIVATIONS, NORMS, POS_ENCODINGS, TransformerConfig
 from .faq import DEFAULT_OUT as FAQ_OUT
 from .faq import EXPERIMENTS
 from .model import TransformerLM
+from .seq2seq import Seq2SeqTransformer
+from .seq2seq_config import BOS_ID, EOS_ID, Seq2SeqConfig
+from .seq2seq_tasks import SEQ2SEQ_TASKS, NumbersTask
+from .seq2seq_viz import draw_seq2seq_attention, draw_seq2seq_graph
 from .tasks import (
     TASKS,
     CharDataset,
@@ -56,6 +60,9 @@ from .tasks import (
     make_task,
 )
 from .train import (
+    MODEL_CLASSES,
+    SEQ2SEQ_MODEL,
+    SEQ2SEQ_TRAIN,
     TEXT_BLOCK_SIZE,
     TEXT_MODEL,
     TEXT_TRAIN,
@@ -138,7 +145,28 @@ def _output(path: str, *inputs: str | None) -> str:
 def _describe(data: Dataset) -> str:
     if isinstance(data, Task):
         return f"{data.name} (length {data.length}, base {data.base}, {data.n_eval} held-out sequences)"
+    if isinstance(data, NumbersTask):
+        return (f"{data.name}: English number words to digits (up to {data.length} digits, {data.n_eval} "
+                "held-out numbers)")
     return repr(data)
+
+
+def _describe_model(model: TransformerLM | Seq2SeqTransformer) -> str:
+    c = model.config
+    n_params = sum(p.data.size for p in model.parameters())
+    layers = (f"{c.n_encoder_layers} encoder + {c.n_decoder_layers} decoder layers"
+              if isinstance(model, Seq2SeqTransformer) else f"{c.n_layers} layers")
+    return f"{layers}, d_model {c.d_model}, {c.n_heads} heads, d_ff {c.ff_dim}, {n_params:,} parameters"
+
+
+def _show_translations(model: Seq2SeqTransformer, task: NumbersTask, n: int) -> None:
+    """Print the first n held-out sources with the model's greedy targets (cached decoding)."""
+    (src, _), targets = task.eval_set()
+    out = model.generate(src[:n], task.tgt_len, temperature=0.0)
+    for words, written, target in zip(src[:n], out, targets[:n]):
+        got, expected = task.tgt_vocab.decode(written), task.tgt_vocab.decode(target)
+        mark = "right" if got == expected else f"wrong, expected {expected}"
+        print(f"  {task.src_vocab.decode(words)} -> {got}   ({mark})")
 
 
 def _vocab(description: dict[str, Any]) -> Vocab:
@@ -164,10 +192,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     data = p.add_argument_group("data (a synthetic task, or --text)")
     data.add_argument(
         "--task",
-        choices=sorted(TASKS),
+        choices=sorted(TASKS) + sorted(SEQ2SEQ_TASKS),
         default=None,
-        help="synthetic task: the prompt's digits copied, reversed or sorted, or two numbers added "
-        "(default: sort)",
+        help="synthetic task: the prompt's digits copied, reversed or sorted, or two numbers added; "
+        "numbers: English number words to digits, trained on an encoder-decoder (default: sort)",
     )
     data.add_argument(
         "--length",
@@ -390,9 +418,14 @@ def _new_run(args: argparse.Namespace) -> tuple[TransformerLM, Dataset, TrainCon
         task_options = _chosen(args, ("length", "base"))
         if args.eval_size is not None:
             task_options["n_eval"] = args.eval_size
-        data = make_task(args.task or "sort", **task_options)
+        if args.task in SEQ2SEQ_TASKS:
+            if args.base is not None:
+                raise UsageError(f"--base is for the digit tasks; {args.task} has no base")
+            data = SEQ2SEQ_TASKS[args.task](**task_options)
+        else:
+            data = make_task(args.task or "sort", **task_options)
         out = args.out or f"runs/{args.task or 'sort'}.npz"
-        model_preset, config = {}, TrainConfig()
+        model_preset, config = {}, SEQ2SEQ_TRAIN if isinstance(data, NumbersTask) else TrainConfig()
     _output(out, args.text)
     best = str(Path(out).with_suffix(".best.npz")) if args.text else None
     if best is not None:
@@ -401,6 +434,8 @@ def _new_run(args: argparse.Namespace) -> tuple[TransformerLM, Dataset, TrainCon
     if args.lr is not None and args.min_lr is None:
         config.min_lr = config.lr / 10
     minigrad.manual_seed(config.seed)  # the initial weights
+    if isinstance(data, NumbersTask):
+        return _new_seq2seq_model(args, data), data, config, out, best
     model = TransformerLM(
         TransformerConfig(
             vocab_size=data.vocab.size,
@@ -409,6 +444,17 @@ def _new_run(args: argparse.Namespace) -> tuple[TransformerLM, Dataset, TrainCon
         )
     )
     return model, data, config, out, best
+
+
+def _new_seq2seq_model(args: argparse.Namespace, data: NumbersTask) -> Seq2SeqTransformer:
+    """The encoder-decoder of SEQ2SEQ_MODEL with the model options given (--n-layers sets
+    both stacks)."""
+    options = _chosen(args, _MODEL_OPTIONS)
+    if "n_layers" in options:
+        layers = options.pop("n_layers")
+        options.update(n_encoder_layers=layers, n_decoder_layers=layers)
+    return Seq2SeqTransformer(Seq2SeqConfig(data.src_vocab.size, data.tgt_vocab.size, data.max_len,
+                                            **{**SEQ2SEQ_MODEL, **options}))
 
 
 def _resumed_run(
@@ -431,7 +477,8 @@ def _resumed_run(
         config = dataclasses.replace(config, steps=args.steps)
     out = _output(args.out or args.resume, args.text)
     best = str(Path(out).with_suffix(".best.npz")) if checkpoint.data["kind"] == "text" else None
-    return TransformerLM(checkpoint.model_config), data, config, out, best, checkpoint.step
+    model = MODEL_CLASSES[checkpoint.file.model](checkpoint.model_config)
+    return model, data, config, out, best, checkpoint.step
 
 
 def _resume_command(path: str, steps: int) -> str:
@@ -447,16 +494,12 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"resuming {args.resume} at step {step} of {config.steps}")
     else:
         model, data, config, out, best = _new_run(args)
-    c = model.config
-    n_params = sum(p.data.size for p in model.parameters())
     print(f"data: {_describe(data)}")
-    print(
-        f"model: {c.n_layers} layers, d_model {c.d_model}, {c.n_heads} heads, d_ff {c.ff_dim}, "
-        f"{n_params:,} parameters"
-    )
+    print(f"model: {_describe_model(model)}")
+    schedule = "noam" if config.schedule == "noam" else f"-> {config.min_lr:g}"
     print(
         f"training: {config.steps} steps of {config.batch_size} sequences, "
-        f"lr {config.lr:g} -> {config.min_lr:g}, "
+        f"lr {config.lr:g} {schedule}, "
         f"warmup {config.warmup_steps}, seed {config.seed}",
         flush=True,
     )
@@ -482,6 +525,8 @@ def run_train(args: argparse.Namespace) -> int:
     )
     if isinstance(data, Task):
         _show_examples(model, data, 3)
+    if isinstance(data, NumbersTask):
+        _show_translations(model, data, 3)
     print(f"checkpoint: {out}")
     if best is not None and os.path.exists(best):
         i = int(min(range(len(history.eval_losses)), key=history.eval_losses.__getitem__))
@@ -540,6 +585,13 @@ def run_eval(args: argparse.Namespace) -> int:
             greedy = greedy_exact_match(model, *data.eval_set()).mean()
             print(f"greedy decoding exact match {100 * greedy:.2f}%")
         _show_examples(model, data, args.examples)
+    if isinstance(data, NumbersTask):
+        if args.greedy:
+            (src, _), targets = data.eval_set()
+            written = model.generate(src, data.tgt_len, temperature=0.0)
+            right = [data.tgt_vocab.decode(w) == data.tgt_vocab.decode(t) for w, t in zip(written, targets)]
+            print(f"greedy decoding exact match {100 * np.mean(right):.2f}%")
+        _show_translations(model, data, args.examples)
     return 0
 
 
@@ -584,6 +636,8 @@ def run_sample(args: argparse.Namespace) -> int:
             f"{args.checkpoint} records no data, so its vocabulary is unknown; save it with "
             "TransformerLM.save(path, data=dataset.describe())"
         )
+    if file.model == "Seq2SeqTransformer":
+        return _sample_seq2seq(args, file)
     vocab = _vocab(file.data)
     task = dataset_from_description(file.data) if file.data["kind"] == "task" else None
     prompt = args.prompt
@@ -615,6 +669,29 @@ def run_sample(args: argparse.Namespace) -> int:
         rng=np.random.default_rng(args.seed),
     )
     print(vocab.decode(out))
+    return 0
+
+
+def _source_words(text: str | None, task: NumbersTask, option: str) -> str:
+    """The source words to translate: `text`, or the first held-out source; checked against the
+    vocabulary and max_len."""
+    if text is None:
+        text = task.src_vocab.decode(task.eval_set()[0][0][0])
+    words = task.src_vocab.encode(text)  # an unknown word is a one-line error naming it
+    if not 1 <= len(words) <= task.max_len:
+        raise UsageError(f"{option} must hold 1 to {task.max_len} words (max_len), got {len(words)}")
+    return text
+
+
+def _sample_seq2seq(args: argparse.Namespace, file: Any) -> int:
+    """Write the target of one source (--prompt: the words) with an encoder-decoder."""
+    task = dataset_from_description(file.data)
+    words = _source_words(args.prompt, task, "--prompt")
+    model = Seq2SeqTransformer.from_checkpoint(file)
+    length = task.tgt_len if args.length is None else args.length
+    written = model.generate(task.src_vocab.encode(words), length, temperature=args.temperature,
+                             top_k=args.top_k, rng=np.random.default_rng(args.seed))
+    print(f"{words} -> {task.tgt_vocab.decode(written)}")
     return 0
 
 
@@ -715,6 +792,9 @@ def _write_picture(graph: Any, path: str, fmt: str) -> int:
     return 0
 
 
+MODEL_DEPTH = -1  # --depth not given: the model's own default (1, or 4 for an encoder-decoder)
+
+
 def _depth(text: str) -> int | None:
     """--depth: a positive number of name parts, or 0 / full for every op (no collapsing)."""
     if text in ("0", "full"):
@@ -740,10 +820,11 @@ def add_render_graph_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--depth",
         type=_depth,
-        default=1,
+        default=MODEL_DEPTH,
         help="how deep modules open: 1 draws the model's children as boxes (embeddings, the list of "
         "blocks, head), 2 each block as one box, 3 each block's parts (attention, feed-forward, "
-        "norms), ...; 0 or full draws every op (default: %(default)s)",
+        "norms), ...; 0 or full draws every op (default: 1; for an encoder-decoder 4, a box per "
+        "encoder and decoder block)",
     )
     p.add_argument(
         "--grads",
@@ -770,7 +851,15 @@ def run_render_graph(args: argparse.Namespace) -> int:
         task = make_task("sort")
         model = TransformerLM(TransformerConfig(vocab_size=task.vocab.size, max_len=task.block_size))
     else:
-        model = TransformerLM.load(args.checkpoint)
+        file = read_checkpoint(args.checkpoint)
+        model = MODEL_CLASSES[file.model].from_checkpoint(file)
+    if isinstance(model, Seq2SeqTransformer):
+        if fmt == "html":
+            raise UsageError("the html graph explorer draws language models; write svg, png, pdf or dot")
+        depth = 4 if args.depth == MODEL_DEPTH else args.depth
+        graph = draw_seq2seq_graph(model, depth=depth, show_grads=args.grads, rankdir=args.rankdir)
+        return _write_picture(graph, path, fmt)
+    args.depth = 1 if args.depth == MODEL_DEPTH else args.depth
     if fmt == "html":  # pan, zoom, tooltips; a click opens a module
         explorer = graph_explorer(model, depth=args.depth, show_grads=args.grads, rankdir=args.rankdir)
         return _write_explorer(explorer, path)
@@ -841,6 +930,8 @@ def run_render_attention(args: argparse.Namespace) -> int:
     file = read_checkpoint(args.checkpoint)
     if file.data is None:
         raise UsageError(f"{args.checkpoint} records no data, so its vocabulary is unknown")
+    if file.model == "Seq2SeqTransformer":
+        return _render_seq2seq_attention(args, file, path, fmt)
     model, vocab = TransformerLM.from_checkpoint(file), _vocab(file.data)
     task = dataset_from_description(file.data) if file.data["kind"] == "task" else None
     text = _attention_input(args.input, model, vocab, task)
@@ -857,6 +948,29 @@ def run_render_attention(args: argparse.Namespace) -> int:
         return _write_explorer(explorer, path)
     graph = draw_model_attention(model, vocab.encode(text), list(text), layer=args.layer, head=args.head,
                                  threshold=args.threshold, kind=args.kind)
+    return _write_picture(graph, path, fmt)
+
+
+def _render_seq2seq_attention(args: argparse.Namespace, file: Any, path: str, fmt: str) -> int:
+    """Encoder, decoder and cross-attention of an encoder-decoder on the source words of
+    --input (default: the first held-out source), the target being the model's greedy answer."""
+    task = dataset_from_description(file.data)
+    model = Seq2SeqTransformer.from_checkpoint(file)
+    words = _source_words(args.input, task, "--input")
+    src = task.src_vocab.encode(words)
+    written = model.generate(src, task.max_len, temperature=0.0)
+    print(f"input: {words} -> {task.tgt_vocab.decode(written)}")
+    if fmt == "html":
+        end = int(np.argmax(written == EOS_ID)) if (written == EOS_ID).any() else task.max_len - 1
+        tgt = np.concatenate([[BOS_ID], written[:end]])
+        labels = (task.src_vocab.labels(src), task.tgt_vocab.labels(tgt))
+        explorer = attention_explorer(model, (src, tgt), labels)
+        explorer.start.update(view="matrix" if args.kind == "heatmap" else "head",
+                              threshold=min(args.threshold, 1.0))
+        return _write_explorer(explorer, path)
+    graph = draw_seq2seq_attention(model, src, src_tokens=task.src_vocab.tokens,
+                                   tgt_tokens=task.tgt_vocab.tokens, layer=args.layer, head=args.head,
+                                   threshold=args.threshold, kind=args.kind)
     return _write_picture(graph, path, fmt)
 
 
