@@ -8,6 +8,7 @@
     minigrad-transformer faq q4                        # one of the five attention questions (docs/faq.md)
     minigrad-transformer render-graph runs/sort.npz --depth 3 -o runs/graph.svg
     minigrad-transformer render-attention runs/sort.npz --layer 1 --kind heatmap -o runs/attention.png
+    minigrad-transformer sample gpt2-folder --prompt "Hello"   # a Hugging Face checkpoint folder
 
 Each subcommand is two small functions, one adding its options to a parser and one running
 it, registered in the COMMANDS table at the bottom of this file; a new subcommand is one more
@@ -75,6 +76,7 @@ from .train import (
 from .viz import attention_explorer, draw_model_attention, draw_model_graph, graph_explorer
 
 PROG = "minigrad-transformer"
+FOLDER_SAMPLE_LENGTH = 50  # new tokens `sample` writes for a checkpoint folder by default
 DEFAULT_THREADS = 1  # BLAS threads; one measured fastest for these sizes on a busy 2-core machine
 
 
@@ -595,12 +597,44 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----- Hugging Face checkpoint folders ------------------------------------------------------------------
+def _is_folder(path: str) -> bool:
+    """A Hugging Face checkpoint folder (config.json + safetensors) rather than a minigrad file."""
+    return os.path.isdir(path)
+
+
+def _folder_model(path: str, *, needs_tokenizer: bool = True) -> tuple[TransformerLM, Any]:
+    """The TransformerLM of a checkpoint folder and its tokenizer (None when not needed)."""
+    from . import hf  # the optional extra "hf"
+
+    model = hf.load_pretrained(path)
+    if not isinstance(model, TransformerLM):
+        raise UsageError(f"{path} holds a {type(model).__name__}; this command needs a causal language "
+                         "model (model_type gpt2)")
+    return model, hf.load_tokenizer(path) if needs_tokenizer else None
+
+
+def run_sample_folder(args: argparse.Namespace) -> int:
+    """sample on a checkpoint folder: the prompt through its tokenizer, greedy or sampled."""
+    model, tokenizer = _folder_model(args.checkpoint)
+    if not args.prompt:
+        raise UsageError("give a --prompt: the text the model continues")
+    ids = np.asarray(tokenizer.encode(args.prompt), dtype=np.int64)
+    if ids.size == 0:
+        raise UsageError(f"the prompt {args.prompt!r} has no tokens")
+    length = FOLDER_SAMPLE_LENGTH if args.length is None else args.length
+    out = model.generate(ids, length, temperature=args.temperature, top_k=args.top_k,
+                         rng=np.random.default_rng(args.seed))
+    print(tokenizer.decode(out.tolist()))
+    return 0
+
+
 # ----- sample ------------------------------------------------------------------------------------------
 def add_sample_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "checkpoint",
-        help="a checkpoint written by `train` (text, or a task), or a TransformerLM.save file "
-        "that records its data",
+        help="a checkpoint written by `train` (text, or a task), a TransformerLM.save file "
+        "that records its data, or a Hugging Face checkpoint folder (GPT-2) with its tokenizer",
     )
     p.add_argument(
         "--prompt",
@@ -612,7 +646,8 @@ def add_sample_arguments(p: argparse.ArgumentParser) -> None:
         "--length",
         type=NON_NEGATIVE,
         default=None,
-        help="new tokens (characters) to generate (default: 300 for text; for a task, exactly its answer)",
+        help="new tokens (characters) to generate (default: 300 for text; for a task, exactly its answer; "
+        f"{FOLDER_SAMPLE_LENGTH} for a checkpoint folder)",
     )
     p.add_argument(
         "--temperature",
@@ -630,6 +665,8 @@ def add_sample_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_sample(args: argparse.Namespace) -> int:
+    if _is_folder(args.checkpoint):
+        return run_sample_folder(args)
     file = read_checkpoint(args.checkpoint)
     if file.data is None:
         raise UsageError(
@@ -809,7 +846,8 @@ def add_render_graph_arguments(p: argparse.ArgumentParser) -> None:
         "checkpoint",
         nargs="?",
         default=None,
-        help="a checkpoint written by `train`, or a file written by TransformerLM.save",
+        help="a checkpoint written by `train`, a file written by TransformerLM.save, or a Hugging "
+        "Face checkpoint folder (GPT-2)",
     )
     p.add_argument(
         "--untrained",
@@ -850,6 +888,8 @@ def run_render_graph(args: argparse.Namespace) -> int:
         minigrad.manual_seed(_default(TrainConfig, "seed"))  # train's defaults, so the same model
         task = make_task("sort")
         model = TransformerLM(TransformerConfig(vocab_size=task.vocab.size, max_len=task.block_size))
+    elif _is_folder(args.checkpoint):
+        model = _folder_model(args.checkpoint, needs_tokenizer=False)[0]
     else:
         file = read_checkpoint(args.checkpoint)
         model = MODEL_CLASSES[file.model].from_checkpoint(file)
@@ -868,7 +908,8 @@ def run_render_graph(args: argparse.Namespace) -> int:
 
 
 def add_render_attention_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", help="a checkpoint written by `train` (its vocabulary encodes --input)")
+    p.add_argument("checkpoint", help="a checkpoint written by `train` (its vocabulary encodes --input), "
+                   "or a Hugging Face checkpoint folder (GPT-2; its tokenizer encodes --input)")
     p.add_argument("--input", default=None,
                    help="text the model reads, one token per character; a task's bare prompt is completed "
                         "with '=' and the model's greedy answer (default, for a task: the first held-out "
@@ -925,8 +966,27 @@ def _index(value: int, count: int, option: str, what: str) -> int:
     return value % count
 
 
+def _folder_attention_input(args: argparse.Namespace) -> tuple[TransformerLM, np.ndarray, list[str]]:
+    """A checkpoint folder's model, the ids of --input through its tokenizer, and each token's text."""
+    model, tokenizer = _folder_model(args.checkpoint)
+    if not args.input:
+        raise UsageError("give an --input: the text the model reads")
+    ids = np.asarray(tokenizer.encode(args.input), dtype=np.int64)
+    if not 0 < ids.size <= model.config.max_len:
+        raise UsageError(f"--input has {ids.size} tokens; the model reads 1 to max_len = "
+                         f"{model.config.max_len}")
+    return model, ids, [tokenizer.decode([i]) for i in ids.tolist()]
+
+
 def run_render_attention(args: argparse.Namespace) -> int:
     path, fmt = _picture_path(args, "attention")
+    if _is_folder(args.checkpoint):
+        model, ids, tokens = _folder_attention_input(args)
+        print(f"input: {args.input} ({len(tokens)} tokens)")
+        if fmt == "html":
+            return _write_explorer(attention_explorer(model, ids, tokens), path)
+        return _write_picture(draw_model_attention(model, ids, tokens, layer=args.layer, head=args.head,
+                                                   threshold=args.threshold, kind=args.kind), path, fmt)
     file = read_checkpoint(args.checkpoint)
     if file.data is None:
         raise UsageError(f"{args.checkpoint} records no data, so its vocabulary is unknown")
