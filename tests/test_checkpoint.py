@@ -329,3 +329,9 @@ def test_seq2seq_max_elements_bounds_the_real_model():
         c = model.config
         real = sum(p.data.size for p in model.parameters()) + 2 * c.max_len * c.d_model
         assert real <= c.max_elements() <= 4 * real
+
+
+@pytest.mark.parametrize("temperature", [float("nan"), float("inf"), -1.0])
+def test_generate_refuses_a_temperature_that_is_not_a_finite_number(temperature):
+    with pytest.raises(ValueError, match="temperature must be a finite number >= 0"):
+        small_model().generate(np.array([1, 2]), 3, temperature=temperature)

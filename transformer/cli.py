@@ -4,7 +4,7 @@
     minigrad-transformer train --task add --length 3 --steps 2000 --out runs/add.npz
     minigrad-transformer train --text examples/data/lighthouse.txt --out runs/text.npz
     minigrad-transformer eval runs/sort.npz
-    minigrad-transformer sample runs/text.npz --prompt "The " --temperature 0.8
+    minigrad-transformer sample runs/text.best.npz --prompt "The " --temperature 0.8
     minigrad-transformer faq q4                        # one of the five attention questions (docs/faq.md)
     minigrad-transformer render-graph runs/sort.npz --depth 3 -o runs/graph.svg
     minigrad-transformer render-attention runs/sort.npz --layer 1 --kind heatmap -o runs/attention.png

@@ -11,6 +11,7 @@ With `tie_embeddings` the head's weight is the token embedding's (one Parameter,
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from os import PathLike
 from typing import Any
@@ -192,8 +193,8 @@ class TransformerLM(nn.Module):
         each row continues as it would alone. The prompt and the new tokens must then fit in
         max_len.
         """
-        if temperature < 0:
-            raise ValueError(f"generate: temperature must be >= 0, got {temperature}")
+        if not 0 <= temperature < math.inf:  # also refuses NaN
+            raise ValueError(f"generate: temperature must be a finite number >= 0, got {temperature}")
         if top_k is not None and top_k < 1:
             raise ValueError(f"generate: top_k must be >= 1, got {top_k}")
         ids = np.asarray(ids.data if isinstance(ids, Tensor) else ids)

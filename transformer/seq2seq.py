@@ -164,8 +164,8 @@ class Seq2SeqTransformer(nn.Module):
         decoder on the whole prefix again (the same tokens, slower). Runs without a graph and
         with dropout off, then restores the training mode.
         """
-        if temperature < 0:
-            raise ValueError(f"generate: temperature must be >= 0, got {temperature}")
+        if not 0 <= temperature < math.inf:  # also refuses NaN
+            raise ValueError(f"generate: temperature must be a finite number >= 0, got {temperature}")
         if top_k is not None and top_k < 1:
             raise ValueError(f"generate: top_k must be >= 1, got {top_k}")
         if not 1 <= max_new_tokens <= self.config.max_len:
