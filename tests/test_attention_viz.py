@@ -180,3 +180,13 @@ def test_model_graph_from_a_training_checkpoint(tmp_path):
           out=tmp_path / "run.npz", log=None)
     source = draw_model_graph(tmp_path / "run.npz", depth=2).source
     assert "<b>blocks.0</b>" in source and "mod" in source
+
+
+def test_model_graph_names_its_inputs():
+    from transformer import TransformerConfig, TransformerLM
+    from transformer.viz import draw_model_graph
+
+    minigrad.manual_seed(0)
+    model = TransformerLM(TransformerConfig(vocab_size=12, max_len=8, d_model=8, n_heads=2, n_layers=2))
+    source = draw_model_graph(model, [[3, 1, 4, 1]], depth=None).source
+    assert "TransformerLM: the loss of ids 3 1 4 1, targets the same ids" in source

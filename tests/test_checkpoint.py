@@ -17,8 +17,9 @@ import minigrad
 from transformer import TransformerConfig, TransformerLM
 from transformer import checkpoint as ckpt
 from transformer.config import CHOICES, LIMITS
+from transformer.seq2seq_config import SEQ2SEQ_CHOICES, SEQ2SEQ_LIMITS, Seq2SeqConfig
 from transformer.tasks import make_task
-from transformer.train import TRAIN_LIMITS, TrainConfig, load_checkpoint, train
+from transformer.train import TRAIN_CHOICES, TRAIN_LIMITS, TrainConfig, load_checkpoint, train
 
 DATA = Path(__file__).parent / "data"
 IDS = np.array([[1, 2, 3, 4]])
@@ -95,7 +96,9 @@ def test_one_dtype_rule_the_files_dtype_or_the_one_asked_for(tmp_path):
 
 def test_every_config_field_has_a_limit_or_choices():
     """New fields must say what a file may set them to."""
-    for cls, limits, choices in ((TransformerConfig, LIMITS, CHOICES), (TrainConfig, TRAIN_LIMITS, {})):
+    tables = ((TransformerConfig, LIMITS, CHOICES), (TrainConfig, TRAIN_LIMITS, TRAIN_CHOICES),
+              (Seq2SeqConfig, SEQ2SEQ_LIMITS, SEQ2SEQ_CHOICES))
+    for cls, limits, choices in tables:
         hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
             text = str(hints[f.name])
@@ -326,3 +329,9 @@ def test_seq2seq_max_elements_bounds_the_real_model():
         c = model.config
         real = sum(p.data.size for p in model.parameters()) + 2 * c.max_len * c.d_model
         assert real <= c.max_elements() <= 4 * real
+
+
+@pytest.mark.parametrize("temperature", [float("nan"), float("inf"), -1.0])
+def test_generate_refuses_a_temperature_that_is_not_a_finite_number(temperature):
+    with pytest.raises(ValueError, match="temperature must be a finite number >= 0"):
+        small_model().generate(np.array([1, 2]), 3, temperature=temperature)

@@ -211,3 +211,5 @@ def test_sample_says_when_the_prompt_is_longer_than_the_context(tmp_path, capsys
     captured = capsys.readouterr()
     assert "the prompt has 17 characters but the model's context holds max_len = 8" in captured.err
     assert captured.out.startswith("the keeper climbs")
+    assert main(["eval", path]) == 0  # the checkpoint records its text file: no --text needed
+    assert "held-out loss" in capsys.readouterr().out

@@ -4,7 +4,8 @@
    namespace (a fresh one per file), from the repository root, so a page reads like one session.
    A block preceded by the line `<!-- skip-test -->` is not run: only for what cannot run here
    (a long training run), never to hide a broken example. A page that renders pictures is
-   skipped where Graphviz's `dot` program is missing, as the rendering tests are.
+   skipped where Graphviz's `dot` program is missing, as the rendering tests are, and a page
+   that needs an optional extra (`safetensors`, `tokenizers`) where it is not installed.
 2. Every relative link and image in those files points at a file that exists.
 3. Every public name of both packages appears in docs/api.md inside a code span, spelled with
    its owner (`F.softmax`, `Tensor.sum`, `nn.Linear`, `tasks.make_task`, ...), so adding a
@@ -26,6 +27,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 SKIP_MARK = "<!-- skip-test -->"
+OPTIONAL_EXTRAS = ("safetensors", "tokenizers")  # the extra "hf" of pyproject.toml
 
 
 def doc_files() -> list[Path]:
@@ -65,6 +67,10 @@ def test_code_blocks_run(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             exec(compiled, namespace)
         except GraphvizNotFoundError:  # like the rendering tests: skip where `dot` is missing
             pytest.skip(f"{path.name}:{line}: Graphviz's dot program is not installed")
+        except ModuleNotFoundError as e:
+            if e.name not in OPTIONAL_EXTRAS:
+                raise
+            pytest.skip(f"{path.name}:{line}: the optional package {e.name} is not installed")
 
 
 def test_skip_marks_are_rare() -> None:

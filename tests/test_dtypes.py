@@ -43,7 +43,7 @@ def test_default_dtype_reaches_lists_constructors_and_layers(default_float64) ->
     assert mg.get_default_dtype() == mg.float64
     made = [mg.tensor([1.5]), mg.tensor(2.5), mg.zeros(2), mg.ones(2), mg.full(2, 1.0), mg.randn(2),
             mg.rand(2), mg.arange(0.0, 1.0, 0.5), mg.nn.Linear(2, 3).weight, mg.nn.Embedding(3, 2).weight,
-            mg.nn.LayerNorm(2).bias]
+            mg.nn.LayerNorm(2).bias, mg.nn.RMSNorm(2).weight]
     assert all(t.dtype == np.float64 for t in made)
     assert (mg.arange(3) / 2).dtype == np.float64 and mg.tensor([1, 2]).dtype == np.int64
 

@@ -17,7 +17,7 @@ def hf_llama(config):
         vocab_size=config.vocab_size, hidden_size=config.d_model, intermediate_size=config.ff_dim,
         num_hidden_layers=config.n_layers, num_attention_heads=config.n_heads,
         num_key_value_heads=config.n_kv_heads or config.n_heads, max_position_embeddings=config.max_len,
-        rms_norm_eps=config.norm_eps, rope_theta=config.rope_theta, tie_word_embeddings=False,
+        rms_norm_eps=config.layer_norm_eps, rope_theta=config.rope_theta, tie_word_embeddings=False,
         attention_bias=False, mlp_bias=False)
     if getattr(hf_config, "rope_parameters", None) is not None:  # transformers >= 5 keeps it here
         hf_config.rope_parameters["rope_theta"] = config.rope_theta

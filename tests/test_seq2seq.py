@@ -44,7 +44,7 @@ def batch():
 @pytest.mark.parametrize(
     "fields, words",
     [
-        ({"src_vocab_size": 2}, ["src_vocab_size=2", "must exceed 2"]),
+        ({"src_vocab_size": 2}, ["src_vocab_size=2", "must lie in [3,"]),
         ({"max_len": 0}, ["max_len=0"]),
         ({"d_model": 10, "n_heads": 3}, ["d_model=10", "n_heads=3"]),
         ({"activation": "tanh"}, ["activation='tanh'"]),
@@ -207,3 +207,31 @@ def test_task_errors():
         NumbersTask(length=2, n_eval=60)
     with pytest.raises(ValueError, match="'eleventy' is not in the vocabulary"):
         NumbersTask().src_vocab.encode("eleventy two")
+
+
+@pytest.mark.parametrize(
+    "fields", [{}, {"pos_encoding": "learned", "d_ff": 40}, {"tgt_vocab_size": 11, "share_embeddings": True}]
+)
+def test_max_elements_bounds_the_real_model(fields):
+    model = small_model(**fields)
+    c = model.config
+    table = c.max_len * c.d_model if c.pos_encoding == "sinusoidal" else 0  # the fixed sinusoids
+    real = sum(p.data.size for p in model.parameters()) + table
+    assert real <= c.max_elements() <= 4 * real
+
+
+def test_a_file_whose_config_outgrows_its_weights_is_refused(tmp_path):
+    from transformer import checkpoint
+
+    model = small_model()
+    path = tmp_path / "big.npz"
+    big = Seq2SeqConfig(**{**model.config.to_dict(), "d_model": 4096, "n_heads": 2})
+    checkpoint.write(path, "Seq2SeqTransformer", big, model.state_dict())
+    with pytest.raises(ValueError, match="refusing to build it"):
+        Seq2SeqTransformer.load(path)
+    lm_path = tmp_path / "lm.npz"
+    from transformer import TransformerConfig, TransformerLM
+
+    TransformerLM(TransformerConfig(vocab_size=5, max_len=4, d_model=8, n_heads=2)).save(lm_path)
+    with pytest.raises(ValueError, match="holds a TransformerLM, not a Seq2SeqTransformer"):
+        Seq2SeqTransformer.load(lm_path)

@@ -19,7 +19,7 @@ from typing import Any
 
 from minigrad import Tensor, nn
 
-from .attention import MultiHeadAttention
+from .attention import KVCache, MultiHeadAttention
 
 # The feed-forward's nonlinearity, by name; "swiglu" is its own network (SwiGLUFeedForward).
 ACTIVATIONS = {
@@ -116,13 +116,15 @@ class TransformerBlock(nn.Module):
         self.dropout1 = nn.Dropout(dropout)
         self.dropout2 = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor, causal: bool = False, key_padding_mask: Any = None) -> Tensor:
-        """x (B, T, d_model) -> (B, T, d_model); masks as in `MultiHeadAttention.forward`."""
+    def forward(self, x: Tensor, causal: bool = False, key_padding_mask: Any = None,
+                cache: KVCache | None = None) -> Tensor:
+        """x (B, T, d_model) -> (B, T, d_model); masks and `cache` as in `MultiHeadAttention.forward`."""
+        attend = dict(causal=causal, key_padding_mask=key_padding_mask, cache=cache)
         if self.norm_first:
-            x = x + self.dropout1(self.attn(self.norm1(x), causal=causal, key_padding_mask=key_padding_mask))
+            x = x + self.dropout1(self.attn(self.norm1(x), **attend))
             x = x + self.dropout2(self.ffn(self.norm2(x)))
         else:
-            x = self.norm1(x + self.dropout1(self.attn(x, causal=causal, key_padding_mask=key_padding_mask)))
+            x = self.norm1(x + self.dropout1(self.attn(x, **attend)))
             x = self.norm2(x + self.dropout2(self.ffn(x)))
         return x
 

@@ -4,10 +4,11 @@
     minigrad-transformer train --task add --length 3 --steps 2000 --out runs/add.npz
     minigrad-transformer train --text examples/data/lighthouse.txt --out runs/text.npz
     minigrad-transformer eval runs/sort.npz
-    minigrad-transformer sample runs/text.npz --prompt "The " --temperature 0.8
+    minigrad-transformer sample runs/text.best.npz --prompt "The " --temperature 0.8
     minigrad-transformer faq q4                        # one of the five attention questions (docs/faq.md)
     minigrad-transformer render-graph runs/sort.npz --depth 3 -o runs/graph.svg
     minigrad-transformer render-attention runs/sort.npz --layer 1 --kind heatmap -o runs/attention.png
+    minigrad-transformer sample gpt2-folder --prompt "Hello"   # a Hugging Face checkpoint folder
 
 Each subcommand is two small functions, one adding its options to a parser and one running
 it, registered in the COMMANDS table at the bottom of this file; a new subcommand is one more
@@ -45,6 +46,10 @@ from .config import ACTIVATIONS, NORMS, POS_ENCODINGS, TransformerConfig
 from .faq import DEFAULT_OUT as FAQ_OUT
 from .faq import EXPERIMENTS
 from .model import TransformerLM
+from .seq2seq import Seq2SeqTransformer
+from .seq2seq_config import BOS_ID, EOS_ID, Seq2SeqConfig
+from .seq2seq_tasks import SEQ2SEQ_TASKS, NumbersTask
+from .seq2seq_viz import draw_seq2seq_attention, draw_seq2seq_graph
 from .tasks import (
     TASKS,
     CharDataset,
@@ -56,6 +61,9 @@ from .tasks import (
     make_task,
 )
 from .train import (
+    MODEL_CLASSES,
+    SEQ2SEQ_MODEL,
+    SEQ2SEQ_TRAIN,
     TEXT_BLOCK_SIZE,
     TEXT_MODEL,
     TEXT_TRAIN,
@@ -68,6 +76,7 @@ from .train import (
 from .viz import attention_explorer, draw_model_attention, draw_model_graph, graph_explorer
 
 PROG = "minigrad-transformer"
+FOLDER_SAMPLE_LENGTH = 50  # new tokens `sample` writes for a checkpoint folder by default
 DEFAULT_THREADS = 1  # BLAS threads; one measured fastest for these sizes on a busy 2-core machine
 
 
@@ -138,7 +147,28 @@ def _output(path: str, *inputs: str | None) -> str:
 def _describe(data: Dataset) -> str:
     if isinstance(data, Task):
         return f"{data.name} (length {data.length}, base {data.base}, {data.n_eval} held-out sequences)"
+    if isinstance(data, NumbersTask):
+        return (f"{data.name}: English number words to digits (up to {data.length} digits, {data.n_eval} "
+                "held-out numbers)")
     return repr(data)
+
+
+def _describe_model(model: TransformerLM | Seq2SeqTransformer) -> str:
+    c = model.config
+    n_params = sum(p.data.size for p in model.parameters())
+    layers = (f"{c.n_encoder_layers} encoder + {c.n_decoder_layers} decoder layers"
+              if isinstance(model, Seq2SeqTransformer) else f"{c.n_layers} layers")
+    return f"{layers}, d_model {c.d_model}, {c.n_heads} heads, d_ff {c.ff_dim}, {n_params:,} parameters"
+
+
+def _show_translations(model: Seq2SeqTransformer, task: NumbersTask, n: int) -> None:
+    """Print the first n held-out sources with the model's greedy targets (cached decoding)."""
+    (src, _), targets = task.eval_set()
+    out = model.generate(src[:n], task.tgt_len, temperature=0.0)
+    for words, written, target in zip(src[:n], out, targets[:n]):
+        got, expected = task.tgt_vocab.decode(written), task.tgt_vocab.decode(target)
+        mark = "right" if got == expected else f"wrong, expected {expected}"
+        print(f"  {task.src_vocab.decode(words)} -> {got}   ({mark})")
 
 
 def _vocab(description: dict[str, Any]) -> Vocab:
@@ -164,10 +194,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     data = p.add_argument_group("data (a synthetic task, or --text)")
     data.add_argument(
         "--task",
-        choices=sorted(TASKS),
+        choices=sorted(TASKS) + sorted(SEQ2SEQ_TASKS),
         default=None,
-        help="synthetic task: the prompt's digits copied, reversed or sorted, or two numbers added "
-        "(default: sort)",
+        help="synthetic task: the prompt's digits copied, reversed or sorted, or two numbers added; "
+        "numbers: English number words to digits, trained on an encoder-decoder (default: sort)",
     )
     data.add_argument(
         "--length",
@@ -390,9 +420,14 @@ def _new_run(args: argparse.Namespace) -> tuple[TransformerLM, Dataset, TrainCon
         task_options = _chosen(args, ("length", "base"))
         if args.eval_size is not None:
             task_options["n_eval"] = args.eval_size
-        data = make_task(args.task or "sort", **task_options)
+        if args.task in SEQ2SEQ_TASKS:
+            if args.base is not None:
+                raise UsageError(f"--base is for the digit tasks; {args.task} has no base")
+            data = SEQ2SEQ_TASKS[args.task](**task_options)
+        else:
+            data = make_task(args.task or "sort", **task_options)
         out = args.out or f"runs/{args.task or 'sort'}.npz"
-        model_preset, config = {}, TrainConfig()
+        model_preset, config = {}, SEQ2SEQ_TRAIN if isinstance(data, NumbersTask) else TrainConfig()
     _output(out, args.text)
     best = str(Path(out).with_suffix(".best.npz")) if args.text else None
     if best is not None:
@@ -401,6 +436,8 @@ def _new_run(args: argparse.Namespace) -> tuple[TransformerLM, Dataset, TrainCon
     if args.lr is not None and args.min_lr is None:
         config.min_lr = config.lr / 10
     minigrad.manual_seed(config.seed)  # the initial weights
+    if isinstance(data, NumbersTask):
+        return _new_seq2seq_model(args, data), data, config, out, best
     model = TransformerLM(
         TransformerConfig(
             vocab_size=data.vocab.size,
@@ -409,6 +446,17 @@ def _new_run(args: argparse.Namespace) -> tuple[TransformerLM, Dataset, TrainCon
         )
     )
     return model, data, config, out, best
+
+
+def _new_seq2seq_model(args: argparse.Namespace, data: NumbersTask) -> Seq2SeqTransformer:
+    """The encoder-decoder of SEQ2SEQ_MODEL with the model options given (--n-layers sets
+    both stacks)."""
+    options = _chosen(args, _MODEL_OPTIONS)
+    if "n_layers" in options:
+        layers = options.pop("n_layers")
+        options.update(n_encoder_layers=layers, n_decoder_layers=layers)
+    return Seq2SeqTransformer(Seq2SeqConfig(data.src_vocab.size, data.tgt_vocab.size, data.max_len,
+                                            **{**SEQ2SEQ_MODEL, **options}))
 
 
 def _resumed_run(
@@ -431,7 +479,8 @@ def _resumed_run(
         config = dataclasses.replace(config, steps=args.steps)
     out = _output(args.out or args.resume, args.text)
     best = str(Path(out).with_suffix(".best.npz")) if checkpoint.data["kind"] == "text" else None
-    return TransformerLM(checkpoint.model_config), data, config, out, best, checkpoint.step
+    model = MODEL_CLASSES[checkpoint.file.model](checkpoint.model_config)
+    return model, data, config, out, best, checkpoint.step
 
 
 def _resume_command(path: str, steps: int) -> str:
@@ -447,16 +496,12 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"resuming {args.resume} at step {step} of {config.steps}")
     else:
         model, data, config, out, best = _new_run(args)
-    c = model.config
-    n_params = sum(p.data.size for p in model.parameters())
     print(f"data: {_describe(data)}")
-    print(
-        f"model: {c.n_layers} layers, d_model {c.d_model}, {c.n_heads} heads, d_ff {c.ff_dim}, "
-        f"{n_params:,} parameters"
-    )
+    print(f"model: {_describe_model(model)}")
+    schedule = "noam" if config.schedule == "noam" else f"-> {config.min_lr:g}"
     print(
         f"training: {config.steps} steps of {config.batch_size} sequences, "
-        f"lr {config.lr:g} -> {config.min_lr:g}, "
+        f"lr {config.lr:g} {schedule}, "
         f"warmup {config.warmup_steps}, seed {config.seed}",
         flush=True,
     )
@@ -482,6 +527,8 @@ def run_train(args: argparse.Namespace) -> int:
     )
     if isinstance(data, Task):
         _show_examples(model, data, 3)
+    if isinstance(data, NumbersTask):
+        _show_translations(model, data, 3)
     print(f"checkpoint: {out}")
     if best is not None and os.path.exists(best):
         i = int(min(range(len(history.eval_losses)), key=history.eval_losses.__getitem__))
@@ -540,6 +587,45 @@ def run_eval(args: argparse.Namespace) -> int:
             greedy = greedy_exact_match(model, *data.eval_set()).mean()
             print(f"greedy decoding exact match {100 * greedy:.2f}%")
         _show_examples(model, data, args.examples)
+    if isinstance(data, NumbersTask):
+        if args.greedy:
+            (src, _), targets = data.eval_set()
+            written = model.generate(src, data.tgt_len, temperature=0.0)
+            right = [data.tgt_vocab.decode(w) == data.tgt_vocab.decode(t) for w, t in zip(written, targets)]
+            print(f"greedy decoding exact match {100 * np.mean(right):.2f}%")
+        _show_translations(model, data, args.examples)
+    return 0
+
+
+# ----- Hugging Face checkpoint folders ------------------------------------------------------------------
+def _is_folder(path: str) -> bool:
+    """A Hugging Face checkpoint folder (config.json + safetensors) rather than a minigrad file."""
+    return os.path.isdir(path)
+
+
+def _folder_model(path: str, *, needs_tokenizer: bool = True) -> tuple[TransformerLM, Any]:
+    """The TransformerLM of a checkpoint folder and its tokenizer (None when not needed)."""
+    from . import hf  # the optional extra "hf"
+
+    model = hf.load_pretrained(path)
+    if not isinstance(model, TransformerLM):
+        raise UsageError(f"{path} holds a {type(model).__name__}; this command needs a causal language "
+                         "model (model_type gpt2)")
+    return model, hf.load_tokenizer(path) if needs_tokenizer else None
+
+
+def run_sample_folder(args: argparse.Namespace) -> int:
+    """sample on a checkpoint folder: the prompt through its tokenizer, greedy or sampled."""
+    model, tokenizer = _folder_model(args.checkpoint)
+    if not args.prompt:
+        raise UsageError("give a --prompt: the text the model continues")
+    ids = np.asarray(tokenizer.encode(args.prompt), dtype=np.int64)
+    if ids.size == 0:
+        raise UsageError(f"the prompt {args.prompt!r} has no tokens")
+    length = FOLDER_SAMPLE_LENGTH if args.length is None else args.length
+    out = model.generate(ids, length, temperature=args.temperature, top_k=args.top_k,
+                         rng=np.random.default_rng(args.seed))
+    print(tokenizer.decode(out.tolist()))
     return 0
 
 
@@ -547,8 +633,8 @@ def run_eval(args: argparse.Namespace) -> int:
 def add_sample_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "checkpoint",
-        help="a checkpoint written by `train` (text, or a task), or a TransformerLM.save file "
-        "that records its data",
+        help="a checkpoint written by `train` (text, or a task), a TransformerLM.save file "
+        "that records its data, or a Hugging Face checkpoint folder (GPT-2) with its tokenizer",
     )
     p.add_argument(
         "--prompt",
@@ -560,7 +646,8 @@ def add_sample_arguments(p: argparse.ArgumentParser) -> None:
         "--length",
         type=NON_NEGATIVE,
         default=None,
-        help="new tokens (characters) to generate (default: 300 for text; for a task, exactly its answer)",
+        help="new tokens (characters) to generate (default: 300 for text; for a task, exactly its answer; "
+        f"{FOLDER_SAMPLE_LENGTH} for a checkpoint folder)",
     )
     p.add_argument(
         "--temperature",
@@ -578,12 +665,16 @@ def add_sample_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_sample(args: argparse.Namespace) -> int:
+    if _is_folder(args.checkpoint):
+        return run_sample_folder(args)
     file = read_checkpoint(args.checkpoint)
     if file.data is None:
         raise UsageError(
             f"{args.checkpoint} records no data, so its vocabulary is unknown; save it with "
             "TransformerLM.save(path, data=dataset.describe())"
         )
+    if file.model == "Seq2SeqTransformer":
+        return _sample_seq2seq(args, file)
     vocab = _vocab(file.data)
     task = dataset_from_description(file.data) if file.data["kind"] == "task" else None
     prompt = args.prompt
@@ -615,6 +706,29 @@ def run_sample(args: argparse.Namespace) -> int:
         rng=np.random.default_rng(args.seed),
     )
     print(vocab.decode(out))
+    return 0
+
+
+def _source_words(text: str | None, task: NumbersTask, option: str) -> str:
+    """The source words to translate: `text`, or the first held-out source; checked against the
+    vocabulary and max_len."""
+    if text is None:
+        text = task.src_vocab.decode(task.eval_set()[0][0][0])
+    words = task.src_vocab.encode(text)  # an unknown word is a one-line error naming it
+    if not 1 <= len(words) <= task.max_len:
+        raise UsageError(f"{option} must hold 1 to {task.max_len} words (max_len), got {len(words)}")
+    return text
+
+
+def _sample_seq2seq(args: argparse.Namespace, file: Any) -> int:
+    """Write the target of one source (--prompt: the words) with an encoder-decoder."""
+    task = dataset_from_description(file.data)
+    words = _source_words(args.prompt, task, "--prompt")
+    model = Seq2SeqTransformer.from_checkpoint(file)
+    length = task.tgt_len if args.length is None else args.length
+    written = model.generate(task.src_vocab.encode(words), length, temperature=args.temperature,
+                             top_k=args.top_k, rng=np.random.default_rng(args.seed))
+    print(f"{words} -> {task.tgt_vocab.decode(written)}")
     return 0
 
 
@@ -715,6 +829,9 @@ def _write_picture(graph: Any, path: str, fmt: str) -> int:
     return 0
 
 
+MODEL_DEPTH = -1  # --depth not given: the model's own default (1, or 4 for an encoder-decoder)
+
+
 def _depth(text: str) -> int | None:
     """--depth: a positive number of name parts, or 0 / full for every op (no collapsing)."""
     if text in ("0", "full"):
@@ -729,7 +846,8 @@ def add_render_graph_arguments(p: argparse.ArgumentParser) -> None:
         "checkpoint",
         nargs="?",
         default=None,
-        help="a checkpoint written by `train`, or a file written by TransformerLM.save",
+        help="a checkpoint written by `train`, a file written by TransformerLM.save, or a Hugging "
+        "Face checkpoint folder (GPT-2)",
     )
     p.add_argument(
         "--untrained",
@@ -740,10 +858,11 @@ def add_render_graph_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--depth",
         type=_depth,
-        default=1,
+        default=MODEL_DEPTH,
         help="how deep modules open: 1 draws the model's children as boxes (embeddings, the list of "
         "blocks, head), 2 each block as one box, 3 each block's parts (attention, feed-forward, "
-        "norms), ...; 0 or full draws every op (default: %(default)s)",
+        "norms), ...; 0 or full draws every op (default: 1; for an encoder-decoder 4, a box per "
+        "encoder and decoder block)",
     )
     p.add_argument(
         "--grads",
@@ -769,8 +888,18 @@ def run_render_graph(args: argparse.Namespace) -> int:
         minigrad.manual_seed(_default(TrainConfig, "seed"))  # train's defaults, so the same model
         task = make_task("sort")
         model = TransformerLM(TransformerConfig(vocab_size=task.vocab.size, max_len=task.block_size))
+    elif _is_folder(args.checkpoint):
+        model = _folder_model(args.checkpoint, needs_tokenizer=False)[0]
     else:
-        model = TransformerLM.load(args.checkpoint)
+        file = read_checkpoint(args.checkpoint)
+        model = MODEL_CLASSES[file.model].from_checkpoint(file)
+    if isinstance(model, Seq2SeqTransformer):
+        if fmt == "html":
+            raise UsageError("the html graph explorer draws language models; write svg, png, pdf or dot")
+        depth = 4 if args.depth == MODEL_DEPTH else args.depth
+        graph = draw_seq2seq_graph(model, depth=depth, show_grads=args.grads, rankdir=args.rankdir)
+        return _write_picture(graph, path, fmt)
+    args.depth = 1 if args.depth == MODEL_DEPTH else args.depth
     if fmt == "html":  # pan, zoom, tooltips; a click opens a module
         explorer = graph_explorer(model, depth=args.depth, show_grads=args.grads, rankdir=args.rankdir)
         return _write_explorer(explorer, path)
@@ -779,7 +908,8 @@ def run_render_graph(args: argparse.Namespace) -> int:
 
 
 def add_render_attention_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", help="a checkpoint written by `train` (its vocabulary encodes --input)")
+    p.add_argument("checkpoint", help="a checkpoint written by `train` (its vocabulary encodes --input), "
+                   "or a Hugging Face checkpoint folder (GPT-2; its tokenizer encodes --input)")
     p.add_argument("--input", default=None,
                    help="text the model reads, one token per character; a task's bare prompt is completed "
                         "with '=' and the model's greedy answer (default, for a task: the first held-out "
@@ -836,11 +966,32 @@ def _index(value: int, count: int, option: str, what: str) -> int:
     return value % count
 
 
+def _folder_attention_input(args: argparse.Namespace) -> tuple[TransformerLM, np.ndarray, list[str]]:
+    """A checkpoint folder's model, the ids of --input through its tokenizer, and each token's text."""
+    model, tokenizer = _folder_model(args.checkpoint)
+    if not args.input:
+        raise UsageError("give an --input: the text the model reads")
+    ids = np.asarray(tokenizer.encode(args.input), dtype=np.int64)
+    if not 0 < ids.size <= model.config.max_len:
+        raise UsageError(f"--input has {ids.size} tokens; the model reads 1 to max_len = "
+                         f"{model.config.max_len}")
+    return model, ids, [tokenizer.decode([i]) for i in ids.tolist()]
+
+
 def run_render_attention(args: argparse.Namespace) -> int:
     path, fmt = _picture_path(args, "attention")
+    if _is_folder(args.checkpoint):
+        model, ids, tokens = _folder_attention_input(args)
+        print(f"input: {args.input} ({len(tokens)} tokens)")
+        if fmt == "html":
+            return _write_explorer(attention_explorer(model, ids, tokens), path)
+        return _write_picture(draw_model_attention(model, ids, tokens, layer=args.layer, head=args.head,
+                                                   threshold=args.threshold, kind=args.kind), path, fmt)
     file = read_checkpoint(args.checkpoint)
     if file.data is None:
         raise UsageError(f"{args.checkpoint} records no data, so its vocabulary is unknown")
+    if file.model == "Seq2SeqTransformer":
+        return _render_seq2seq_attention(args, file, path, fmt)
     model, vocab = TransformerLM.from_checkpoint(file), _vocab(file.data)
     task = dataset_from_description(file.data) if file.data["kind"] == "task" else None
     text = _attention_input(args.input, model, vocab, task)
@@ -857,6 +1008,29 @@ def run_render_attention(args: argparse.Namespace) -> int:
         return _write_explorer(explorer, path)
     graph = draw_model_attention(model, vocab.encode(text), list(text), layer=args.layer, head=args.head,
                                  threshold=args.threshold, kind=args.kind)
+    return _write_picture(graph, path, fmt)
+
+
+def _render_seq2seq_attention(args: argparse.Namespace, file: Any, path: str, fmt: str) -> int:
+    """Encoder, decoder and cross-attention of an encoder-decoder on the source words of
+    --input (default: the first held-out source), the target being the model's greedy answer."""
+    task = dataset_from_description(file.data)
+    model = Seq2SeqTransformer.from_checkpoint(file)
+    words = _source_words(args.input, task, "--input")
+    src = task.src_vocab.encode(words)
+    written = model.generate(src, task.max_len, temperature=0.0)
+    print(f"input: {words} -> {task.tgt_vocab.decode(written)}")
+    if fmt == "html":
+        end = int(np.argmax(written == EOS_ID)) if (written == EOS_ID).any() else task.max_len - 1
+        tgt = np.concatenate([[BOS_ID], written[:end]])
+        labels = (task.src_vocab.labels(src), task.tgt_vocab.labels(tgt))
+        explorer = attention_explorer(model, (src, tgt), labels)
+        explorer.start.update(view="matrix" if args.kind == "heatmap" else "head",
+                              threshold=min(args.threshold, 1.0))
+        return _write_explorer(explorer, path)
+    graph = draw_seq2seq_attention(model, src, src_tokens=task.src_vocab.tokens,
+                                   tgt_tokens=task.tgt_vocab.tokens, layer=args.layer, head=args.head,
+                                   threshold=args.threshold, kind=args.kind)
     return _write_picture(graph, path, fmt)
 
 

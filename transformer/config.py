@@ -30,7 +30,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "dropout": (0.0, 1.0),  # and below 1, checked in __post_init__
     "head_dim": (1, 2**16),
     "rope_theta": (1.0, 1e12),  # and above 1, checked in __post_init__
-    "norm_eps": (1e-12, 1.0),
+    "layer_norm_eps": (1e-20, 1.0),  # BERT's is 1e-12
     "n_kv_heads": (1, 2**12),
 }
 CHOICES: dict[str, tuple[str, ...]] = {"pos_encoding": POS_ENCODINGS, "score": SCORES, "norm": NORMS,
@@ -55,10 +55,12 @@ class TransformerConfig:
     head_dim: int | None = None  # d_k of each head; None means d_model // n_heads
     rope_theta: float = 10000.0  # base of the rotary angles (pos_encoding="rope")
     norm: str = "layernorm"  # "layernorm", or "rmsnorm" (Llama's)
-    norm_eps: float = 1e-5  # the eps of every norm
+    layer_norm_eps: float = 1e-5  # the eps of every norm, LayerNorm or RMSNorm (BERT: 1e-12, Llama: 1e-6)
     activation: str = "gelu"  # the feed-forward's: "gelu", "gelu_tanh", "relu", "silu" or "swiglu"
     n_kv_heads: int | None = None  # key/value heads (grouped-query attention); None means n_heads
     bias: bool = True  # biases in every linear layer (attention, feed-forward, head); Llama has none
+    tie_embeddings: bool = False  # the head's weight is the token embedding (GPT-2, BERT)
+    head_bias: bool = True  # the head adds a bias when `bias` is on too (GPT-2's has none)
 
     def __post_init__(self) -> None:
         check_fields(self, LIMITS, CHOICES)
@@ -87,7 +89,7 @@ class TransformerConfig:
         (eps 1e-6) and a final norm, rotary positions, a SwiGLU feed-forward, no biases, causal.
         `fields` override any of these and set the sizes (n_kv_heads for grouped-query
         attention, as in Llama 2 70B and Llama 3)."""
-        layout = dict(norm_first=True, norm="rmsnorm", norm_eps=1e-6, pos_encoding="rope",
+        layout = dict(norm_first=True, norm="rmsnorm", layer_norm_eps=1e-6, pos_encoding="rope",
                       activation="swiglu", bias=False, causal=True, dropout=0.0)
         return cls(vocab_size=vocab_size, max_len=max_len, **{**layout, **fields})
 

@@ -15,6 +15,7 @@ The decoder reads its input shifted right: tgt_ids = BOS y_1 .. y_{T-1}, targets
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from os import PathLike
 from typing import Any
 
@@ -163,8 +164,8 @@ class Seq2SeqTransformer(nn.Module):
         decoder on the whole prefix again (the same tokens, slower). Runs without a graph and
         with dropout off, then restores the training mode.
         """
-        if temperature < 0:
-            raise ValueError(f"generate: temperature must be >= 0, got {temperature}")
+        if not 0 <= temperature < math.inf:  # also refuses NaN
+            raise ValueError(f"generate: temperature must be a finite number >= 0, got {temperature}")
         if top_k is not None and top_k < 1:
             raise ValueError(f"generate: top_k must be >= 1, got {top_k}")
         if not 1 <= max_new_tokens <= self.config.max_len:
@@ -214,18 +215,23 @@ class Seq2SeqTransformer(nn.Module):
         return written[:, 1:]
 
     # ----- files -------------------------------------------------------------------------------
-    def save(self, path: str | PathLike) -> None:
-        """Write the weights and the config to one model file, the format of every minigrad
-        model (`transformer.checkpoint`)."""
-        checkpoint.write(path, "Seq2SeqTransformer", self.config, self.state_dict())
+    def save(self, path: str | PathLike, data: Mapping[str, Any] | None = None) -> None:
+        """Write the weights and the config to one model file (`transformer.checkpoint`), with
+        the data's `describe()` when given, as `TransformerLM.save` does."""
+        checkpoint.write(path, "Seq2SeqTransformer", self.config, self.state_dict(), data=data)
 
     @classmethod
     def load(cls, path: str | PathLike, dtype: Any = None) -> Seq2SeqTransformer:
-        """Rebuild a model written by `save` (also by its older format), in the dtype it was
-        saved in or `dtype`; the file is checked before anything is built."""
-        ck = checkpoint.read(path)
+        """Rebuild the model of a file written by `save` or of a training checkpoint, in the
+        file's dtype (or `dtype`); the file is checked before anything is built."""
+        return cls.from_checkpoint(checkpoint.read(path), dtype)
+
+    @classmethod
+    def from_checkpoint(cls, ck: checkpoint.Checkpoint, dtype: Any = None) -> Seq2SeqTransformer:
+        """The model of a checkpoint that `transformer.checkpoint.read` returned."""
         if ck.model != "Seq2SeqTransformer":
-            raise ValueError(f"Seq2SeqTransformer.load: {path} holds a {ck.model}, not a Seq2SeqTransformer")
+            raise ValueError(f"Seq2SeqTransformer.load: checkpoint {ck.path} holds a {ck.model}, "
+                             "not a Seq2SeqTransformer")
         model = cls(ck.config)
         checkpoint.check_fits(model, ck)
         model.to(ck.dtype if dtype is None else dtype)

@@ -8,15 +8,33 @@ hidden from every attention), BOS_ID starts every decoder input, EOS_ID ends eve
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from numbers import Integral, Real
 from typing import Any
 
 from .block import ACTIVATIONS
 from .config import POS_ENCODINGS
-from .fields import from_dict
+from .fields import check_fields, from_dict
 
 PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
 SPECIAL_TOKENS = ("<pad>", "<s>", "</s>")  # the tokens of ids 0, 1, 2 in both vocabularies
+
+# The accepted range (inclusive) of every number and the choices of every string, checked when a
+# config is made and when one is read from a file, before anything is built.
+SEQ2SEQ_LIMITS: dict[str, tuple[float, float]] = {
+    "src_vocab_size": (EOS_ID + 1, 2**24),
+    "tgt_vocab_size": (EOS_ID + 1, 2**24),
+    "max_len": (2, 2**20),
+    "d_model": (1, 2**16),
+    "n_heads": (1, 2**12),
+    "n_encoder_layers": (1, 2**12),
+    "n_decoder_layers": (1, 2**12),
+    "d_ff": (1, 2**20),
+    "dropout": (0.0, 1.0),  # and below 1, checked in __post_init__
+    "label_smoothing": (0.0, 1.0),  # likewise
+}
+SEQ2SEQ_CHOICES: dict[str, tuple[str, ...]] = {
+    "activation": tuple(ACTIVATIONS),
+    "pos_encoding": POS_ENCODINGS,
+}
 
 
 @dataclass
@@ -37,54 +55,24 @@ class Seq2SeqConfig:
     label_smoothing: float = 0.0  # of the loss's targets; the paper trains with 0.1
 
     def __post_init__(self) -> None:
-        for name in ("src_vocab_size", "tgt_vocab_size"):
-            value = getattr(self, name)
-            _check_int(name, value)
-            if value <= EOS_ID:
-                raise ValueError(
-                    f"Seq2SeqConfig: {name}={value} must exceed {EOS_ID} (ids 0-2 are {SPECIAL_TOKENS})"
-                )
-        for name in ("max_len", "d_model", "n_heads", "n_encoder_layers", "n_decoder_layers"):
-            _check_int(name, getattr(self, name))
-        if self.d_ff is not None:
-            _check_int("d_ff", self.d_ff)
-        if self.max_len < 2:
-            raise ValueError(f"Seq2SeqConfig: max_len={self.max_len} must be at least 2 (BOS and one token)")
+        check_fields(self, SEQ2SEQ_LIMITS, SEQ2SEQ_CHOICES)
         if self.d_model % self.n_heads:
             raise ValueError(
                 f"Seq2SeqConfig: d_model={self.d_model} is not divisible by n_heads={self.n_heads}"
             )
         for name in ("dropout", "label_smoothing"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, Real) or not 0.0 <= value < 1.0:
-                raise ValueError(f"Seq2SeqConfig: {name}={value!r} must be a number in [0, 1)")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(
-                f"Seq2SeqConfig: activation={self.activation!r} must be one of {tuple(ACTIVATIONS)}"
-            )
-        if self.pos_encoding not in POS_ENCODINGS:
-            raise ValueError(
-                f"Seq2SeqConfig: pos_encoding={self.pos_encoding!r} must be one of {POS_ENCODINGS}"
-            )
+            if getattr(self, name) >= 1.0:
+                raise ValueError(f"Seq2SeqConfig: {name}={getattr(self, name)} must be in [0, 1)")
         if self.share_embeddings and self.src_vocab_size != self.tgt_vocab_size:
             raise ValueError(
                 "Seq2SeqConfig: share_embeddings needs one vocabulary, got "
                 f"src_vocab_size={self.src_vocab_size} and tgt_vocab_size={self.tgt_vocab_size}"
             )
 
-    @property
-    def ff_dim(self) -> int:
-        """The feed-forward width actually used (d_ff, or 4 * d_model when d_ff is None)."""
-        return self.d_ff if self.d_ff is not None else 4 * self.d_model
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain values only, for JSON."""
-        return asdict(self)
-
     @classmethod
     def from_dict(cls, values: Any) -> Seq2SeqConfig:
-        """A config from untrusted JSON (a model file's): unknown and missing keys are one-line
-        errors naming the key, the values are checked as when the config is made."""
+        """A config from untrusted JSON (a checkpoint's): unknown or missing keys, wrong types
+        and values outside SEQ2SEQ_LIMITS are one-line errors naming the key."""
         return from_dict(cls, values)
 
     def max_elements(self) -> int:
@@ -97,7 +85,11 @@ class Seq2SeqConfig:
         decoder = 8 * d * d + 3 * d * ff + ff + 24 * d
         return tables + self.n_encoder_layers * encoder + self.n_decoder_layers * decoder
 
+    @property
+    def ff_dim(self) -> int:
+        """The feed-forward width actually used (d_ff, or 4 * d_model when d_ff is None)."""
+        return self.d_ff if self.d_ff is not None else 4 * self.d_model
 
-def _check_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value <= 0:
-        raise ValueError(f"Seq2SeqConfig: {name}={value!r} must be a positive integer")
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values only, for JSON."""
+        return asdict(self)

@@ -333,6 +333,7 @@ class CharDataset:
 _TASK_FIELDS = {"kind": str, "task": str, "length": int, "base": int, "n_eval": int}
 _TEXT_FIELDS = {"kind": str, "vocab": str, "block_size": int, "val_fraction": float, "n_eval": int,
                 "path": str | None, "sha256": str | None}
+_SEQ2SEQ_FIELDS = {"kind": str, "task": str, "length": int, "n_eval": int}  # transformer.seq2seq_tasks
 
 
 def check_description(description: Any) -> dict[str, Any]:
@@ -340,10 +341,17 @@ def check_description(description: Any) -> dict[str, Any]:
     TASK_LIMITS / TEXT_LIMITS) without building anything; returns it as a new dict."""
     if not isinstance(description, dict):
         raise TypeError(f"dataset: the description must be a JSON object, got {type(description).__name__}")
+    # Imported here because transformer.seq2seq_tasks builds on this module (IGNORE, EVAL_SEED).
+    from .seq2seq_tasks import SEQ2SEQ_TASKS
+
     kind = description.get("kind")
-    if kind not in ("task", "text"):
-        raise ValueError(f"dataset: 'kind' must be 'task' or 'text', got {kind!r:.40}")
-    fields, limits = (_TASK_FIELDS, TASK_LIMITS) if kind == "task" else (_TEXT_FIELDS, TEXT_LIMITS)
+    if kind not in ("task", "text", "seq2seq"):
+        raise ValueError(f"dataset: 'kind' must be 'task', 'text' or 'seq2seq', got {kind!r:.40}")
+    fields, limits, choices = {
+        "task": (_TASK_FIELDS, TASK_LIMITS, {"task": tuple(TASKS)}),
+        "text": (_TEXT_FIELDS, TEXT_LIMITS, {}),
+        "seq2seq": (_SEQ2SEQ_FIELDS, TASK_LIMITS, {"task": tuple(SEQ2SEQ_TASKS)}),
+    }[kind]
     unknown = [k for k in description if k not in fields]
     if unknown:
         raise ValueError(f"dataset: unknown key {unknown[0]!r:.40} in a {kind} description")
@@ -352,7 +360,7 @@ def check_description(description: Any) -> dict[str, Any]:
     for key, hint in fields.items():
         if key not in d:
             raise ValueError(f"dataset: the {kind} description has no {key!r}")
-        check_value("dataset", key, d[key], hint, limits, {"task": tuple(TASKS)} if kind == "task" else {})
+        check_value("dataset", key, d[key], hint, limits, choices)
     if kind == "text":
         Vocab(d["vocab"])  # distinct symbols
         if not 0.0 < d["val_fraction"] < 1.0:
@@ -366,9 +374,13 @@ def dataset_from_description(description: dict[str, Any] | str,
     JSON). A text dataset is read from `text_path`, else from the file the description
     records; its vocabulary must match the stored one, and a recorded file must still hold
     the same text (its sha256)."""
+    from .seq2seq_tasks import SEQ2SEQ_TASKS  # here: transformer.seq2seq_tasks builds on this module
+
     d = check_description(json.loads(description) if isinstance(description, str) else dict(description))
     if d["kind"] == "task":
         return make_task(d["task"], length=d["length"], base=d["base"], n_eval=d["n_eval"])
+    if d["kind"] == "seq2seq":
+        return SEQ2SEQ_TASKS[d["task"]](length=d["length"], n_eval=d["n_eval"])
     path = text_path if text_path is not None else d["path"]
     if path is None:
         raise ValueError("dataset: this checkpoint was trained on a text file it does not record; "

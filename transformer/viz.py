@@ -23,7 +23,7 @@ import minigrad
 from minigrad import nn
 from minigrad.autograd import Function, topological_order
 from minigrad.graph_layout import GraphLayout, ModuleBox, OpNode, TensorNode, grad_norm, layout_graph
-from minigrad.viz import GraphvizNotFoundError, draw_graph, html, shape_text, to_dot
+from minigrad.viz import GraphvizNotFoundError, html, shape_text, to_dot
 
 from .attention import record_attention
 from .explorer import AttentionExplorer, AttentionKind, GraphExplorer, GraphPage
@@ -359,10 +359,11 @@ def draw_model_graph(model: TransformerLM | str | PathLike, ids: Any = None, *, 
                      rankdir: str = "TB") -> graphviz.Digraph:
     """The computation graph of a TransformerLM's loss on `ids` (default: one sequence of
     `min(8, max_len)` fixed pseudo-random ids, the targets being the ids themselves), drawn
-    by `minigrad.viz.draw_graph` at `depth` (1: embeddings, blocks, head; 2: each block; None:
-    every op). `model` may be the path of a checkpoint (see `load_model`). With `show_grads`,
-    backward runs first so parameters are coloured by the gradient of this loss alone; the
-    parameters' `.grad` are put back as they were afterwards."""
+    as `minigrad.viz.draw_graph` draws it at `depth` (1: embeddings, the list of blocks, head;
+    2: each block; 3: each block's parts; None: every op), with a title naming the ids.
+    `model` may be the path of a checkpoint (see `load_model`). With `show_grads`, backward
+    runs first so parameters are coloured by the gradient of this loss alone; the parameters'
+    `.grad` are put back as they were afterwards."""
     if not isinstance(model, TransformerLM):
         model = load_model(model)
     config = model.config
@@ -372,15 +373,28 @@ def draw_model_graph(model: TransformerLM | str | PathLike, ids: Any = None, *, 
     ids = ids[None] if ids.ndim == 1 else ids
     _, loss = model(ids, ids)
     if not show_grads:
-        return draw_graph(loss, model, depth=depth, show_shapes=show_shapes, rankdir=rankdir)
+        layout = layout_graph(loss, model, depth=depth, show_shapes=show_shapes)
+        return to_dot(_label_inputs(layout, ids), rankdir)
     saved = [(p, p.grad) for p in model.parameters()]
     try:
         model.zero_grad()
         loss.backward()
-        return draw_graph(loss, model, depth=depth, show_shapes=show_shapes, show_grads=True, rankdir=rankdir)
+        layout = layout_graph(loss, model, depth=depth, show_shapes=show_shapes, show_grads=True)
+        return to_dot(_label_inputs(layout, ids), rankdir)
     finally:
         for p, grad in saved:
             p.grad = grad
+
+
+def _label_inputs(layout: GraphLayout, ids: np.ndarray) -> GraphLayout:
+    """Say what the model's inputs are: the ids enter the embedding as an index (not a tensor
+    of the graph), so the title names them, and the targets (the same ids)."""
+    shown = " ".join(str(int(i)) for i in ids[0])
+    if len(ids) > 1:
+        shown += f" (and {len(ids) - 1} more rows)"
+    model = layout.classes.get("", "TransformerLM")
+    layout.classes[""] = f"{model}: the loss of ids {shown}, targets the same ids"
+    return layout
 
 
 # ----- the graph explorer -----------------------------------------------------------------------------

@@ -111,12 +111,13 @@ class RMSNorm(Module):
     Sennrich, 2019): the norm of Llama's blocks."""
 
     def __init__(self, normalized_shape: int | tuple[int, ...], eps: float | None = None,
-                 elementwise_affine: bool = True, dtype: Any = np.float32) -> None:
+                 elementwise_affine: bool = True, dtype: Any = None) -> None:
         super().__init__()
         if isinstance(normalized_shape, (int, np.integer)):
             normalized_shape = (normalized_shape,)
         self.normalized_shape = tuple(_check_size("RMSNorm", "normalized_shape", n) for n in normalized_shape)
         self.eps = None if eps is None else float(eps)
+        dtype = dtypes.or_default(dtype, "RMSNorm")
         self.weight = Parameter(np.ones(self.normalized_shape, dtype=dtype)) if elementwise_affine else None
 
     def forward(self, x: Tensor) -> Tensor:
