@@ -367,6 +367,10 @@ class Tensor:
         self._check_in_place("div_")
         return self._write(self / other, "div_")
 
+    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
+        self._check_in_place("clamp_")
+        return self._write(self.clamp(min, max), "clamp_")
+
     def fill_(self, value: float) -> Tensor:
         """Every element becomes `value` (no gradient flows to the old values)."""
         self._check_in_place("fill_")

@@ -169,7 +169,7 @@ LEAF_CHANGES = {
     "div_": lambda p: p.div_(2), "zero_": lambda p: p.zero_(), "fill_": lambda p: p.fill_(1),
     "copy_": lambda p: p.copy_(np.ones(3)), "+=": lambda p: p.__iadd__(1), "-=": lambda p: p.__isub__(1),
     "*=": lambda p: p.__imul__(2), "/=": lambda p: p.__itruediv__(2),
-    "setitem": lambda p: p.__setitem__(0, 1.0),
+    "setitem": lambda p: p.__setitem__(0, 1.0), "clamp_": lambda p: p.clamp_(min=1.5, max=2.5),
 }
 
 

@@ -51,11 +51,7 @@ class MSELoss(Module):
         if input.shape != target.shape:
             raise ValueError(f"MSELoss: input of shape {input.shape} and target of shape {target.shape} "
                              "must have the same shape")
-        error = input - target
-        squared = error * error
-        if self.reduction == "none":
-            return squared
-        return squared.mean() if self.reduction == "mean" else squared.sum()
+        return F.mse_loss(input, target, reduction=self.reduction)
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}"
