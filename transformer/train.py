@@ -118,8 +118,10 @@ SEQ2SEQ_MODEL: dict[str, Any] = {
     "n_decoder_layers": 2,
     "label_smoothing": 0.1,
 }
+# Batches of 128: with 64 the held-out exact match wanders between 94% and 99.5% after step 600
+# (the last of 1500 steps at 94.3%); with 128 it stays at 99.2% or above from step 700 on.
 SEQ2SEQ_TRAIN = TrainConfig(
-    steps=1500, batch_size=64, lr=1e-3, warmup_steps=200, schedule="noam", eval_interval=100
+    steps=1500, batch_size=128, lr=1e-3, warmup_steps=200, schedule="noam", eval_interval=100
 )
 
 
