@@ -308,3 +308,17 @@ def check_fits(model: Any, checkpoint: Checkpoint) -> None:
             f"{where}: missing weight 'model.{missing[0]}'"
             + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
         )
+
+
+def build(cls: Any, checkpoint: Checkpoint, dtype: Any = None) -> Any:
+    """The model of class `cls` (TransformerLM, Seq2SeqTransformer) that `checkpoint` holds:
+    built from its config, its weights checked to fit before they are loaded, in the file's
+    dtype or `dtype`. The one step behind every model class's `from_checkpoint`."""
+    if checkpoint.model not in {base.__name__ for base in cls.__mro__}:  # a subclass loads its base's files
+        raise ValueError(f"{cls.__name__}.load: checkpoint {checkpoint.path} holds a {checkpoint.model}, "
+                         f"not a {cls.__name__}")
+    model = cls(checkpoint.config)
+    check_fits(model, checkpoint)
+    model.to(checkpoint.dtype if dtype is None else dtype)
+    model.load_state_dict(checkpoint.weights)
+    return model

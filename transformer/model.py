@@ -257,14 +257,7 @@ class TransformerLM(nn.Module):
     @classmethod
     def from_checkpoint(cls, ck: checkpoint.Checkpoint, dtype: Any = None) -> TransformerLM:
         """The model of a checkpoint that `transformer.checkpoint.read` returned."""
-        if ck.model != "TransformerLM":
-            raise ValueError(f"TransformerLM.load: checkpoint {ck.path} holds a {ck.model}, "
-                             "not a TransformerLM")
-        model = cls(ck.config)
-        checkpoint.check_fits(model, ck)
-        model.to(ck.dtype if dtype is None else dtype)
-        model.load_state_dict(ck.weights)
-        return model
+        return checkpoint.build(cls, ck, dtype)
 
 
 def sample(logits: np.ndarray, temperature: float, top_k: int | None, rng: np.random.Generator) -> np.ndarray:

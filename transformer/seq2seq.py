@@ -229,11 +229,4 @@ class Seq2SeqTransformer(nn.Module):
     @classmethod
     def from_checkpoint(cls, ck: checkpoint.Checkpoint, dtype: Any = None) -> Seq2SeqTransformer:
         """The model of a checkpoint that `transformer.checkpoint.read` returned."""
-        if ck.model != "Seq2SeqTransformer":
-            raise ValueError(f"Seq2SeqTransformer.load: checkpoint {ck.path} holds a {ck.model}, "
-                             "not a Seq2SeqTransformer")
-        model = cls(ck.config)
-        checkpoint.check_fits(model, ck)
-        model.to(ck.dtype if dtype is None else dtype)
-        model.load_state_dict(ck.weights)
-        return model
+        return checkpoint.build(cls, ck, dtype)

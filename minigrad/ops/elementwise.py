@@ -12,6 +12,8 @@ could be `maximum` then `minimum`: one node instead of two, with bounds that are
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..autograd import Function
@@ -410,49 +412,42 @@ class Clamp(Function):
         return grad * inside  # d clamp(x)/dx = 1 inside [low, high] (bounds included), else 0
 
 
-class Maximum(Function):
+class _Extremum:
+    """The elementwise larger (Maximum) or smaller (Minimum) of a and b, one formula for both:
+    the gradient goes to the winner, and where a and b are equal each gets half of it. A mixin,
+    not an op of its own: each subclass names its ufunc and its comparison."""
+
+    promotion = "common"
+    name: str
+    pick: Any  # np.maximum or np.minimum
+    wins: Any  # np.greater or np.less: where a beats b
+
+    @classmethod
+    def forward(cls, ctx, a, b):
+        try:
+            out = cls.pick(a, b)
+        except ValueError:
+            raise broadcast_error(cls.name, a, b) from None
+        ctx.save_for_backward(a, b)
+        return out
+
+    @classmethod
+    def backward(cls, ctx, grad):
+        a, b = ctx.saved_tensors
+        share = np.asarray(cls.wins(a, b), dtype=grad.dtype)  # a's share: 1, 1/2 at a tie, 0
+        share[a == b] = 0.5
+        da = grad * share if ctx.needs_input_grad[0] else None
+        db = grad * (1 - share) if ctx.needs_input_grad[1] else None
+        return da, db
+
+
+class Maximum(_Extremum, Function):
     """The elementwise larger of a and b; where they are equal each gets half the gradient."""
 
-    promotion = "common"
-
-    @staticmethod
-    def forward(ctx, a, b):
-        try:
-            out = np.maximum(a, b)
-        except ValueError:
-            raise broadcast_error("maximum", a, b) from None
-        ctx.save_for_backward(a, b)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        a, b = ctx.saved_tensors
-        share = np.asarray(a > b, dtype=grad.dtype)  # a's share: 1, 1/2 at a tie, 0
-        share[a == b] = 0.5
-        da = grad * share if ctx.needs_input_grad[0] else None
-        db = grad * (1 - share) if ctx.needs_input_grad[1] else None
-        return da, db
+    name, pick, wins = "maximum", np.maximum, np.greater
 
 
-class Minimum(Function):
+class Minimum(_Extremum, Function):
     """The elementwise smaller of a and b; where they are equal each gets half the gradient."""
 
-    promotion = "common"
-
-    @staticmethod
-    def forward(ctx, a, b):
-        try:
-            out = np.minimum(a, b)
-        except ValueError:
-            raise broadcast_error("minimum", a, b) from None
-        ctx.save_for_backward(a, b)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        a, b = ctx.saved_tensors
-        share = np.asarray(a < b, dtype=grad.dtype)  # a's share: 1, 1/2 at a tie, 0
-        share[a == b] = 0.5
-        da = grad * share if ctx.needs_input_grad[0] else None
-        db = grad * (1 - share) if ctx.needs_input_grad[1] else None
-        return da, db
+    name, pick, wins = "minimum", np.minimum, np.less
