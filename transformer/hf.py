@@ -1,5 +1,5 @@
-"""Hugging Face checkpoint folders in and out: run GPT-2 with minigrad, look inside it, and
-write it back for `transformers`.
+"""Hugging Face checkpoint folders in and out: run GPT-2, the Llama family (Llama, Mistral,
+Qwen2) and BERT with minigrad, look inside them, and write them back for `transformers`.
 
     model = load_pretrained("gpt2-folder")          # config.json + model.safetensors
     logits, loss = model(ids)                       # equal to GPT2LMHeadModel(ids).logits
@@ -221,7 +221,8 @@ def load_pretrained(path: str | PathLike, dtype: Any = None) -> TransformerLM | 
     """The model of a Hugging Face checkpoint folder (config.json + safetensors weights).
 
     model_type "gpt2" gives a `TransformerLM` whose `model(ids)` logits equal
-    `GPT2LMHeadModel(ids).logits`; "bert" gives a `BertLM` (masked-LM logits from `model(ids)`
+    `GPT2LMHeadModel(ids).logits`; "llama", "mistral" and "qwen2" a `TransformerLM` of
+    `TransformerConfig.llama`'s layout; "bert" a `BertLM` (masked-LM logits from `model(ids)`
     when the checkpoint has the head, hidden states from `model.encode(ids)`, the pooled
     output from `model.pool(hidden)` when it has a pooler). `dtype=None` keeps the file's
     float dtype (float32 or float64); float16 and bfloat16 weights become float32, with a
