@@ -137,6 +137,15 @@ def test_narrow_float_files_become_float32_with_a_warning(tmp_path, narrow):
     np.testing.assert_allclose(model(ids)[0].data, expected, atol=1e-5, rtol=0)
 
 
+def test_loading_draws_no_initial_values(gpt2_folders):
+    import minigrad
+    minigrad.manual_seed(7)
+    hf.load_pretrained(gpt2_folders["float32"][1])  # built by nn.skip_init: nothing drawn
+    after = minigrad.randn(4).data
+    minigrad.manual_seed(7)
+    np.testing.assert_array_equal(minigrad.randn(4).data, after)
+
+
 def test_dtype_argument_casts(gpt2_folders):
     model = hf.load_pretrained(gpt2_folders["float32"][1], dtype="float64")
     assert model.tok_emb.weight.dtype == np.float64
