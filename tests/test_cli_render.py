@@ -1,5 +1,6 @@
 """transformer.cli render-graph and render-attention: the files they write hold the model's
 modules and the input's tokens, and bad input ends with a one-line error and exit status 1."""
+import re
 import shutil
 
 import pytest
@@ -66,6 +67,15 @@ def test_deeper_graphs_open_the_blocks(checkpoint, tmp_path, capsys):
         "-o", str(tmp_path / "grads.dot"))
     grads = (tmp_path / "grads.dot").read_text()
     assert "rankdir=LR" in grads and "|grad|" in grads  # parameters show their gradient norms
+
+
+@pytest.mark.parametrize("depth", ["1", "2", "3", "full"])
+def test_every_depth_labels_the_ids_the_targets_and_the_mask(checkpoint, tmp_path, capsys, depth):
+    out = tmp_path / "graph.dot"
+    assert run(capsys, "render-graph", checkpoint, "--depth", depth, "-o", str(out))[0] == 0
+    source = out.read_text()
+    for label in ("ids", "targets", "positions", "causal mask"):
+        assert re.search(rf"in\d+ \[[^\n]*label=<<b>{label}</b><br/>", source), (depth, label)
 
 
 def test_untrained_model_and_default_path(tmp_path, monkeypatch, capsys):
