@@ -239,6 +239,7 @@ class Function:
     out_shape: tuple[int, ...]
     out_dtype: np.dtype
     sequence: int  # when the node was made: after the nodes of its inputs, before its consumers
+    retained: Callable[[], Any] | None = None  # a weak reference to the output, by retain_grad()
     # saved_versions: per saved array of an input (or the output), (index in the saved arrays,
     # that tensor's version counter, its version then, the input's index or None for the output)
 
@@ -344,7 +345,7 @@ def run_backward(root: Function, grad: np.ndarray, retain_graph: bool) -> None:
             if not retain_graph:
                 node._saved = None
             continue
-        retained = node.__dict__.get("retained")
+        retained = node.retained
         if retained is not None and retained() is not None:
             retained()._accumulate(g)
         grads = type(node).backward(node, g)
@@ -366,7 +367,8 @@ def run_backward(root: Function, grad: np.ndarray, retain_graph: bool) -> None:
                 pg = unbroadcast(pg, shape)
             key = id(parent)
             if isinstance(parent, Function):
-                if pg.dtype != parent.out_dtype:  # the op computed in a promoted dtype
+                dtype = pg.dtype
+                if dtype is not parent.out_dtype and dtype != parent.out_dtype:  # the op promoted
                     pg = pg.astype(parent.out_dtype)
                 previous = pending.get(key)
                 pending[key] = pg if previous is None else previous + pg

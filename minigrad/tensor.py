@@ -31,6 +31,7 @@ Dim = int | tuple[int, ...] | None
 
 
 _is_float = dtypes.is_floating
+_VersionCounter = autograd.VersionCounter
 
 
 def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
@@ -50,13 +51,19 @@ def apply_function(fn: type[autograd.Function], inputs: Sequence[Any], kwargs: d
     `Function.apply` calls this through the Tensor class of its inputs."""
     tensors, arrays = op_inputs(inputs, fn.promotion)
     ctx = fn()
+    record = False
+    if autograd.is_grad_enabled():
+        # What the node remembers of its inputs, in one plain loop: this runs once per op, and
+        # each extra list comprehension or property call is a measurable share of a small op.
+        needs, parents, shapes = [], [], []
+        for t in tensors:
+            needs.append(t._requires_grad)
+            parents.append(t if t.grad_fn is None else t.grad_fn)
+            shapes.append(t._data.shape)
+        record = True in needs
     # Known before forward (as in PyTorch), so that an op saves only the arrays that the
-    # gradients it will compute need; all False when no graph is recorded. (A list
-    # comprehension and the `_requires_grad` slot: this runs once per op, and a generator or
-    # a property call here is a measurable share of a small op's cost.)
-    needs = tuple([t._requires_grad for t in tensors]) if autograd.is_grad_enabled() else ()
-    record = True in needs
-    ctx.needs_input_grad = needs if record else (False,) * len(tensors)
+    # gradients it will compute need; all False when no graph is recorded.
+    ctx.needs_input_grad = tuple(needs) if record else (False,) * len(tensors)
     out = fn.forward(ctx, *arrays, **kwargs)
     if type(out) is not np.ndarray:  # numpy turns 0-d results into scalars
         out = np.asarray(out)
@@ -65,8 +72,7 @@ def apply_function(fn: type[autograd.Function], inputs: Sequence[Any], kwargs: d
         _share_versions(result, out.base, tensors)
     if not record:
         return result
-    parents = tuple([t if t.grad_fn is None else t.grad_fn for t in tensors])
-    ctx.connect(parents, tuple([t._data.shape for t in tensors]), out)
+    ctx.connect(tuple(parents), tuple(shapes), out)
     saved = ctx.__dict__.get("_saved")
     if saved:
         _watch_versions(ctx, saved, tensors, result)
@@ -124,14 +130,15 @@ class Tensor:
         self._requires_grad = False
         self.requires_grad = requires_grad
 
-    @classmethod
-    def _wrap(cls, array: np.ndarray, grad_fn: autograd.Function | None = None) -> Tensor:
-        """The fast constructor used by ops: no conversion, no checks."""
+    @staticmethod
+    def _wrap(array: np.ndarray, grad_fn: autograd.Function | None = None) -> Tensor:
+        """The fast constructor used by ops: no conversion, no checks. (A static method: it
+        always makes a plain Tensor, and a class method's binding costs a share of a small op.)"""
         t = object.__new__(Tensor)
         t._data = array
         t.grad = None
         t.grad_fn = grad_fn
-        t._version_counter = autograd.VersionCounter()
+        t._version_counter = _VersionCounter()
         t._requires_grad = grad_fn is not None
         return t
 
@@ -298,7 +305,8 @@ class Tensor:
         with _accumulate_lock:
             if self.grad is None:
                 dtype = self._data.dtype
-                self.grad = Tensor._wrap(np.array(grad, dtype=dtype) if copy else np.asarray(grad, dtype=dtype))
+                own = np.array(grad, dtype=dtype) if copy else np.asarray(grad, dtype=dtype)
+                self.grad = Tensor._wrap(own)
             else:
                 # asarray: 0-d sums are scalars; the dtype: a wider gradient must not widen .grad
                 self.grad._data = np.asarray(self.grad._data + grad, dtype=self._data.dtype)
