@@ -1,5 +1,6 @@
-"""What the benchmarks share: timing on a noisy machine, the side-by-side runs against
-PyTorch, and a header saying what was measured where.
+"""What the benchmarks share: child processes set up alike, the side-by-side runs against
+PyTorch, and a header saying what was measured where. (Timing a call: `median_time`, in
+`transformer.faq.stats`, shared with the experiments.)
 
 Side by side: each side (minigrad, PyTorch, or a variant of either) runs in a fresh child
 process that imports only its own framework, and the children alternate, A B A B ..., for
@@ -21,7 +22,6 @@ import resource
 import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,24 +34,6 @@ if str(ROOT) not in sys.path:
 # Set on some machines so that old OpenBLAS builds pick a safe kernel; they slow a current
 # numpy down, so the README's commands unset them for the benchmark only.
 OPENBLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-
-
-def median_time(fn: Callable[[], object], repeats: int = 7, min_time: float = 0.05) -> float:
-    """Seconds per call of `fn`: the median over `repeats` samples, each sample a loop long
-    enough (>= `min_time`) that the timer's resolution does not matter. One untimed warm-up
-    call first (caches, lazy imports, the allocator's first faults)."""
-    fn()
-    start = time.perf_counter()
-    fn()
-    once = time.perf_counter() - start
-    loops = max(1, int(min_time / max(once, 1e-7)))
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(loops):
-            fn()
-        samples.append((time.perf_counter() - start) / loops)
-    return statistics.median(samples)
 
 
 def blas_description() -> str:

@@ -34,13 +34,14 @@ from _common import (
     load_average,
     maxrss_mb,
     median_of,
-    median_time,
     run_worker,
     setup_minigrad,
     setup_torch,
     table,
     torch_available,
 )
+
+from transformer.faq.stats import median_time
 
 S, L = (64, 64), (2048, 512)
 CHAIN_LENGTH = 100
