@@ -239,7 +239,6 @@ class Function:
     out_shape: tuple[int, ...]
     out_dtype: np.dtype
     sequence: int  # when the node was made: after the nodes of its inputs, before its consumers
-    retained: Callable[[], Any] | None = None  # a weak reference to the output, by retain_grad()
     # saved_versions: per saved array of an input (or the output), (index in the saved arrays,
     # that tensor's version counter, its version then, the input's index or None for the output)
 
@@ -345,7 +344,7 @@ def run_backward(root: Function, grad: np.ndarray, retain_graph: bool) -> None:
             if not retain_graph:
                 node._saved = None
             continue
-        retained = node.retained
+        retained = node.__dict__.get("retained")
         if retained is not None and retained() is not None:
             retained()._accumulate(g)
         grads = type(node).backward(node, g)
