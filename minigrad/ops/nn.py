@@ -14,9 +14,8 @@ import math
 import numpy as np
 
 from ..autograd import Function
-from .erf import erf
+from .erf import normal_cdf
 
-_INV_SQRT2 = 1 / math.sqrt(2)
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 _GELU_CUBIC = 0.044715  # the cubic coefficient of the tanh approximation of GELU
@@ -216,7 +215,7 @@ class Softplus(Function):
 class Gelu(Function):
     """GELU(x) = x Phi(x), Phi the standard normal CDF.
 
-    approximate="none": Phi(x) = (1 + erf(x / sqrt 2)) / 2, exact (to rounding, see erf.py).
+    approximate="none": Phi(x) = (1 + erf(x / sqrt 2)) / 2, exact (to rounding; see erf.normal_cdf).
     approximate="tanh": Phi(x) ~ (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2.
     """
 
@@ -248,9 +247,7 @@ class Gelu(Function):
                 d *= 0.5
                 ctx.save_for_backward(d.reshape(shape))
         else:
-            cdf = erf(x * _INV_SQRT2)
-            cdf += 1
-            cdf *= 0.5
+            cdf = normal_cdf(x)
             y = x * cdf
             if ctx.needs_input_grad[0]:
                 # d/dx = Phi(x) + x phi(x),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
