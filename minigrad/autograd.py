@@ -248,6 +248,13 @@ class Function:
     def save_for_backward(self, *arrays: Any) -> None:
         self._saved = arrays
 
+    def described_inputs(self) -> tuple[tuple[str, np.ndarray], ...]:
+        """The arrays this node's `forward` took as keywords rather than as Tensors that a
+        picture of the graph should still show (token ids, targets, an attention mask), as
+        (label, array) pairs; none by default. An op that takes such an array keeps it on the
+        node and overrides this; `minigrad.graph_layout` draws each one as an input."""
+        return ()
+
     @property
     def saved_tensors(self) -> tuple[Any, ...]:
         saved = self.__dict__.get("_saved", ())

@@ -279,6 +279,7 @@ class CrossEntropy(Function):
 
     @staticmethod
     def forward(ctx, logits, target, ignore_index, reduction, label_smoothing):
+        ctx.target = target  # for pictures of the graph (described_inputs), after backward too
         valid = target != ignore_index
         safe = np.where(valid, target, 0)  # ignored rows point at class 0, then get weight 0
         probs = logits - logits.max(axis=1, keepdims=True)
@@ -317,6 +318,9 @@ class CrossEntropy(Function):
         # dL/dlogits = (softmax - (1 - e) onehot(target) - e / C) * weight, weight = g / N for "mean"
         return dx
 
+    def described_inputs(self):
+        return (("targets", self.target),)
+
 
 class Embedding(Function):
     """weight[ids]: the row of `weight` (num, dim) for each id; `ids`, integers of any shape,
@@ -327,6 +331,7 @@ class Embedding(Function):
     @staticmethod
     def forward(ctx, weight, ids, padding_idx=None):
         ctx.save_for_backward(ids)
+        ctx.ids = ids  # for pictures of the graph (described_inputs), after backward too
         ctx.padding_idx = padding_idx
         return np.take(weight, ids, axis=0)  # a copy, even for a single id
 
@@ -346,6 +351,9 @@ class Embedding(Function):
         if ctx.padding_idx is not None:
             dw[ctx.padding_idx] = 0
         return dw
+
+    def described_inputs(self):
+        return (("ids", self.ids),)
 
 
 class Dropout(Function):
