@@ -23,6 +23,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 
@@ -54,8 +55,9 @@ class _Work:
     and the workers. A worker that starts after the caller took the last block finds nothing
     to do, so a busy machine costs at most the inline time, never a wait for a core."""
 
-    def __init__(self, kernel: Callable[..., None], blocks: list[tuple[np.ndarray, ...]]) -> None:
-        self.kernel, self.blocks = kernel, blocks
+    def __init__(self, kernel: Callable[..., None], blocks: list[tuple[np.ndarray, ...]],
+                 options: dict[str, Any]) -> None:
+        self.kernel, self.blocks, self.options = kernel, blocks, options
         self.lock = threading.Lock()
         self.taken = self.finished = 0
         self.errors: list[BaseException] = []
@@ -71,7 +73,7 @@ class _Work:
                 if i >= len(self.blocks):
                     return
                 try:
-                    self.kernel(*self.blocks[i])
+                    self.kernel(*self.blocks[i], **self.options)
                 except BaseException as error:  # noqa: BLE001  handed to the caller, raised there
                     self.errors.append(error)
                 with self.lock:
@@ -82,10 +84,10 @@ class _Work:
             _inside.active = False
 
 
-def map_blocks(kernel: Callable[..., None], *arrays: np.ndarray, axis: int = 0) -> None:
-    """Call `kernel(*blocks)` on matching blocks of `arrays` cut along `axis`, on the threads
-    of the budget, or `kernel(*arrays)` once, inline, when the first array is small, the
-    budget is one thread, or `axis` is not an axis of the arrays.
+def map_blocks(kernel: Callable[..., None], *arrays: np.ndarray, axis: int = 0, **options: Any) -> None:
+    """Call `kernel(*blocks, **options)` on matching blocks of `arrays` cut along `axis`, on the
+    threads of the budget, or `kernel(*arrays, **options)` once, inline, when the first array
+    is small, the budget is one thread, or `axis` is not an axis of the arrays.
 
     `arrays` are the kernel's inputs and its outputs (preallocated, e.g. `np.empty_like`), all
     of the same length along `axis`; the kernel writes its results into the output blocks and
@@ -99,12 +101,12 @@ def map_blocks(kernel: Callable[..., None], *arrays: np.ndarray, axis: int = 0) 
     # then sum the block's elements in another order (pairwise instead of one by one).
     count = min(threads * blocks_per_thread, first.shape[axis] // 2) if axis < first.ndim else 0
     if threads == 1 or count < 2 or first.size < min_elements or getattr(_inside, "active", False):
-        kernel(*arrays)
+        kernel(*arrays, **options)
         return
     bounds = np.linspace(0, first.shape[axis], count + 1).astype(int)
     index = (slice(None),) * axis
     work = _Work(kernel, [tuple(a[index + (slice(start, stop),)] for a in arrays)
-                          for start, stop in zip(bounds[:-1], bounds[1:])])
+                          for start, stop in zip(bounds[:-1], bounds[1:])], options)
     pool = _workers(threads - 1)
     for _ in range(threads - 1):
         pool.submit(work.run)

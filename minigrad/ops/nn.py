@@ -17,7 +17,7 @@ reason.
 from __future__ import annotations
 
 import math
-from functools import partial
+from typing import Any
 
 import numpy as np
 
@@ -57,7 +57,7 @@ class Softmax(Function):
             y = x.copy()
         else:
             y = np.empty_like(x)
-            map_blocks(partial(_softmax, dim=dim), x, y, axis=_rows_axis(dim))
+            map_blocks(_softmax, x, y, axis=_rows_axis(dim), dim=dim)
         ctx.save_for_backward(y)
         ctx.dim = dim
         return y
@@ -66,7 +66,7 @@ class Softmax(Function):
     def backward(ctx, grad):
         (y,) = ctx.saved_tensors
         dx = np.empty_like(y)
-        map_blocks(partial(_softmax_backward, dim=ctx.dim), grad, y, dx, axis=_rows_axis(ctx.dim))
+        map_blocks(_softmax_backward, grad, y, dx, axis=_rows_axis(ctx.dim), dim=ctx.dim)
         return dx  # dx = y * (g - sum(g * y))
 
 
@@ -90,7 +90,7 @@ class LogSoftmax(Function):
             y = x.copy()
         else:
             y = np.empty_like(x)
-            map_blocks(partial(_log_softmax, dim=dim), x, y, axis=_rows_axis(dim))
+            map_blocks(_log_softmax, x, y, axis=_rows_axis(dim), dim=dim)
         ctx.save_for_backward(y)
         ctx.dim = dim
         return y
@@ -99,7 +99,7 @@ class LogSoftmax(Function):
     def backward(ctx, grad):
         (y,) = ctx.saved_tensors
         dx = np.empty_like(y)
-        map_blocks(partial(_log_softmax_backward, dim=ctx.dim), grad, y, dx, axis=_rows_axis(ctx.dim))
+        map_blocks(_log_softmax_backward, grad, y, dx, axis=_rows_axis(ctx.dim), dim=ctx.dim)
         return dx  # dx = g - exp(y) * sum(g)
 
 
@@ -167,14 +167,14 @@ def _rms_norm(x: np.ndarray, xhat: np.ndarray, rstd: np.ndarray, *y: np.ndarray,
         _scale_shift(xhat, y[0], weight, None)
 
 
-def _normalize(ctx, kernel, x: np.ndarray, weight: np.ndarray | None, d: int) -> np.ndarray:
+def _normalize(ctx, kernel, x: np.ndarray, weight: np.ndarray | None, d: int, **options: Any) -> np.ndarray:
     """Run a normalization kernel over the rows of x viewed as (rows, D); save xhat, rstd and
     the weight for backward; return y (xhat itself without a weight) in x's shape."""
     x2 = x.reshape(-1, d)  # (rows, D)
     xhat = np.empty_like(x2)
     rstd = np.empty((x2.shape[0], 1), dtype=x.dtype)
     outputs = (xhat, rstd) if weight is None else (xhat, rstd, np.empty_like(x2))
-    map_blocks(kernel, x2, *outputs)
+    map_blocks(kernel, x2, *outputs, weight=weight, **options)
     ctx.save_for_backward(xhat, rstd, weight)
     return outputs[-1 if weight is not None else 0].reshape(x.shape)
 
@@ -187,7 +187,7 @@ def _normalized_grads(ctx, grad: np.ndarray, centred: bool) -> tuple[np.ndarray 
     dx = None
     if needs[0]:
         dx = np.empty_like(xhat)
-        map_blocks(partial(_normalized_backward, weight=weight, centred=centred), g, xhat, rstd, dx)
+        map_blocks(_normalized_backward, g, xhat, rstd, dx, weight=weight, centred=centred)
         dx = dx.reshape(grad.shape)
     grads = [dx]
     if weight is not None:
@@ -215,7 +215,7 @@ class LayerNorm(Function):
             return np.zeros(x.shape, dtype=x.dtype)
         weight = affine[0].reshape(d) if affine else None
         bias = affine[1].reshape(d) if len(affine) == 2 else None
-        return _normalize(ctx, partial(_layer_norm, eps=eps, weight=weight, bias=bias), x, weight, d)
+        return _normalize(ctx, _layer_norm, x, weight, d, eps=eps, bias=bias)
 
     @staticmethod
     def backward(ctx, grad):
@@ -239,7 +239,7 @@ class RmsNorm(Function):
     def forward(ctx, x, *affine, ndim, eps):
         d = math.prod(x.shape[x.ndim - ndim:])
         weight = affine[0].reshape(d) if affine else None
-        return _normalize(ctx, partial(_rms_norm, eps=eps, weight=weight), x, weight, d)
+        return _normalize(ctx, _rms_norm, x, weight, d, eps=eps)
 
     @staticmethod
     def backward(ctx, grad):
@@ -397,7 +397,7 @@ class CrossEntropy(Function):
         safe = np.where(valid, target, 0)  # ignored rows point at class 0, then get weight 0
         probs = np.empty_like(logits)
         losses = np.empty(len(safe), dtype=logits.dtype)
-        map_blocks(partial(_cross_entropy, label_smoothing=label_smoothing), logits, safe, probs, losses)
+        map_blocks(_cross_entropy, logits, safe, probs, losses, label_smoothing=label_smoothing)
         losses *= valid
         count = int(valid.sum())
         ctx.save_for_backward(probs, safe, valid)
@@ -417,8 +417,7 @@ class CrossEntropy(Function):
         else:
             weight = valid * grad
         dx = np.empty_like(probs)
-        map_blocks(partial(_cross_entropy_backward, label_smoothing=ctx.label_smoothing),
-                   probs, safe, weight, dx)
+        map_blocks(_cross_entropy_backward, probs, safe, weight, dx, label_smoothing=ctx.label_smoothing)
         return dx
 
 
