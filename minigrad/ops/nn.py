@@ -23,9 +23,8 @@ import numpy as np
 
 from ..autograd import Function
 from ..parallel import map_blocks
-from .erf import erf
+from .erf import normal_cdf
 
-_INV_SQRT2 = 1 / math.sqrt(2)
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 _GELU_CUBIC = 0.044715  # the cubic coefficient of the tanh approximation of GELU
@@ -314,9 +313,7 @@ def _gelu_tanh(x: np.ndarray, y: np.ndarray, *derivative: np.ndarray) -> None:
 
 def _gelu_erf(x: np.ndarray, y: np.ndarray, *derivative: np.ndarray) -> None:
     """y = GELU(x) with Phi through erf; with an output for it, GELU'(x) too."""
-    cdf = erf(x * _INV_SQRT2)
-    cdf += 1
-    cdf *= 0.5
+    cdf = normal_cdf(x)
     np.multiply(x, cdf, out=y)
     if derivative:
         # d/dx = Phi(x) + x phi(x),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
@@ -332,7 +329,7 @@ def _gelu_erf(x: np.ndarray, y: np.ndarray, *derivative: np.ndarray) -> None:
 class Gelu(Function):
     """GELU(x) = x Phi(x), Phi the standard normal CDF.
 
-    approximate="none": Phi(x) = (1 + erf(x / sqrt 2)) / 2, exact (to rounding, see erf.py).
+    approximate="none": Phi(x) = (1 + erf(x / sqrt 2)) / 2, exact (to rounding; see erf.normal_cdf).
     approximate="tanh": Phi(x) ~ (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2.
     """
 
