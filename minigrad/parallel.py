@@ -96,11 +96,14 @@ def map_blocks(kernel: Callable[..., None], *arrays: np.ndarray, axis: int = 0, 
     and the result does not depend on the number of threads.
     """
     first = arrays[0]
+    if first.size < min_elements:  # the common case first: small arrays pay for no more checks
+        kernel(*arrays, **options)
+        return
     threads = get_num_threads()
     # Blocks of at least two slices: a block of one slice would drop the axis, and numpy could
     # then sum the block's elements in another order (pairwise instead of one by one).
     count = min(threads * blocks_per_thread, first.shape[axis] // 2) if axis < first.ndim else 0
-    if threads == 1 or count < 2 or first.size < min_elements or getattr(_inside, "active", False):
+    if threads == 1 or count < 2 or getattr(_inside, "active", False):
         kernel(*arrays, **options)
         return
     bounds = np.linspace(0, first.shape[axis], count + 1).astype(int)

@@ -140,20 +140,13 @@ def _normalized_backward(g: np.ndarray, xhat: np.ndarray, rstd: np.ndarray, dx: 
     dx *= rstd
 
 
-def _weight_grad(g: np.ndarray, xhat: np.ndarray, dw: np.ndarray) -> None:
-    np.einsum("ij,ij->j", g, xhat, out=dw[0])  # dw = sum over rows of g * xhat; dw is (1, D)
-
-
-def _bias_grad(g: np.ndarray, db: np.ndarray) -> None:
-    np.einsum("ij->j", g, out=db[0])  # db = sum over rows of g; db is (1, D)
-
-
-def _column_sum(kernel, *arrays: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """A sum over the rows of (rows, D) arrays, computed in blocks of columns: each column's
-    sum then runs over its rows in the same order, whatever the blocks."""
-    out = np.empty((1, arrays[0].shape[1]), dtype=arrays[0].dtype)
-    map_blocks(kernel, *arrays, out, axis=1)
-    return out.reshape(shape)
+def _column_sums(g: np.ndarray, xhat: np.ndarray, dw: np.ndarray, *db: np.ndarray) -> None:
+    """Sums over the rows of (rows, D) arrays into (1, D) outputs: dw = sum g * xhat and, with
+    an output for it, db = sum g. Cut into blocks of columns, each column's sum runs over its
+    rows in the same order whatever the blocks."""
+    np.einsum("ij,ij->j", g, xhat, out=dw[0])
+    if db:
+        g.sum(axis=0, out=db[0][0])
 
 
 def _rms_norm(x: np.ndarray, xhat: np.ndarray, rstd: np.ndarray, *y: np.ndarray, eps: float,
@@ -188,12 +181,14 @@ def _normalized_grads(ctx, grad: np.ndarray, centred: bool) -> tuple[np.ndarray 
         dx = np.empty_like(xhat)
         map_blocks(_normalized_backward, g, xhat, rstd, dx, weight=weight, centred=centred)
         dx = dx.reshape(grad.shape)
-    grads = [dx]
-    if weight is not None:
-        grads.append(_column_sum(_weight_grad, g, xhat, shape=ctx.input_shapes[1]) if needs[1] else None)
-    if len(needs) == 3:
-        grads.append(_column_sum(_bias_grad, g, shape=ctx.input_shapes[2]) if needs[2] else None)
-    return tuple(grads)
+    if weight is None:
+        return (dx,)
+    # dw = sum over rows of g * xhat, db = sum over rows of g (both computed when either is needed)
+    sums = [np.empty((1, xhat.shape[1]), dtype=g.dtype) for _ in needs[1:]]
+    if any(needs[1:]):
+        map_blocks(_column_sums, g, xhat, *sums, axis=1)
+    return (dx,) + tuple(s.reshape(shape) if need else None
+                         for s, shape, need in zip(sums, ctx.input_shapes[1:], needs[1:]))
 
 
 class LayerNorm(Function):
