@@ -385,6 +385,7 @@ class CrossEntropy(Function):
 
     @staticmethod
     def forward(ctx, logits, target, ignore_index, reduction, label_smoothing):
+        ctx.target = target  # for pictures of the graph (described_inputs), after backward too
         valid = target != ignore_index
         safe = np.where(valid, target, 0)  # ignored rows point at class 0, then get weight 0
         probs = np.empty_like(logits)
@@ -412,6 +413,9 @@ class CrossEntropy(Function):
         map_blocks(_cross_entropy_backward, probs, safe, weight, dx, label_smoothing=ctx.label_smoothing)
         return dx
 
+    def described_inputs(self):
+        return (("targets", self.target),)
+
 
 class Embedding(Function):
     """weight[ids]: the row of `weight` (num, dim) for each id; `ids`, integers of any shape,
@@ -422,6 +426,7 @@ class Embedding(Function):
     @staticmethod
     def forward(ctx, weight, ids, padding_idx=None):
         ctx.save_for_backward(ids)
+        ctx.ids = ids  # for pictures of the graph (described_inputs), after backward too
         ctx.padding_idx = padding_idx
         return np.take(weight, ids, axis=0)  # a copy, even for a single id
 
@@ -441,6 +446,9 @@ class Embedding(Function):
         if ctx.padding_idx is not None:
             dw[ctx.padding_idx] = 0
         return dw
+
+    def described_inputs(self):
+        return (("ids", self.ids),)
 
 
 class Dropout(Function):
