@@ -58,8 +58,10 @@ class TensorNode:
     """A tensor. kind: "parameter", "input" (no grad), "leaf" (requires grad, not a
     parameter), "output" (the drawn tensor) or "tensor" (between two ops). `name` is a
     parameter's qualified name or a described input's label. `value` is set for a one-element
-    unnamed leaf or output, `values` for a described integer input of at most MAX_VALUES
-    elements (ids, targets); `grad_norm` when gradients are shown and there is one."""
+    tensor the graph still holds: a leaf, the output, or an intermediate kept by
+    `retain_grad()`; `values` for a described integer input of at most MAX_VALUES elements
+    (ids, targets). `grad_norm` is set when gradients are shown and there is one, and
+    `grad_value`, the gradient itself with its sign, when that tensor has one element."""
 
     id: str
     kind: str
@@ -68,6 +70,7 @@ class TensorNode:
     name: str | None = None
     value: float | None = None
     grad_norm: float | None = None
+    grad_value: float | None = None
     values: tuple[int, ...] | None = None
 
 
@@ -151,13 +154,19 @@ def grad_norm(grad: Any) -> float:
     return float(np.sqrt(np.sum(np.square(g, dtype=np.float64))))
 
 
-def _grad_of(source: Any) -> Any:
-    """The gradient of a leaf or output Tensor, or of an op's output that called
-    `retain_grad()` (`source` is then its Function node); None when there is none."""
+def _tensor_of(source: Any) -> Tensor | None:
+    """A leaf or output Tensor itself, or the output of an op (`source` is then its Function
+    node) when it called `retain_grad()` and is still alive; None otherwise."""
     if isinstance(source, Function):
         retained = source.__dict__.get("retained")
         source = retained() if retained is not None else None
-    return source.grad if isinstance(source, Tensor) else None
+    return source if isinstance(source, Tensor) else None
+
+
+def _grad_of(source: Any) -> Any:
+    """The gradient of what `_tensor_of(source)` finds, or None."""
+    tensor = _tensor_of(source)
+    return None if tensor is None else tensor.grad
 
 
 def _names_and_classes(params: Any) -> tuple[dict[int, str], dict[str, int], dict[str, str]]:
@@ -219,12 +228,16 @@ def layout_graph(output: Tensor, params: Any = None, *, depth: int | None = None
 
     def tensor_node(node_id: str, kind: str, shape: Shape, dtype: Any, source: Any,
                     name: str | None) -> TensorNode:
-        value = None
-        if isinstance(source, Tensor) and source.data.size == 1 and not name:
-            value = float(source.data.item())
-        grad = _grad_of(source) if show_grads else None
-        return TensorNode(node_id, kind, tuple(shape), str(dtype), name, value,
-                          None if grad is None else grad_norm(grad))
+        tensor = _tensor_of(source)
+        if name is None and tensor is not None:  # an output or a retained intermediate may be named too
+            name = names.get(id(tensor))
+        one = tensor is not None and tensor.data.size == 1
+        value = float(tensor.data.item()) if one else None
+        grad = tensor.grad if show_grads and tensor is not None else None
+        if grad is None:
+            return TensorNode(node_id, kind, tuple(shape), str(dtype), name, value)
+        return TensorNode(node_id, kind, tuple(shape), str(dtype), name, value, grad_norm=grad_norm(grad),
+                          grad_value=float(np.asarray(grad.data).item()) if one else None)
 
     if output.grad_fn is None:
         add("", tensor_node("out", "output", output.shape, output.dtype, output, names.get(id(output))))

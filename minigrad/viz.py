@@ -78,15 +78,19 @@ def draw_graph(output: Tensor, params: Any = None, *, depth: int | None = None,
 
     params: `dict(model.named_parameters())`, or the model itself (then clusters also show
         module classes); parameter names are looked up there when drawing. Without it,
-        parameters are drawn as unnamed leaves.
+        parameters are drawn as unnamed leaves. An intermediate tensor that called
+        `retain_grad()` may be named here too.
     depth: draw each module whose qualified name has `depth` parts ("blocks" is 1,
         "blocks.0" is 2) as one box with its parameter count and input/output shapes.
     show_grads: after `backward()`, colour tensors by the norm of their gradient, one colour
         per decade, so vanishing (blue) and exploding (red) gradients stand out. Leaves keep
-        `.grad`; an intermediate tensor has one only if `retain_grad()` was called.
+        `.grad`; an intermediate tensor has one only if `retain_grad()` was called. A
+        one-element tensor shows its gradient itself (with its sign), a larger one the norm.
     input_names: labels for the arrays that ops took as plain inputs (an embedding's ids, a
         loss's targets, an attention mask: each drawn as an input node, labelled by its op)
         by the qualified name of the module reading them, e.g. {"pos_emb": "positions"}.
+    One-element tensors show their value: leaves, the output, and retained intermediates,
+    so a small expression can be drawn with every value and gradient written on it.
 
     The same as `to_dot(layout_graph(output, params, ...), rankdir)`.
     """
@@ -127,7 +131,10 @@ def _tensor_attributes(node: TensorNode, show_shapes: bool, show_grads: bool) ->
     if show_grads and node.kind in BORDERS:
         attrs.update(color=BORDERS[node.kind], penwidth="3")
     if node.grad_norm is not None:
-        lines.append(html(f"|grad| {node.grad_norm:.2e}"))
+        if node.grad_value is not None:  # one element: the gradient itself, with its sign
+            lines.append(html(f"grad = {node.grad_value:.4g}"))
+        else:
+            lines.append(html(f"|grad| {node.grad_norm:.2e}"))
         attrs["fillcolor"] = grad_colour(node.grad_norm)
         if attrs["fillcolor"] in _DARK:
             attrs["fontcolor"] = "white"

@@ -560,3 +560,24 @@ def test_collapsed_modules_show_the_gradient_norm_of_their_parameters():
         assert box.grad_norm == pytest.approx(expected)
     unlit = layout_graph(loss, model, depth=1, show_grads=False).nodes
     assert all(n.grad_norm is None for nodes in unlit.values() for n in nodes if isinstance(n, ModuleBox))
+
+
+def test_a_small_expression_shows_every_value_and_signed_gradient():
+    a = minigrad.tensor(2.0, requires_grad=True)
+    b = minigrad.tensor(-3.0, requires_grad=True)
+    e = a * b
+    e.retain_grad()
+    loss = e * e
+    loss.retain_grad()
+    loss.backward()
+    names = {"a": a, "b": b, "e": e, "loss": loss}
+    found = {t.name: (t.value, t.grad_value) for t in tensors(layout_graph(loss, names, show_grads=True))}
+    # loss = (ab)^2 = 36; dloss/de = 2e = -12; dloss/da = -12 b = 36, dloss/db = -12 a = -24
+    assert found == {"a": (2.0, 36.0), "b": (-3.0, -24.0), "e": (-6.0, -12.0), "loss": (36.0, 1.0)}
+    source = draw_graph(loss, names, show_grads=True).source
+    assert "<b>e</b>" in source and "grad = -24" in source and "= -6" in source
+    big = minigrad.tensor([1.0, 2.0], requires_grad=True)  # more than one element: the norm
+    out = (big * big).sum()
+    out.backward()
+    assert [t.grad_value for t in tensors(layout_graph(out, {"big": big}, show_grads=True))
+            if t.name == "big"] == [None]
