@@ -1,4 +1,4 @@
-"""What both benchmarks share: timing on a noisy machine, and a header saying what was measured.
+"""What the benchmarks share: child processes set up alike, and a header saying what was measured.
 
 Run the scripts from the repository root (`python benchmarks/bench_ops.py`); this module puts
 the root on `sys.path` so a checkout works without `pip install -e .`.
@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import os
 import platform
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,24 +17,6 @@ if str(ROOT) not in sys.path:
 # Set on some machines so that old OpenBLAS builds pick a safe kernel; they slow a current
 # numpy down, so the README's commands unset them for the benchmark only.
 OPENBLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-
-
-def median_time(fn: Callable[[], object], repeats: int = 7, min_time: float = 0.05) -> float:
-    """Seconds per call of `fn`: the median over `repeats` samples, each sample a loop long
-    enough (>= `min_time`) that the timer's resolution does not matter. One untimed warm-up
-    call first (caches, lazy imports, the allocator's first faults)."""
-    fn()
-    start = time.perf_counter()
-    fn()
-    once = time.perf_counter() - start
-    loops = max(1, int(min_time / max(once, 1e-7)))
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(loops):
-            fn()
-        samples.append((time.perf_counter() - start) / loops)
-    return statistics.median(samples)
 
 
 def blas_description() -> str:

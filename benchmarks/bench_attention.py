@@ -25,7 +25,9 @@ import sys
 from typing import Any
 
 import numpy as np
-from _common import child_env, header, median_time, numpy_blas_threads, table, torch_available
+from _common import child_env, header, numpy_blas_threads, table, torch_available
+
+from transformer.faq.stats import median_time
 
 VARIANTS = ("fused", "unfused", "torch")
 

@@ -14,11 +14,12 @@ from __future__ import annotations
 import argparse
 import re
 
-from _common import header, median_time, table, tune_allocator_if_chosen
+from _common import header, table, tune_allocator_if_chosen
 
 import minigrad
 from minigrad.autograd import module_scope, topological_order
 from minigrad.viz import draw_graph
+from transformer.faq.stats import median_time
 
 NODE = re.compile(r"\s*(op|t|leaf|mod)\d+ \[")  # the graph's own nodes, not the legend's
 

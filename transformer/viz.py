@@ -274,17 +274,40 @@ def draw_model_attention(model: minigrad.nn.Module, ids: Any, tokens: Sequence[A
 def _heatmap_grid(found: list[tuple[str, np.ndarray]], tokens: list[str], layers: list[int],
                   heads: list[int]) -> graphviz.Digraph:
     """Heatmaps in a table of tables: a row per layer, a column per head."""
-    rows = []
-    for li in layers:
-        cells = []
-        for hi in heads:
-            w = check_weights(found[li][1][hi], tokens, None, "draw_model_attention")
-            cells.append(f"<td>{_heatmap_table(w, tokens, tokens, True, f'layer {li}, head {hi}')}</td>")
-        rows.append(f"<tr>{''.join(cells)}</tr>")
+    panels = [(f"layer {li}, head {hi}", found[li][1][hi]) for li in layers for hi in heads]
+    return heatmap_panels(panels, tokens, columns=len(heads))
+
+
+def heatmap_panels(panels: Sequence[tuple[str, Any]], tokens: Sequence[Any], *, columns: int | None = None,
+                   title: str | None = None, scale_label: str = "attention weight") -> graphviz.Digraph:
+    """Several (caption, (T, T) weights) heatmaps of one sequence in rows of `columns` (default:
+    all in one row), each with the tokens on both axes, above a colour scale from 0 to 1 named
+    `scale_label`."""
+    if not panels:
+        raise ValueError("heatmap_panels: no panels to draw")
+    columns = columns or len(panels)
+    cells = []
+    for caption, weights in panels:
+        w = check_weights(weights, tokens, None, "heatmap_panels")
+        cells.append(f"<td>{_heatmap_table(w, list(tokens), list(tokens), True, caption)}</td>")
+    rows = ["<tr>" + "".join(cells[i:i + columns]) + "</tr>" for i in range(0, len(cells), columns)]
+    span = min(columns, len(cells))
+    heading = (f'<tr><td colspan="{span}"><font point-size="14"><b>{html(title)}</b></font></td></tr>'
+               if title else "")
+    scale = f'<tr><td colspan="{span}">{_colour_scale(scale_label)}</td></tr>'
     graph = graphviz.Digraph(name="attention_heatmaps")
-    graph.node("grid", f'<<table border="0" cellspacing="12">{"".join(rows)}</table>>',
+    graph.node("grid", f'<<table border="0" cellspacing="12">{heading}{"".join(rows)}{scale}</table>>',
                shape="plaintext", fontname="Helvetica", fontsize="10")
     return graph
+
+
+def _colour_scale(label: str, steps: int = 10) -> str:
+    """A strip of the heatmap's shades from 0 to 1, labelled at both ends and the middle."""
+    shades = "".join(f'<td bgcolor="{_shade((k + 0.5) / steps)}" width="18"> </td>' for k in range(steps))
+    labels = (f'<td colspan="{steps // 2}" align="left">0</td>'
+              f'<td colspan="{steps - steps // 2}" align="right">1</td>')
+    return (f'<table border="0" cellborder="0" cellspacing="0" cellpadding="2"><tr><td rowspan="2">'
+            f'<font point-size="9">{html(label)} </font></td>{shades}</tr><tr>{labels}</tr></table>')
 
 
 def _kind_pattern(name: str) -> str:

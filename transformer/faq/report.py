@@ -1,8 +1,10 @@
 """What an FAQ experiment hands back: its tables, its figures and the few facts its claim rests on.
 
 Tables print as Markdown pipe tables, so what the terminal shows is exactly what docs/faq.md
-quotes. `facts` holds the numbers the tests assert on (e.g. the largest asymmetry of a shared-QK
-score matrix), so a test checks the same run a reader sees.
+quotes; a `stats.Spread` in a cell prints as "mean ± sd". `facts` holds the numbers the tests
+assert on (e.g. the largest asymmetry of a shared-QK score matrix), so a test checks the same
+run a reader sees: a dataclass of the experiment's own (typed fields, Spreads over seeds), or a
+dict of named numbers.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .stats import number
 from .svg_chart import mark_quick
 
 DEFAULT_OUT = Path("runs/faq")  # figures go here unless asked (docs/images/faq holds the documented ones)
@@ -37,7 +40,7 @@ class Result:
     question: str
     tables: list[Table] = field(default_factory=list)
     figures: list[Path] = field(default_factory=list)
-    facts: dict[str, Any] = field(default_factory=dict)
+    facts: Any = field(default_factory=dict)  # an experiment's facts dataclass, or a dict
     seconds: float = 0.0
 
     def markdown(self) -> str:
@@ -75,12 +78,7 @@ def per_seed(values: Iterable[float]) -> str:
 
 
 def _cell(v: Any) -> str:
-    """Floats: 3 decimals below 10 (so accuracies read 0.968, 1.000), scientific below 1e-3,
-    4 significant digits above 10."""
-    if isinstance(v, bool) or not isinstance(v, float):
-        return str(v)
-    if v != 0 and abs(v) < 1e-3:
-        return f"{v:.2e}"
-    if abs(v) < 10:
-        return f"{v:.3f}"
-    return f"{v:.4g}" if abs(v) < 1e4 else f"{v:.3g}"
+    """Floats as `stats.number` writes them, a Spread as "mean ± sd", anything else as str()."""
+    if isinstance(v, float):
+        return number(v)
+    return str(v)

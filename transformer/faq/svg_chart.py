@@ -17,6 +17,7 @@ import numpy as np
 
 from minigrad.atomic import write_bytes
 
+BAND_NOTE = "shaded: min to max over seeds"
 # Colour-blind-safe palette (Okabe-Ito), one colour per series in order.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
 FONT = 'font-family="DejaVu Sans, Helvetica, Arial, sans-serif"'
@@ -24,12 +25,24 @@ FONT = 'font-family="DejaVu Sans, Helvetica, Arial, sans-serif"'
 
 @dataclass
 class Series:
-    """One line of a chart: y against x, drawn with markers when there are few points."""
+    """One line of a chart: y against x, drawn with markers when there are few points, and
+    optionally a shaded band from `band[0]` to `band[1]` at the same xs (e.g. min and max over
+    seeds)."""
 
     label: str
     xs: Sequence[float]
     ys: Sequence[float]
     dashed: bool = False
+    band: tuple[Sequence[float], Sequence[float]] | None = None
+
+    @classmethod
+    def over_seeds(cls, label: str, xs: Sequence[float], per_seed: Sequence[Sequence[float]],
+                   dashed: bool = False) -> Series:
+        """The mean over seeds as the line, their min to max as the band; `per_seed` holds one
+        curve per seed, each measured at `xs`."""
+        ys = np.asarray(per_seed, dtype=np.float64)  # (seeds, points)
+        band = (ys.min(axis=0).tolist(), ys.max(axis=0).tolist()) if len(ys) > 1 else None
+        return cls(label, list(xs), ys.mean(axis=0).tolist(), dashed, band)
 
 
 def _nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
@@ -88,11 +101,15 @@ def line_chart(
 ) -> str:
     """An SVG line chart of several series sharing one pair of axes; `log_x`/`log_y` give the
     base of a logarithmic axis (values must then be positive). Non-finite points are skipped.
+    Bands are drawn under the lines, and the legend says what they span.
     `width` is that of a chart whose legend is 150 px wide; longer labels widen the picture."""
     left, top, bottom = 70, 40, 50
-    right = 50 + 7 * max(len(s.label) for s in series)  # room for the legend (about 7 px per character)
+    banded = any(s.band is not None for s in series)
+    labels = [s.label for s in series] + ([BAND_NOTE] if banded else [])
+    right = 50 + 7 * max(len(label) for label in labels)  # room for the legend (about 7 px per character)
     width += right - 150
-    points = [(x, y) for s in series for x, y in zip(s.xs, s.ys) if math.isfinite(x) and math.isfinite(y)]
+    curves = [(s.xs, s.ys) for s in series] + [(s.xs, b) for s in series if s.band for b in s.band]
+    points = [(x, y) for xs, ys in curves for x, y in zip(xs, ys) if math.isfinite(x) and math.isfinite(y)]
     if log_x:
         points = [(x, y) for x, y in points if x > 0]
     if log_y:
@@ -133,10 +150,19 @@ def line_chart(
     out.append(_text((left + width - right) / 2, height - 12, xlabel, anchor="middle"))
     out.append(_text(16, (top + height - bottom) / 2, ylabel, anchor="middle", rotate=True))
 
+    def drawable(x: float, y: float) -> bool:
+        return math.isfinite(x) and math.isfinite(y) and (not log_x or x > 0) and (not log_y or y > 0)
+
+    for i, s in enumerate(series):  # bands first, so that every line stays visible above them
+        if s.band is not None:
+            lower = [(ax(x), ay(y)) for x, y in zip(s.xs, s.band[0]) if drawable(x, y)]
+            upper = [(ax(x), ay(y)) for x, y in zip(s.xs, s.band[1]) if drawable(x, y)]
+            outline = " ".join(f"{px:.1f},{py:.1f}" for px, py in lower + upper[::-1])
+            out.append(f'<polygon points="{outline}" fill="{PALETTE[i % len(PALETTE)]}" fill-opacity="0.18" '
+                       'stroke="none"/>')
     for i, s in enumerate(series):
         colour = PALETTE[i % len(PALETTE)]
-        pts = [(ax(x), ay(y)) for x, y in zip(s.xs, s.ys)
-               if math.isfinite(x) and math.isfinite(y) and (not log_x or x > 0) and (not log_y or y > 0)]
+        pts = [(ax(x), ay(y)) for x, y in zip(s.xs, s.ys) if drawable(x, y)]
         dash = ' stroke-dasharray="6,4"' if s.dashed else ""
         path = " ".join(f"{px:.1f},{py:.1f}" for px, py in pts)
         out.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"{dash}/>')
@@ -146,6 +172,11 @@ def line_chart(
         out.append(f'<line x1="{width - right + 10}" y1="{ly}" x2="{width - right + 34}" y2="{ly}" '
                    f'stroke="{colour}" stroke-width="2"{dash}/>')
         out.append(_text(width - right + 38, ly + 4, s.label))
+    if banded:
+        ly = top + 10 + 20 * len(series)
+        out.append(f'<rect x="{width - right + 10}" y="{ly - 6}" width="24" height="12" fill="#888" '
+                   'fill-opacity="0.3"/>')
+        out.append(_text(width - right + 38, ly + 4, BAND_NOTE))
     out.append("</svg>")
     return "\n".join(out)
 

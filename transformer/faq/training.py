@@ -3,11 +3,17 @@
 Each comparison changes one attention option (n_heads, scale, shared_qk, score, head_dim) and
 keeps everything else fixed: the data stream, the initial-weight seed, the optimizer and its
 schedule. The run goes through `transformer.train.train`, the loop a user trains with.
+
+    from transformer.faq.stats import Spread, seed_list
+    runs = train_seeds(settings, seed_list(0, quick), data=task, n_heads=4)   # one per seed
+    Spread.of(r.loss for r in runs)          # final held-out loss over seeds
+    Spread.of(r.accuracy for r in runs)      # final held-out accuracy (exact match or per token)
+    svg_chart.Series.over_seeds("4 heads", runs[0].curve_steps, [r.smoothed_losses for r in runs])
 """
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -15,11 +21,11 @@ import numpy as np
 
 import minigrad
 
-from ..attention import record_attention
 from ..config import TransformerConfig
 from ..model import TransformerLM
 from ..tasks import Dataset, make_task
 from ..train import History, TrainConfig, train
+from .readout import attention_entropy, attention_weights
 
 
 @dataclass(frozen=True)
@@ -59,11 +65,16 @@ class VariantRun:
     def parameters(self) -> int:
         return sum(p.data.size for p in self.model.parameters())
 
+    @property
+    def loss(self) -> float:
+        """The held-out loss at the last evaluation."""
+        return self.history.eval_losses[-1]
 
-def attention_entropy(weights: np.ndarray) -> float:
-    """Mean over batch, heads and queries of -sum_j w_j log w_j, for weights (B, h, T, T)."""
-    w = weights.astype(np.float64)
-    return float(-(w * np.log(np.where(w > 0, w, 1.0))).sum(axis=-1).mean())
+    @property
+    def accuracy(self) -> float:
+        """The held-out accuracy at the last evaluation (NaN for text, which has none)."""
+        last = self.history.accuracy
+        return float("nan") if last is None else last
 
 
 def smooth(values: list[float], window: int, points: int = 100) -> tuple[list[int], list[float]]:
@@ -85,9 +96,7 @@ def train_variant(settings: TrainSettings, seed: int, data: Dataset | None = Non
                                causal=settings.causal, **attention)
     minigrad.manual_seed(seed)
     model = TransformerLM(config)
-    with minigrad.no_grad(), record_attention(model):
-        model(data.eval_set()[0][:64])
-    initial_entropy = attention_entropy(model.blocks[0].attn.attn_weights)
+    initial_entropy = attention_entropy(attention_weights(model, data.eval_set()[0][:64]))
     variant = ", ".join(f"{k}={v}" for k, v in attention.items()) or "baseline"
     print(f"  training {variant}, n_heads {config.n_heads}, seed {seed}: {settings.steps} steps ...",
           end="", file=sys.stderr, flush=True)
@@ -100,7 +109,7 @@ def train_variant(settings: TrainSettings, seed: int, data: Dataset | None = Non
     return VariantRun(model, history, initial_entropy, steps, losses)
 
 
-def train_seeds(settings: TrainSettings, seeds: tuple[int, ...], data: Dataset | None = None,
+def train_seeds(settings: TrainSettings, seeds: Sequence[int], data: Dataset | None = None,
                 **attention: Any) -> list[VariantRun]:
     """`train_variant` once per seed (a different initialisation and data stream each)."""
     return [train_variant(settings, s, data=data, **attention) for s in seeds]
