@@ -47,7 +47,7 @@ MiB = 1024 * 1024
 # The four scorings of part 2: (name, score, divide by sqrt(d_k))
 VARIANTS = (("dot, scaled", "dot", True), ("dot, unscaled", "dot", False),
             ("additive, scaled", "additive", True), ("additive, unscaled", "additive", False))
-TRAIN_D_KS = (4, 8, 16, 32, 64, 128)
+TRAIN_D_KS = (8, 16, 32, 64, 128)
 
 
 def layer_flops(score: str, T: int, d_k: int) -> int:
@@ -146,7 +146,8 @@ def run(quick: bool = False, out_dir: Path = DEFAULT_OUT, seed: int = 0) -> Resu
                 [svg.Series(score, xs, [scale * getattr(facts.cost[score, T, d], attribute) for T, d in keys])
                  for score in ("dot", "additive")],
                 title=f"Forward + backward {what} as {xlabel.split()[0]} grows", xlabel=xlabel,
-                ylabel=f"{'median time' if what == 'time' else 'peak allocated'} ({unit})", log_x=2, log_y=10),
+                ylabel=f"{'median time' if what == 'time' else 'peak allocated'} ({unit})",
+                log_x=2, log_y=10),
                 out_dir / f"q3_{what}_{name}.svg"))
 
     # Part 2: quality of the four scorings over d_k, one head so that d_k is the only size that changes.
@@ -159,16 +160,18 @@ def run(quick: bool = False, out_dir: Path = DEFAULT_OUT, seed: int = 0) -> Resu
             facts.trained[d_k, name] = Trained.of(train_seeds(settings, seeds, data=data, score=score,
                                                               scale=scale, head_dim=d_k))
     names = [name for name, _, _ in VARIANTS]
-    about = (f"`{settings.task}` (length {settings.length}): one layer, d_model={settings.d_model}, one head "
-             f"of size d_k, {settings.steps} steps; mean ± sd over seeds {', '.join(map(str, seeds))}")
+    task = (f"`{settings.task}` (length {settings.length}): one layer, d_model={settings.d_model}, one head "
+            f"of size d_k, {settings.steps} steps")
+    about = f"{task}; mean ± sd over seeds {', '.join(map(str, seeds))}"
     tables = {"loss": Table(f"Held-out loss after training on {about}", ["d_k", *names]),
               "accuracy": Table(f"Held-out exact match after training on {about}", ["d_k", *names]),
               "initial_entropy": Table(f"Attention entropy at initialisation (nats; uniform over the causal "
-                                       f"prefix would be {uniform_causal_entropy(data.block_size):.3f}), {about}",
+                                       f"prefix would be {uniform_causal_entropy(data.block_size):.3f}), "
+                                       f"{about}",
                                        ["d_k", *names])}
     for key, table in tables.items():
         table.rows = [[d, *(getattr(facts.trained[d, n], key) for n in names)] for d in head_dims]
-    seconds = Table(f"Training time per run (s, median over seeds), {about}",
+    seconds = Table(f"Training time per run (s, median over seeds {', '.join(map(str, seeds))}), {task}",
                     ["d_k", "dot", "additive", "ratio"])
     for d in head_dims:
         dot, add = (statistics.median(r.history.seconds for r in facts.trained[d, n].runs)

@@ -40,7 +40,6 @@ from minigrad import Tensor
 from minigrad import functional as F
 
 from ..attention import MultiHeadAttention
-from ..model import TransformerLM
 from . import svg_chart as svg
 from .readout import attention_weights, heatmaps
 from .report import DEFAULT_OUT, Result, Table, experiment
@@ -187,13 +186,15 @@ def run(quick: bool = False, out_dir: Path = DEFAULT_OUT, seed: int = 0) -> Resu
         ["d_k", "scores", "entropy at init", "lowest entropy in training", "entropy at the end",
          "held-out loss", "held-out exact match"])
     for (d, name), t in facts.trained.items():
-        train_table.rows.append([d, name, t.initial_entropy, t.min_entropy, t.final_entropy, t.loss, t.accuracy])
+        train_table.rows.append([d, name, t.initial_entropy, t.min_entropy, t.final_entropy, t.loss,
+                                 t.accuracy])
     result.tables.append(train_table)
 
     largest = head_dims[-1]
     trained = {name: facts.trained[largest, name] for name, _, _ in VARIANTS}
     result.figures.append(svg.save(svg.line_chart(
-        [svg.Series.over_seeds(f"d_k={d}: {name}", t.entropy_steps, [r.entropies for r in t.runs], dashed=d != largest)
+        [svg.Series.over_seeds(f"d_k={d}: {name}", t.entropy_steps, [r.entropies for r in t.runs],
+                               dashed=d != largest)
          for d in dict.fromkeys((largest, head_dims[0])) for name, _, _ in VARIANTS
          for t in [facts.trained[d, name]]],
         title="Attention entropy during training", xlabel="step", ylabel="mean attention entropy (nats)"),
@@ -201,12 +202,14 @@ def run(quick: bool = False, out_dir: Path = DEFAULT_OUT, seed: int = 0) -> Resu
     result.figures.append(svg.save(svg.line_chart(
         [svg.Series.over_seeds(name, t.runs[0].curve_steps, [r.smoothed_losses for r in t.runs])
          for name, t in trained.items()],
-        title=f"Training loss at d_k = {largest}", xlabel="step", ylabel="training loss (smoothed)", log_y=10),
+        title=f"Training loss at d_k = {largest}", xlabel="step", ylabel="training loss (smoothed)",
+        log_y=10),
         out_dir / "q4_training.svg"))
     ids = data.eval_set()[0][:1]
     tokens = list(data.vocab.decode(ids[0]))
     result.figures.append(heatmaps(
-        [(f"{name} (seed {seeds[0]})", attention_weights(t.runs[0].model, ids)[0, 0]) for name, t in trained.items()],
+        [(f"{name} (seed {seeds[0]})", attention_weights(t.runs[0].model, ids)[0, 0])
+         for name, t in trained.items()],
         tokens, out_dir / "q4_attention.svg",
         title=f"Attention of the trained models at d_k = {largest}, one held-out sequence"))
     return result

@@ -85,9 +85,11 @@ class Q5Facts:
 
 
 def lookup_settings(quick: bool, T: int) -> TrainSettings:
+    """The `permuted` runs: in quick mode long enough (150 steps) for T = 8 to separate d_k = 1 from 8."""
     changes = dict(task="permuted", length=T, causal=False, n_heads=1)
-    return TrainSettings.quick(**changes) if quick else TrainSettings(steps=LOOKUP_STEPS, eval_interval=EARLY_STEP,
-                                                                  **changes)
+    if quick:
+        return TrainSettings.quick(steps=150, eval_interval=50, warmup_steps=10, **changes)
+    return TrainSettings(steps=LOOKUP_STEPS, eval_interval=EARLY_STEP, **changes)
 
 
 @experiment("q5")
@@ -117,8 +119,9 @@ def run(quick: bool = False, out_dir: Path = DEFAULT_OUT, seed: int = 0) -> Resu
                 attn.zero_grad()
                 attn(x).sum().backward()
 
-            c = LayerCost(sum(p.data.size for p in attn.parameters()), attention_flops(d_model, h, head_dim, T),
-                          median_time(forward_backward, repeats=repeats))
+            params = sum(p.data.size for p in attn.parameters())
+            flops = attention_flops(d_model, h, head_dim, T)
+            c = LayerCost(params, flops, median_time(forward_backward, repeats))
             facts.cost[h, head_dim] = c
             cost.rows.append([h, f"{head_dim} ({label})", c.params, c.flops / 1e6, 1000 * c.seconds])
     result.tables.append(cost)
@@ -134,35 +137,37 @@ def run(quick: bool = False, out_dir: Path = DEFAULT_OUT, seed: int = 0) -> Resu
             ylabel=what, log_x=2), out_dir / filename))
 
     # Part 2: one head, d_k against T, on a task that needs a full-rank attention matrix.
-    lengths = (8, 16) if quick else LOOKUP_LENGTHS
+    lengths = (8,) if quick else LOOKUP_LENGTHS
     for T in lengths:
         settings = lookup_settings(quick, T)
         data = PatternTask("permuted", length=T, n_eval=settings.n_eval)
-        for d_k in (d for d in LOOKUP_D_KS if d <= T):
+        for d_k in (d for d in ((1, 8) if quick else LOOKUP_D_KS) if d <= T):
             facts.lookup[T, d_k] = Trained.of(train_seeds(settings, seeds, data=data, head_dim=d_k))
     settings = lookup_settings(quick, lengths[-1])
     about = (f"`permuted` (y_t = x_pi(t), 10 digits, no causal mask): one layer, d_model={settings.d_model}, "
              f"{settings.steps} steps; {seed_note}")
-    d_ks = [d for d in LOOKUP_D_KS if d <= lengths[-1]]
-    for key, what in (("loss", "held-out loss"), ("early_accuracy", f"held-out token accuracy at step {settings.eval_interval}"),
+    d_ks = sorted({d for _, d in facts.lookup})
+    early = f"held-out token accuracy at step {settings.eval_interval}"
+    for key, what in (("loss", "held-out loss"), ("early_accuracy", early),
                       ("accuracy", "final held-out token accuracy")):
         table = Table(f"One head of size d_k, {what}, on {about}", ["d_k", *(f"T = {T}" for T in lengths)])
-        table.rows = [[d, *(getattr(facts.lookup[T, d], key) if (T, d) in facts.lookup else "" for T in lengths)]
-                      for d in d_ks]
+        table.rows = [[d, *(getattr(facts.lookup[T, d], key) if (T, d) in facts.lookup else ""
+                            for T in lengths)] for d in d_ks]
         result.tables.append(table)
     result.figures.append(svg.save(svg.line_chart(
         [svg.Series.over_seeds(f"T = {T}", ds, np.array([facts.lookup[T, d].loss.values for d in ds]).T)
          for T in lengths for ds in [[d for d in d_ks if (T, d) in facts.lookup]]],
         title="One head on `permuted`: held-out loss against head size", xlabel="d_k (one head)",
         ylabel="held-out loss", log_x=2, log_y=10), out_dir / "q5_lookup.svg"))
-    T_map = lengths[1]
+    T_map = lengths[0]
     sample = PatternTask("permuted", length=T_map, n_eval=1).eval_set()[0]
     target = np.zeros((T_map, T_map))
     target[np.arange(T_map), derangement(T_map)] = 1.0
+    learned = [(f"d_k = {d} (seed {seeds[0]})",
+                attention_weights(facts.lookup[T_map, d].runs[0].model, sample)[0, 0])
+               for d in (1, 2, T_map) if (T_map, d) in facts.lookup]
     result.figures.append(heatmaps(
-        [("target: x at pi(t)", target)] +
-        [(f"d_k = {d} (seed {seeds[0]})", attention_weights(facts.lookup[T_map, d].runs[0].model, sample)[0, 0])
-         for d in (2, T_map)],
+        [("target: x at pi(t)", target), *learned],
         list(PatternTask("permuted", length=T_map).vocab.decode(sample[0])), out_dir / "q5_attention.svg",
         title=f"One head on `permuted`, T = {T_map}: the attention it needs and what it learned"))
 
@@ -170,13 +175,15 @@ def run(quick: bool = False, out_dir: Path = DEFAULT_OUT, seed: int = 0) -> Resu
     T = lengths[-1]
     settings = lookup_settings(quick, T)
     data = PatternTask("permuted", length=T, n_eval=settings.n_eval)
-    heads = (1, 4) if quick else (1, 2, 4, 8)
+    heads = (1, 8) if quick else (1, 2, 4, 8)
     for h in heads:
         for d_k in dict.fromkeys((settings.d_model // h, T)):
-            facts.heads[h, d_k] = (facts.lookup[T, d_k] if h == 1 and (T, d_k) in facts.lookup else
-                                   Trained.of(train_seeds(settings, seeds, data=data, n_heads=h, head_dim=d_k)))
+            trained = facts.lookup.get((T, d_k)) if h == 1 else None  # one head: trained in part 2
+            facts.heads[h, d_k] = trained or Trained.of(train_seeds(settings, seeds, data=data, n_heads=h,
+                                                                    head_dim=d_k))
     table = Table(f"h heads at d_model={settings.d_model}, T={T}, on {about}",
-                  ["heads", "d_k", "parameters", f"accuracy at step {settings.eval_interval}", "final accuracy", "held-out loss"])
+                  ["heads", "d_k", "parameters", f"accuracy at step {settings.eval_interval}",
+                   "final accuracy", "held-out loss"])
     for (h, d_k), t in facts.heads.items():
         rule = "d_model / h" if d_k == settings.d_model // h else "T"
         table.rows.append([h, f"{d_k} ({rule})", t.runs[0].parameters, t.early_accuracy, t.accuracy, t.loss])
@@ -195,8 +202,9 @@ def run(quick: bool = False, out_dir: Path = DEFAULT_OUT, seed: int = 0) -> Resu
         facts.sort[d_k] = Trained.of(train_seeds(settings, seeds, head_dim=d_k))
     small, full = (facts.sort[d] for d in (settings.d_model // h, settings.d_model))
     ratio = Spread.of(a.loss / b.loss for a, b in zip(full.runs, small.runs))
-    table = Table(f"`{settings.task}` (length {settings.length}): one layer, d_model={settings.d_model}, {h} heads, "
-                  f"{settings.steps} steps; {seed_note}; loss ratio per seed (same seed, same data)",
+    table = Table(f"`{settings.task}` (length {settings.length}): one layer, d_model={settings.d_model}, "
+                  f"{h} heads, {settings.steps} steps; {seed_note}; loss ratio per seed (same seed, same "
+                  "data)",
                   ["d_k", "parameters (whole model)", "held-out exact match", "held-out loss",
                    "loss / loss at d_k = d_model / h"])
     for d_k, t in facts.sort.items():
