@@ -1,13 +1,16 @@
-"""Forward + backward of each op family in minigrad and, where installed, PyTorch eager.
+"""Forward + backward of each op family, and the per-op overhead of the graph machinery, side by
+side in minigrad and PyTorch eager.
 
-    python benchmarks/bench_ops.py                 # both frameworks, a table with ratios
-    python benchmarks/bench_ops.py --malloc off    # minigrad without its glibc malloc tuning
+    python benchmarks/bench_ops.py                   # every op, 5 alternating pairs
+    python benchmarks/bench_ops.py --only overhead   # the per-op overhead rows alone
+    python benchmarks/bench_ops.py --malloc off      # minigrad without its glibc malloc tuning
 
-Each framework runs in its own child process that imports only that framework, so neither one's
-allocator settings or thread pools touch the other; the parent alternates the children for
-`--rounds` rounds and keeps each figure's fastest round (the one least disturbed by other
-processes). One timed call is: clear the leaves' `.grad`, run the op, then `backward` with a
-fixed gradient of ones (a scalar loss: plain `backward()`); a figure is the median of 7 loops.
+Each side runs in a fresh child process that imports only its framework, so neither one's
+allocator settings or thread pools touch the other; the children alternate, minigrad then
+PyTorch, for `--pairs` pairs, and each row's ratio is taken within each pair
+(benchmarks/_common.py). One timed call is: clear the leaves' `.grad`, run the op, then
+`backward` with a fixed gradient of ones (a scalar loss: plain `backward()`); a child's figure
+is the median of 7 loops.
 
 Sizes: S is a 64 x 64 operand (per-call overhead dominates), L a 2048 x 512 float32 one (4 MB,
 the size of the `small` LM's feed-forward activations: memory traffic dominates). The chains of
@@ -17,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from collections.abc import Callable
 from types import SimpleNamespace
@@ -25,14 +27,21 @@ from typing import Any
 
 import numpy as np
 from _common import (
-    child_env,
+    Ratios,
+    add_side_by_side_options,
+    alternate,
     header,
-    median_time,
-    numpy_blas_threads,
+    load_average,
+    maxrss_mb,
+    median_of,
+    run_worker,
+    setup_minigrad,
+    setup_torch,
     table,
     torch_available,
-    tune_allocator_if_chosen,
 )
+
+from transformer.faq.stats import median_time
 
 S, L = (64, 64), (2048, 512)
 CHAIN_LENGTH = 100
@@ -196,7 +205,7 @@ def _load(framework: str, threads: int) -> SimpleNamespace:
     if framework == "torch":
         import torch
 
-        torch.set_num_threads(threads)
+        setup_torch(threads)
         return SimpleNamespace(
             fw=torch,
             F=torch.nn.functional,
@@ -206,12 +215,9 @@ def _load(framework: str, threads: int) -> SimpleNamespace:
             no_grad=torch.no_grad,
         )
     import minigrad
+    from minigrad import functional as F
 
-    tune_allocator_if_chosen()
-    try:
-        from minigrad import functional as F
-    except ImportError:
-        F = None
+    setup_minigrad(threads)
     return SimpleNamespace(
         fw=minigrad,
         F=F,
@@ -237,11 +243,13 @@ def _time_case(lib: SimpleNamespace, inputs: list[tuple[np.ndarray, bool]], fn: 
     return median_time(step)
 
 
-def worker(framework: str, threads: int) -> dict[str, float | None]:
+def worker(framework: str, threads: int, only: str) -> dict[str, float | None]:
     lib = _load(framework, threads)
     results: dict[str, float | None] = {}
     for family, name, size, inputs, fn in _cases():
         key = f"{family}|{name}|{size}"
+        if only not in key:
+            continue
         try:
             results[key] = _time_case(lib, inputs(), fn)
         except (AttributeError, NotImplementedError, TypeError) as e:  # op missing in this build
@@ -249,6 +257,8 @@ def worker(framework: str, threads: int) -> dict[str, float | None]:
             results[key] = None
     x, a, b = (np.full(16, v, dtype=np.float32) for v in (0.1, 0.9, 0.05))
     for name, n_ops, fn in _chains():
+        if only not in f"overhead|{name}":
+            continue
         tensors = [lib.tensor(arr, True) for arr in (x, a, b)]
 
         def fwd_bwd(tensors=tensors, fn=fn) -> None:
@@ -260,64 +270,53 @@ def worker(framework: str, threads: int) -> dict[str, float | None]:
 
         results[f"overhead|{name} fwd+bwd|µs/op"] = median_time(fwd_bwd) / n_ops
         results[f"overhead|{name} no_grad fwd|µs/op"] = median_time(fwd_only) / n_ops
+    results["peak_mb"] = maxrss_mb()
     return results
 
 
-# ----- the parent: run the children, print the table ----------------------------------------------
-def _run_child(framework: str, threads: int, malloc: str) -> dict[str, float | None]:
-    cmd = [sys.executable, __file__, "--worker", framework, "--threads", str(threads)]
-    done = subprocess.run(cmd, env=child_env(threads, malloc == "on"), capture_output=True, text=True,
-                          check=True)
-    sys.stderr.write(done.stderr)
-    return json.loads(done.stdout)
-
-
+# ----- the parent: run the children side by side, print the table --------------------------------
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="child runs per framework; the fastest is reported")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="threads of numpy's BLAS and of PyTorch (default: numpy's default, the core "
-                             "count)")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", default="", metavar="TEXT",
+                        help="only the rows whose family|op|size contains TEXT (e.g. overhead, nn, |L)")
     parser.add_argument("--malloc", choices=("on", "off"), default="on",
                         help="minigrad's glibc malloc tuning")
-    parser.add_argument("--no-torch", action="store_true", help="time minigrad only")
-    parser.add_argument("--worker", choices=("minigrad", "torch"), help=argparse.SUPPRESS)
+    add_side_by_side_options(parser)
     args = parser.parse_args()
-    threads = args.threads or numpy_blas_threads()
     if args.worker:
-        print(json.dumps(worker(args.worker, threads)))
+        print(json.dumps(worker(args.worker, args.threads, args.only)))
         return
 
     frameworks = ["minigrad"] + (["torch"] if torch_available() and not args.no_torch else [])
-    runs: dict[str, list[dict[str, float | None]]] = {f: [] for f in frameworks}
-    for _ in range(args.rounds):
-        for f in frameworks:
-            runs[f].append(_run_child(f, threads, args.malloc))
+    mallopt = args.malloc == "on"
+    runs = alternate({f: lambda f=f: run_worker(__file__, [f, "--only", args.only], args.threads, mallopt)
+                      for f in frameworks}, args.pairs)
+    torch = runs.get("torch")
 
-    def fastest(f: str, key: str) -> float | None:
-        values = [r[key] for r in runs[f] if r.get(key) is not None]
-        return min(values) if values else None
-
-    print(header("minigrad op benchmark: forward + backward, fastest round of per-call medians"))
-    torch_note = f"torch.set_num_threads({threads})" if "torch" in frameworks else "PyTorch: not run"
-    torch_note = f"{threads} threads: OPENBLAS_NUM_THREADS={threads} for minigrad, {torch_note}"
-    print(f"# {torch_note}; minigrad malloc tuning {args.malloc}; {args.rounds} rounds; sizes S={S}, L={L}")
+    print(header("ops, forward + backward, and the per-op overhead of the graph", args.threads))
+    print(f"# {args.pairs} alternating pairs of fresh processes ({' / '.join(frameworks)}); minigrad malloc "
+          f"tuning {args.malloc}; sizes S={S}, L={L}")
     rows = []
     for key in runs["minigrad"][0]:
+        if key == "peak_mb":
+            continue
         family, name, size = key.split("|")
-        mg = fastest("minigrad", key)
-        th = fastest("torch", key) if "torch" in frameworks else None
         scale = 1e6 if size == "µs/op" else 1e3
+        ratios = Ratios.of(runs["minigrad"], torch, key) if torch else None
+        rows.append([family, name, size, _figure(median_of(runs["minigrad"], key), scale),
+                     _figure(median_of(torch, key), scale) if torch else "-",
+                     f"{ratios.median:.2f}" if ratios else "-", ratios.spread if ratios else "-"])
+    print(table(rows, ["family", "op", "size", "minigrad", "torch", "ratio", "spread"]))
+    print("# ms per forward+backward call, except the overhead rows (µs per recorded op), medians over")
+    print("# the pairs; ratio = the median over the pairs of minigrad / torch within each pair (below 1:")
+    print("# minigrad is faster); spread: the lowest-highest pair")
+    peaks = "; ".join(f"{f} {max(r['peak_mb'] for r in runs[f]):.0f} MB" for f in frameworks)
+    print(f"# peak memory of the children (ru_maxrss, highest of each side): {peaks}")
+    print(f"# load average at the end: {load_average()}")
 
-        def fmt(v: float | None, scale: float = scale) -> str:
-            return "n/a" if v is None else f"{v * scale:.3g}"
 
-        ratio = f"{mg / th:.2f}" if mg and th else "-"
-        rows.append([family, name, size, fmt(mg), fmt(th), ratio])
-    print(table(rows, ["family", "op", "size", "minigrad", "torch", "ratio"]))
-    print("# times in ms per forward+backward call, except the overhead rows (µs per recorded op);")
-    print("# ratio = minigrad / torch (below 1: minigrad is faster)")
+def _figure(value: float | None, scale: float) -> str:
+    return "n/a" if value is None else f"{value * scale:.3g}"
 
 
 if __name__ == "__main__":

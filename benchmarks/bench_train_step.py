@@ -1,18 +1,18 @@
-"""One training step (forward, backward, AdamW step) of a post-LN causal TransformerLM, in
-minigrad and, where installed, in PyTorch eager: ms/step, GFLOP/s, ratio and peak memory.
+"""One training step (forward, backward, AdamW step) of a post-LN causal TransformerLM, side by
+side in minigrad and PyTorch eager: ms/step, GFLOP/s, the ratio and peak memory.
 
-    python benchmarks/bench_train_step.py                  # all sizes, both frameworks
-    python benchmarks/bench_train_step.py --malloc both    # minigrad with and without mallopt
+    python benchmarks/bench_train_step.py                    # all sizes, 5 alternating pairs
+    python benchmarks/bench_train_step.py --malloc both      # minigrad with and without mallopt
     python benchmarks/bench_train_step.py --breakdown small  # where minigrad's step spends time
 
-Every (framework, size) runs in a child process that imports only that framework, so each one's
-peak memory is its own (`ru_maxrss` of the child) and neither one's allocator settings or thread
-pools affect the other. Each child reports the median of its steps; the parent alternates the
-children for `--rounds` rounds and keeps each one's fastest child (another process busy for a
-whole child slows all of its steps, so the fastest child is the one closest to a quiet machine).
-PyTorch's model is built from torch.nn pieces with the same shapes and parameter count: token
-and position `Embedding`s, `TransformerEncoderLayer(batch_first=True, activation="gelu",
-norm_first=False, dropout=0)` with a causal mask, and a `Linear` head; `torch.optim.AdamW`.
+Every (side, size) runs in a fresh child process that imports only its framework, so each
+one's peak memory is its own (`ru_maxrss` of the child) and neither one's allocator settings or
+thread pools affect the other. Each child reports the median of its steps; the children
+alternate, minigrad then PyTorch, for `--pairs` pairs per size, and the ratio minigrad / PyTorch
+is taken within each pair (benchmarks/_common.py). PyTorch's model is built from torch.nn
+pieces with the same shapes and parameter count: token and position `Embedding`s,
+`TransformerEncoderLayer(batch_first=True, activation="gelu", norm_first=False, dropout=0)` with
+a causal mask, and a `Linear` head; `torch.optim.AdamW`.
 
 FLOPs count the matrix products only, exactly: per layer forward 2*N*(4*d^2 + 2*d*d_ff) for the
 projections and the feed-forward network plus 4*B*T^2*d for the scores and the weighted sum
@@ -24,15 +24,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
-import subprocess
-import sys
 import time
 from typing import Any
 
 import numpy as np
-from _common import child_env, header, numpy_blas_threads, table, torch_available, tune_allocator_if_chosen
+from _common import (
+    Ratios,
+    add_side_by_side_options,
+    alternate,
+    header,
+    load_average,
+    maxrss_mb,
+    median_of,
+    run_worker,
+    setup_minigrad,
+    setup_torch,
+    table,
+    torch_available,
+)
 
 # name: (vocab, d_model, heads, layers, T, batch): the sizes the speed targets name
 SIZES = {
@@ -55,16 +65,12 @@ def _batch(vocab: int, T: int, B: int) -> tuple[np.ndarray, np.ndarray]:
     return ids[:, :-1], ids[:, 1:]
 
 
-def _maxrss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-
-
 # ----- one framework and size, in a child process -------------------------------------------------
-def _minigrad_step(size: tuple[int, ...]) -> tuple[Any, int]:
+def _minigrad_step(size: tuple[int, ...], threads: int) -> tuple[Any, int]:
     import minigrad
     from transformer import TransformerConfig, TransformerLM
 
-    tune_allocator_if_chosen()
+    setup_minigrad(threads)
     vocab, d, heads, layers, T, B = size
     minigrad.manual_seed(0)
     config = TransformerConfig(vocab_size=vocab, max_len=T, d_model=d, n_heads=heads, n_layers=layers)
@@ -85,7 +91,7 @@ def _torch_step(size: tuple[int, ...], threads: int) -> tuple[Any, int]:
     import torch
     from torch import nn
 
-    torch.set_num_threads(threads)
+    setup_torch(threads)
     torch.manual_seed(0)
     vocab, d, heads, layers, T, B = size
 
@@ -126,9 +132,9 @@ def worker(framework: str, size_name: str, steps: int, threads: int) -> dict[str
     else:
         import minigrad  # noqa: F401
         import transformer  # noqa: F401
-    baseline = _maxrss_mb()
+    baseline = maxrss_mb()
     size = SIZES[size_name]
-    step, n_params = _torch_step(size, threads) if framework == "torch" else _minigrad_step(size)
+    step, n_params = _torch_step(size, threads) if framework == "torch" else _minigrad_step(size, threads)
     for _ in range(2):  # warm-up: optimizer state, caches, the allocator's first faults
         step()
     wall, cpu = [], []
@@ -141,19 +147,19 @@ def worker(framework: str, size_name: str, steps: int, threads: int) -> dict[str
         "ms": 1e3 * statistics.median(wall),
         "cpu_ms": 1e3 * statistics.median(cpu),
         "baseline_mb": baseline,
-        "peak_mb": _maxrss_mb(),
+        "peak_mb": maxrss_mb(),
         "params": n_params,
     }
 
 
 # ----- where minigrad's time goes -----------------------------------------------------------------
-def breakdown(size_name: str, steps: int) -> None:
+def breakdown(size_name: str, steps: int, threads: int) -> None:
     """Time every op's forward and backward (by Function class), the optimizer step, and the
     rest (graph bookkeeping, module calls, Python) over `steps` steps of minigrad."""
     import minigrad
     from minigrad.autograd import Function
 
-    step, _ = _minigrad_step(SIZES[size_name])
+    step, _ = _minigrad_step(SIZES[size_name], threads)
     step()
     totals: dict[tuple[str, str], float] = {}
 
@@ -204,74 +210,73 @@ def breakdown(size_name: str, steps: int) -> None:
     print(f"# op forwards {fwd:.1f} ms, op backwards {bwd:.1f} ms, optimizer {optimizer:.1f} ms")
 
 
-# ----- the parent: run the children, print the table ----------------------------------------------
-def _run_child(framework: str, size: str, steps: int, threads: int, mallopt: bool) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--worker", framework, "--sizes", size, "--steps", str(steps),
-           "--threads", str(threads)]
-    done = subprocess.run(cmd, env=child_env(threads, mallopt), capture_output=True, text=True)
-    if done.returncode:
-        raise RuntimeError(f"{framework} {size} failed:\n{done.stderr}")
-    return json.loads(done.stdout)
-
-
+# ----- the parent: run the children side by side, print the table --------------------------------
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="tiny,small,medium",
                         help="comma-separated, from " + ", ".join(SIZES))
     parser.add_argument("--steps", type=int, default=20, help="timed steps per child (after 2 warm-up steps)")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="children per framework and size; the fastest is reported")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="threads of numpy's BLAS and of PyTorch (default: numpy's default, the core "
-                             "count)")
     parser.add_argument("--malloc", choices=("on", "off", "both"), default="on",
-                        help="minigrad's glibc malloc tuning")
-    parser.add_argument("--no-torch", action="store_true", help="time minigrad only")
+                        help="minigrad's glibc malloc tuning (both: two minigrad sides)")
     parser.add_argument("--breakdown", metavar="SIZE", choices=tuple(SIZES),
-                        help="time minigrad's ops at one size instead (in this process: set "
-                        "OPENBLAS_NUM_THREADS for its threads)")
-    parser.add_argument("--worker", choices=("minigrad", "torch"), help=argparse.SUPPRESS)
+                        help="time minigrad's ops at one size instead, in this process")
+    add_side_by_side_options(parser)
     args = parser.parse_args()
-    threads = args.threads or numpy_blas_threads()
     sizes = args.sizes.split(",")
     if args.worker:
-        print(json.dumps(worker(args.worker, sizes[0], args.steps, threads)))
+        print(json.dumps(worker(args.worker, sizes[0], args.steps, args.threads)))
         return
     if args.breakdown:
-        print(header("where a minigrad training step spends its time"))
-        breakdown(args.breakdown, args.steps)
+        print(header("where a minigrad training step spends its time", args.threads))
+        breakdown(args.breakdown, args.steps, args.threads)
         return
 
     mallopt_modes = {"on": [True], "off": [False], "both": [True, False]}[args.malloc]
-    variants = [("minigrad", mallopt) for mallopt in mallopt_modes]
+    sides = {_side_name(m, len(mallopt_modes) > 1): ("minigrad", m) for m in mallopt_modes}
     if torch_available() and not args.no_torch:
-        variants.append(("torch", True))
-    print(header("one training step of a post-LN causal TransformerLM (forward, backward, AdamW)"))
-    print(f"# {threads} threads: OPENBLAS_NUM_THREADS={threads} for minigrad, "
-          f"torch.set_num_threads({threads}); {args.steps} timed steps per child, median; {args.rounds} "
-          "rounds, the fastest child's figures")
-    print("# peak = ru_maxrss of the child; +step = peak minus the child's ru_maxrss right after its imports")
+        sides["torch"] = ("torch", True)
+    title = "one training step of a post-LN causal TransformerLM (forward, backward, AdamW)"
+    print(header(title, args.threads))
+    print(f"# {args.pairs} alternating pairs of fresh processes per size ({' / '.join(sides)}), "
+          f"each the median of {args.steps} steps")
     rows = []
     for size in sizes:
-        results: dict[tuple[str, bool], list[dict[str, Any]]] = {v: [] for v in variants}
-        for _ in range(args.rounds):
-            for v in variants:
-                results[v].append(_run_child(v[0], size, args.steps, threads, v[1]))
-        best = {v: min(rs, key=lambda r: r["ms"]) for v, rs in results.items()}
-        torch_ms = best[("torch", True)]["ms"] if ("torch", True) in best else None
-        flops = step_flops(*SIZES[size])
-        for (framework, mallopt), m in best.items():
-            name = framework if framework == "torch" else f"minigrad (mallopt {'on' if mallopt else 'off'})"
-            ratio = f"{m['ms'] / torch_ms:.2f}" if torch_ms else "-"
-            rows.append([size, name, f"{m['ms']:.2f}", f"{m['cpu_ms']:.2f}", f"{flops / m['ms'] / 1e6:.2f}",
-                         ratio, f"{m['peak_mb']:.0f}", f"{m['peak_mb'] - m['baseline_mb']:.0f}",
-                         f"{int(m['params']):,}"])
-    head = ["size", "framework", "ms/step", "cpu ms", "GFLOP/s", "vs torch", "peak MB", "+step MB", "params"]
-    print(table(rows, head))
-    print("# ms/step: wall clock, used for GFLOP/s and 'vs torch'; cpu ms: the child's CPU time per step "
-          "over")
-    print("# all its threads (idle OpenBLAS threads spin, so with 2 threads it is about twice the wall time)")
+        def child(framework: str, mallopt: bool, size: str = size) -> dict[str, Any]:
+            arguments = [framework, "--sizes", size, "--steps", str(args.steps)]
+            return run_worker(__file__, arguments, args.threads, mallopt)
 
+        runs = alternate({name: lambda f=f, m=m: child(f, m) for name, (f, m) in sides.items()}, args.pairs)
+        rows += [_row(size, name, results, runs.get("torch")) for name, results in runs.items()]
+    head = ["size", "side", "ms/step", "cpu ms", "GFLOP/s", "vs torch", "spread", "peak MB", "+step MB",
+            "mem vs torch", "params"]
+    print(table(rows, head))
+    print("# ms/step, cpu ms: medians over the pairs (cpu ms: CPU time per step, all the child's threads);")
+    print("# vs torch: the median over the pairs of the ratio within each pair; spread: lowest-highest pair;")
+    print("# peak MB: the highest ru_maxrss of the side's children, +step MB: that above the child's")
+    print("# ru_maxrss right after its imports; mem vs torch: the median per-pair ratio of peak MB")
+    print(f"# load average at the end: {load_average()}")
+
+
+def _side_name(mallopt: bool, both: bool) -> str:
+    return f"minigrad (mallopt {'on' if mallopt else 'off'})" if both else "minigrad"
+
+
+Results = list[dict[str, Any]]  # one side's children, in pair order
+
+
+def _row(size: str, name: str, results: Results, torch: Results | None) -> list[str]:
+    """One line of the table: a side's medians, and its ratios to PyTorch within each pair."""
+    ms = median_of(results, "ms")
+    speed = Ratios.of(results, torch, "ms") if torch else None
+    memory = Ratios.of(results, torch, "peak_mb") if torch else None
+    return [
+        size, name, f"{ms:.2f}", f"{median_of(results, 'cpu_ms'):.2f}",
+        f"{step_flops(*SIZES[size]) / ms / 1e6:.1f}",
+        "-" if speed is None else f"{speed.median:.2f}", "-" if speed is None else speed.spread,
+        f"{max(r['peak_mb'] for r in results):.0f}",
+        f"{max(r['peak_mb'] - r['baseline_mb'] for r in results):.0f}",
+        "-" if memory is None else f"{memory.median:.2f}", f"{int(results[0]['params']):,}",
+    ]
 
 if __name__ == "__main__":
     main()

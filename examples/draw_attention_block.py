@@ -4,8 +4,8 @@
         # writes OUT_DIR/attention_block.svg and OUT_DIR/transformer_block.svg (docs/images)
 
 attention_block.svg follows x through q_proj, k_proj and v_proj, the reshape and transpose
-that split the heads (B, T, h*d_k) -> (B, h, T, d_k), the scaled scores q k^T / sqrt(d_k)
-(the `score` module), the causal mask, softmax, the weighted sum of v, the merge of the heads
+that split the heads (B, T, h*d_k) -> (B, h, T, d_k), the fused scaled dot-product attention
+softmax(q k^T / sqrt(d_k) + mask) v with the causal mask as its input, the merge of the heads
 and out_proj. transformer_block.svg adds the residual connections, the two LayerNorms and
 the feed-forward network, coloured by the gradients of a loss.
 """

@@ -27,6 +27,7 @@ from transformer.train import TrainConfig, train
 from transformer.viz import attention_explorer, graph_explorer
 
 minigrad.tune_allocator()  # let numpy reuse freed large arrays (glibc); see minigrad/allocator.py
+minigrad.set_num_threads(1)  # small matrices: one BLAS thread is the fastest on a busy machine (measured)
 
 PROMPT = [5, 2, 7, 1, 8, 3, 6, 4]
 # (file name, page, address fragment, window size): what each screenshot shows

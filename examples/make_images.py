@@ -5,7 +5,8 @@
 Each example runs in its own process (as a reader would run it), so the seeds of one cannot
 change the pictures of another. The trained-attention example trains two small models and
 takes the longest (a minute or two). The explorer screenshots (explore_reverse.py) need a
-`chromium` on PATH and are left as they are without one.
+`chromium` on PATH and are left as they are without one. The tutorial's ladder pictures come
+from `python examples/ladder.py --figures docs/images` (a few minutes: it trains 21 models).
 """
 import os
 import subprocess
@@ -13,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-EXAMPLES = ["draw_mlp_graph.py", "draw_attention_block.py", "draw_transformer.py",
+EXAMPLES = ["draw_backprop.py", "draw_mlp_graph.py", "draw_attention_block.py", "draw_transformer.py",
             "draw_trained_attention.py", "explore_reverse.py"]
 
 here = Path(__file__).resolve().parent

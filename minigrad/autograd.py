@@ -20,6 +20,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import itertools
+import operator
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -186,12 +188,12 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 class VersionCounter:
     """How many times a tensor's data has been changed in place (shared by the tensors that
     share the memory: views and `detach()`). A node remembers the version of each input whose
-    array it saved, and refuses to run backward once that version has moved on."""
+    array it saved, and refuses to run backward once that version has moved on.
 
-    __slots__ = ("value",)
+    Every op's result gets one, so it is made as cheaply as Python allows: no `__init__`, the
+    starting version a class attribute that the first in-place change shadows."""
 
-    def __init__(self) -> None:
-        self.value = 0
+    value = 0
 
 
 def increment_version(tensor: Any) -> None:
@@ -236,6 +238,9 @@ class Function:
     scope: str
     out_shape: tuple[int, ...]
     out_dtype: np.dtype
+    sequence: int  # when the node was made: after the nodes of its inputs, before its consumers
+    # saved_versions: per saved array of an input (or the output), (index in the saved arrays,
+    # that tensor's version counter, its version then, the input's index or None for the output)
 
     @staticmethod
     def forward(ctx: Function, *args: Any, **kwargs: Any) -> np.ndarray:
@@ -248,6 +253,13 @@ class Function:
     def save_for_backward(self, *arrays: Any) -> None:
         self._saved = arrays
 
+    def described_inputs(self) -> tuple[tuple[str, np.ndarray], ...]:
+        """The arrays this node's `forward` took as keywords rather than as Tensors that a
+        picture of the graph should still show (token ids, targets, an attention mask), as
+        (label, array) pairs; none by default. An op that takes such an array keeps it on the
+        node and overrides this; `minigrad.graph_layout` draws each one as an input."""
+        return ()
+
     @property
     def saved_tensors(self) -> tuple[Any, ...]:
         saved = self.__dict__.get("_saved", ())
@@ -257,12 +269,14 @@ class Function:
                 "but its saved arrays were freed by the first backward. "
                 "Call .backward(retain_graph=True) the first time if you need to do this."
             )
-        for _, counter, version, what in self.__dict__.get("saved_versions", ()):
+        for i, counter, version, source in self.__dict__.get("saved_versions", ()):
             if counter.value != version:
+                what = "output 0" if source is None else f"input {source}"
                 raise RuntimeError(
                     f"{type(self).__name__}: one of the variables needed for gradient computation has been "
-                    f"modified by an inplace operation: the {what} it saved is at version {counter.value}; "
-                    f"expected version {version} instead. Change it after backward(), or use .clone()."
+                    f"modified by an inplace operation: the {what} of shape {saved[i].shape} it saved is at "
+                    f"version {counter.value}; expected version {version} instead. Change it after "
+                    "backward(), or use .clone()."
                 )
         return saved
 
@@ -297,39 +311,40 @@ class Function:
         self.scope = scopes[-1] if scopes else ""
         self.out_shape = out.shape
         self.out_dtype = out.dtype
+        self.sequence = next(_sequence)
 
     def __repr__(self) -> str:
         where = f" in {self.scope}" if getattr(self, "scope", "") else ""
         return f"<{type(self).__name__}{where}>"
 
 
+_sequence = itertools.count()  # numbers the nodes as they are made (next() is atomic under the GIL)
+_newest_first = operator.attrgetter("sequence")
+
+
 def topological_order(root: Function) -> list[Function]:
     """Nodes reachable from `root`, every node after all the nodes that consume its output
-    (root first): the order in which backward can visit them. Iterative depth-first search."""
-    order: list[Function] = []
-    visited = {id(root)}
-    stack: list[tuple[Function, int]] = [(root, 0)]
+    (root first): the order in which backward can visit them. A node is always made after the
+    nodes of its inputs, so the reachable nodes, newest first, are in that order; finding them
+    is a walk with an explicit stack, and the sort by creation number runs in C."""
+    found = {id(root): root}
+    stack = [root]
     while stack:
-        node, i = stack.pop()
-        parents = node.parents
-        while i < len(parents):
-            parent = parents[i]
-            i += 1
-            if isinstance(parent, Function) and id(parent) not in visited:
-                visited.add(id(parent))
-                stack.append((node, i))
-                stack.append((parent, 0))
-                break
-        else:
-            order.append(node)
-    order.reverse()
-    return order
+        for parent in stack.pop().parents:
+            if isinstance(parent, Function) and id(parent) not in found:
+                found[id(parent)] = parent
+                stack.append(parent)
+    return sorted(found.values(), key=_newest_first, reverse=True)
 
 
 def run_backward(root: Function, grad: np.ndarray, retain_graph: bool) -> None:
     """Propagate `grad` (the gradient of the root node's output) to every leaf below it,
-    summing into each leaf's `.grad` and into non-leaves that asked for `retain_grad()`."""
+    summing into each leaf's `.grad` and into non-leaves that asked for `retain_grad()`.
+
+    A leaf's gradients are summed here as they arrive and added to its `.grad` once at the
+    end, as PyTorch's engine does: a weight used in 100 ops costs one accumulation, not 100."""
     pending: dict[int, np.ndarray] = {id(root): grad}
+    leaves: dict[int, list[Any]] = {}  # id -> [leaf Tensor, its summed gradient, whether ours alone]
     for node in topological_order(root):
         g = pending.pop(id(node), None)
         if g is None:  # every consumer of this node returned None for it
@@ -356,14 +371,22 @@ def run_backward(root: Function, grad: np.ndarray, retain_graph: bool) -> None:
                 pg = np.asarray(pg)
             if pg.shape != shape:
                 pg = unbroadcast(pg, shape)
+            key = id(parent)
             if isinstance(parent, Function):
-                if pg.dtype != parent.out_dtype:  # the op computed in a promoted dtype
+                dtype = pg.dtype
+                if dtype is not parent.out_dtype and dtype != parent.out_dtype:  # the op promoted
                     pg = pg.astype(parent.out_dtype)
-                key = id(parent)
                 previous = pending.get(key)
                 pending[key] = pg if previous is None else previous + pg
             else:  # a leaf Tensor
-                parent._accumulate(pg)
+                entry = leaves.get(key)
+                if entry is None:
+                    leaves[key] = [parent, pg, False]  # pg may be shared (Add returns one array twice)
+                else:
+                    entry[1] = entry[1] + pg
+                    entry[2] = True
+    for leaf, g, own in leaves.values():
+        leaf._accumulate(g, copy=not own)
 
 __all__ = [
     "Function",

@@ -17,7 +17,16 @@ Where a drawn thing lives (its *home* scope):
     parameter              the module that owns it ("a.b.weight" -> "a.b")
     one-element constant   the innermost module holding all the ops that use it
     any other leaf         the top level: data that came from outside
+    described input        the top level (see below)
 Anything whose home lies inside a collapsed module is absorbed into that module's box.
+
+Some inputs reach an op as plain arrays rather than Tensors: the ids of an embedding, the
+targets of a cross-entropy, an attention mask. An op names them in `described_inputs()`
+("ids", "targets", "causal mask", ...), and each becomes an input node at the top level with an
+edge into its op, or into the box that absorbed the op, so every depth shows what the model
+read. Arrays with the same label and the same contents are one node (each block of a model
+builds the same causal mask). A model can name what one of its modules reads
+(`input_names={"pos_emb": "positions"}`: the ids a position table looks up are positions).
 """
 from __future__ import annotations
 
@@ -47,8 +56,12 @@ class OpNode:
 @dataclass(frozen=True)
 class TensorNode:
     """A tensor. kind: "parameter", "input" (no grad), "leaf" (requires grad, not a
-    parameter), "output" (the drawn tensor) or "tensor" (between two ops). `value` is set for a
-    one-element unnamed leaf or output; `grad_norm` when gradients are shown and there is one."""
+    parameter), "output" (the drawn tensor) or "tensor" (between two ops). `name` is a
+    parameter's qualified name or a described input's label. `value` is set for a one-element
+    tensor the graph still holds: a leaf, the output, or an intermediate kept by
+    `retain_grad()`; `values` for a described integer input of at most MAX_VALUES elements
+    (ids, targets). `grad_norm` is set when gradients are shown and there is one, and
+    `grad_value`, the gradient itself with its sign, when that tensor has one element."""
 
     id: str
     kind: str
@@ -57,6 +70,11 @@ class TensorNode:
     name: str | None = None
     value: float | None = None
     grad_norm: float | None = None
+    grad_value: float | None = None
+    values: tuple[int, ...] | None = None
+
+
+MAX_VALUES = 16  # a described integer input this small shows its values
 
 
 @dataclass(frozen=True)
@@ -136,13 +154,19 @@ def grad_norm(grad: Any) -> float:
     return float(np.sqrt(np.sum(np.square(g, dtype=np.float64))))
 
 
-def _grad_of(source: Any) -> Any:
-    """The gradient of a leaf or output Tensor, or of an op's output that called
-    `retain_grad()` (`source` is then its Function node); None when there is none."""
+def _tensor_of(source: Any) -> Tensor | None:
+    """A leaf or output Tensor itself, or the output of an op (`source` is then its Function
+    node) when it called `retain_grad()` and is still alive; None otherwise."""
     if isinstance(source, Function):
         retained = source.__dict__.get("retained")
         source = retained() if retained is not None else None
-    return source.grad if isinstance(source, Tensor) else None
+    return source if isinstance(source, Tensor) else None
+
+
+def _grad_of(source: Any) -> Any:
+    """The gradient of what `_tensor_of(source)` finds, or None."""
+    tensor = _tensor_of(source)
+    return None if tensor is None else tensor.grad
 
 
 def _names_and_classes(params: Any) -> tuple[dict[int, str], dict[str, int], dict[str, str]]:
@@ -167,17 +191,36 @@ def _names_and_classes(params: Any) -> tuple[dict[int, str], dict[str, int], dic
     return names, sizes, classes
 
 
+def _checked_input_names(input_names: Any) -> dict[str, str]:
+    if input_names is None:
+        return {}
+    if not isinstance(input_names, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in input_names.items()):
+        raise TypeError("draw_graph: input_names must map module names to labels (str -> str), got "
+                        f"{input_names!r}")
+    return dict(input_names)
+
+
+def _input_label(scope: str, label: str, input_names: dict[str, str]) -> str:
+    """The label of an input described by an op in `scope`: the op's own, unless the innermost
+    module around it that `input_names` names gives another."""
+    named = [module for module in input_names if _inside(scope, module)]
+    return input_names[max(named, key=len)] if named else label
+
+
 def layout_graph(output: Tensor, params: Any = None, *, depth: int | None = None,
-                 show_shapes: bool = True, show_grads: bool = False) -> GraphLayout:
+                 show_shapes: bool = True, show_grads: bool = False,
+                 input_names: Mapping[str, str] | None = None) -> GraphLayout:
     """What `viz.draw_graph` draws for `output`, as a `GraphLayout` (same arguments, see
     there). Node ids: op k (in reverse topological order from the output) is "op{k}", its output
-    "t{k}", leaf j "leaf{j}", collapsed module j "mod{j}"."""
+    "t{k}", leaf j "leaf{j}", described input j "in{j}", collapsed module j "mod{j}"."""
     if not isinstance(output, Tensor):
         raise TypeError(f"draw_graph: expected the Tensor to draw, got {type(output).__name__}")
     if depth is not None and (not isinstance(depth, int) or depth < 1):
         raise ValueError("draw_graph: depth must be a positive int (1 = the model's children) or None, "
                          f"got {depth!r}")
     names, param_sizes, classes = _names_and_classes(params)
+    input_names = _checked_input_names(input_names)
     layout = GraphLayout(classes=classes, show_shapes=show_shapes, show_grads=show_grads)
 
     def add(scope: str, node: Node) -> None:
@@ -185,12 +228,16 @@ def layout_graph(output: Tensor, params: Any = None, *, depth: int | None = None
 
     def tensor_node(node_id: str, kind: str, shape: Shape, dtype: Any, source: Any,
                     name: str | None) -> TensorNode:
-        value = None
-        if isinstance(source, Tensor) and source.data.size == 1 and not name:
-            value = float(source.data.item())
-        grad = _grad_of(source) if show_grads else None
-        return TensorNode(node_id, kind, tuple(shape), str(dtype), name, value,
-                          None if grad is None else grad_norm(grad))
+        tensor = _tensor_of(source)
+        if name is None and tensor is not None:  # an output or a retained intermediate may be named too
+            name = names.get(id(tensor))
+        one = tensor is not None and tensor.data.size == 1
+        value = float(tensor.data.item()) if one else None
+        grad = tensor.grad if show_grads and tensor is not None else None
+        if grad is None:
+            return TensorNode(node_id, kind, tuple(shape), str(dtype), name, value)
+        return TensorNode(node_id, kind, tuple(shape), str(dtype), name, value, grad_norm=grad_norm(grad),
+                          grad_value=float(np.asarray(grad.data).item()) if one else None)
 
     if output.grad_fn is None:
         add("", tensor_node("out", "output", output.shape, output.dtype, output, names.get(id(output))))
@@ -261,6 +308,18 @@ def layout_graph(output: Tensor, params: Any = None, *, depth: int | None = None
                   and (show_shapes or k == 0 or (show_grads and _grad_of(order[k]) is not None))
                   for k in range(len(order))]
     out_id = [f"t{k}" if has_tensor[k] else node_id[k] for k in range(len(order))]
+    described: dict[tuple[Any, ...], str] = {}  # (label, shape, dtype, contents) -> node id
+
+    def described_id(label: str, array: np.ndarray) -> str:
+        """The node of a described input, added at the top level the first time it is met."""
+        array = np.asarray(array)
+        key = (label, array.shape, array.dtype.str, array.tobytes())
+        if key not in described:
+            described[key] = f"in{len(described)}"
+            small = array.dtype.kind in "iu" and array.size <= MAX_VALUES
+            add("", TensorNode(described[key], "input", tuple(array.shape), str(array.dtype), label,
+                               values=tuple(int(v) for v in array.reshape(-1)) if small else None))
+        return described[key]
 
     for k, node in enumerate(order):
         group = op_group[k]
@@ -289,14 +348,21 @@ def layout_graph(output: Tensor, params: Any = None, *, depth: int | None = None
             if group is not None:
                 groups[group]["in"].setdefault(source_id, tuple(node.input_shapes[i]))
             edge(source_id, node_id[k], unique=group is not None or source_id.startswith("mod"))
+        for label, array in node.described_inputs():
+            source_id = described_id(_input_label(node.scope, label, input_names), array)
+            if group is not None:
+                groups[group]["in"].setdefault(source_id, tuple(np.shape(array)))
+            edge(source_id, node_id[k], unique=True)
 
     for name, info in groups.items():
         count = sum(n for p, n in param_sizes.items() if _inside(parent_scope(p), name))
         squares = [s for p, s in param_grad_squares.items() if _inside(parent_scope(p), name)]
         norm = float(np.sqrt(sum(squares))) if squares else None
+        inputs = sorted(info["in"].items(), key=lambda item: item[0].startswith("in"))  # tensors first
         add(parent_scope(name), ModuleBox(info["id"], name, classes.get(name), count,
-                                          tuple(info["in"].values()), tuple(info["out"].values()), norm))
+                                          tuple(shape for _, shape in inputs), tuple(info["out"].values()),
+                                          norm))
     return layout
 
 
-__all__ = ["layout_graph", "GraphLayout", "OpNode", "TensorNode", "ModuleBox", "grad_norm"]
+__all__ = ["layout_graph", "GraphLayout", "OpNode", "TensorNode", "ModuleBox", "grad_norm", "MAX_VALUES"]

@@ -31,6 +31,7 @@ Dim = int | tuple[int, ...] | None
 
 
 _is_float = dtypes.is_floating
+_VersionCounter = autograd.VersionCounter
 
 
 def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
@@ -49,14 +50,20 @@ def apply_function(fn: type[autograd.Function], inputs: Sequence[Any], kwargs: d
     mode is on and some input requires grad, the ctx becomes the result's `grad_fn`.
     `Function.apply` calls this through the Tensor class of its inputs."""
     tensors, arrays = op_inputs(inputs, fn.promotion)
-    # List comprehensions and the `_requires_grad` slot: this runs once per op, and a
-    # generator or a property call here is a measurable share of a small op's cost.
-    needs = tuple([t._requires_grad for t in tensors])
-    record = autograd.is_grad_enabled() and True in needs
     ctx = fn()
+    record = False
+    if autograd.is_grad_enabled():
+        # What the node remembers of its inputs, in one plain loop: this runs once per op, and
+        # each extra list comprehension or property call is a measurable share of a small op.
+        needs, parents, shapes = [], [], []
+        for t in tensors:
+            needs.append(t._requires_grad)
+            parents.append(t if t.grad_fn is None else t.grad_fn)
+            shapes.append(t._data.shape)
+        record = True in needs
     # Known before forward (as in PyTorch), so that an op saves only the arrays that the
     # gradients it will compute need; all False when no graph is recorded.
-    ctx.needs_input_grad = needs if record else (False,) * len(needs)
+    ctx.needs_input_grad = tuple(needs) if record else (False,) * len(tensors)
     out = fn.forward(ctx, *arrays, **kwargs)
     if type(out) is not np.ndarray:  # numpy turns 0-d results into scalars
         out = np.asarray(out)
@@ -65,8 +72,7 @@ def apply_function(fn: type[autograd.Function], inputs: Sequence[Any], kwargs: d
         _share_versions(result, out.base, tensors)
     if not record:
         return result
-    parents = tuple([t if t.grad_fn is None else t.grad_fn for t in tensors])
-    ctx.connect(parents, tuple([t._data.shape for t in tensors]), out)
+    ctx.connect(tuple(parents), tuple(shapes), out)
     saved = ctx.__dict__.get("_saved")
     if saved:
         _watch_versions(ctx, saved, tensors, result)
@@ -95,12 +101,12 @@ def _watch_versions(ctx: autograd.Function, saved: tuple[Any, ...], tensors: Seq
         if array is None:
             continue
         if array is result._data:
-            watched.append((i, result._version_counter, 0, f"output 0 of shape {array.shape}"))
+            watched.append((i, result._version_counter, 0, None))
             continue
         for j, t in enumerate(tensors):
             if array is t._data:
                 counter = t._version_counter
-                watched.append((i, counter, counter.value, f"input {j} of shape {array.shape}"))
+                watched.append((i, counter, counter.value, j))
                 break
     if watched:
         ctx.saved_versions = watched
@@ -124,14 +130,15 @@ class Tensor:
         self._requires_grad = False
         self.requires_grad = requires_grad
 
-    @classmethod
-    def _wrap(cls, array: np.ndarray, grad_fn: autograd.Function | None = None) -> Tensor:
-        """The fast constructor used by ops: no conversion, no checks."""
+    @staticmethod
+    def _wrap(array: np.ndarray, grad_fn: autograd.Function | None = None) -> Tensor:
+        """The fast constructor used by ops: no conversion, no checks. (A static method: it
+        always makes a plain Tensor, and a class method's binding costs a share of a small op.)"""
         t = object.__new__(Tensor)
         t._data = array
         t.grad = None
         t.grad_fn = grad_fn
-        t._version_counter = autograd.VersionCounter()
+        t._version_counter = _VersionCounter()
         t._requires_grad = grad_fn is not None
         return t
 
@@ -290,14 +297,16 @@ class Tensor:
         else:
             autograd.run_backward(self.grad_fn, grad, retain_graph)
 
-    def _accumulate(self, grad: np.ndarray) -> None:
+    def _accumulate(self, grad: np.ndarray, copy: bool = True) -> None:
         """Add to `.grad`. The incoming array may be a read-only broadcast view or shared
-        with another input's gradient, so the first one is copied and later ones added out
-        of place. A lock makes the read-modify-write safe when two threads run backward into
-        the same leaf."""
+        with another input's gradient, so the first one is copied (unless `copy` is False: the
+        caller made it and keeps no reference) and later ones added out of place. A lock makes
+        the read-modify-write safe when two threads run backward into the same leaf."""
         with _accumulate_lock:
             if self.grad is None:
-                self.grad = Tensor._wrap(np.array(grad, dtype=self._data.dtype))
+                dtype = self._data.dtype
+                own = np.array(grad, dtype=dtype) if copy else np.asarray(grad, dtype=dtype)
+                self.grad = Tensor._wrap(own)
             else:
                 # asarray: 0-d sums are scalars; the dtype: a wider gradient must not widen .grad
                 self.grad._data = np.asarray(self.grad._data + grad, dtype=self._data.dtype)
@@ -1055,7 +1064,7 @@ def where_condition(condition: Any, a: Any, b: Any) -> np.ndarray:
     return cond
 
 
-def op_inputs(inputs: Sequence[Any], promotion: str | None) -> tuple[list[Tensor], list[np.ndarray]]:
+def op_inputs(inputs: Sequence[Any], promotion: str | None) -> tuple[Sequence[Tensor], list[np.ndarray]]:
     """What an op records as its inputs (Tensors) and what its forward computes on (arrays).
 
     A number operand becomes a Tensor of the dtype it has among the other inputs by
@@ -1071,14 +1080,23 @@ def op_inputs(inputs: Sequence[Any], promotion: str | None) -> tuple[list[Tensor
         arrays.append(x._data)
     else:
         if promotion is None:
-            return list(inputs), arrays
+            return inputs, arrays
         first = arrays[0].dtype
         for a in arrays:
-            if a.dtype != first:
+            dtype = a.dtype
+            if dtype is not first and dtype != first:  # (numpy's own dtypes are singletons)
                 break
         else:
             if promotion == "common" or first.kind == "f":
-                return list(inputs), arrays  # the common case: one dtype, nothing to convert
+                return inputs, arrays  # the common case: one dtype, nothing to convert
+    if len(inputs) == 2:  # the next most common case: `t * 0.5`, `1 - t` with t floating
+        a, b = inputs
+        if type(b) in (float, int) and isinstance(a, Tensor) and a._data.dtype.kind == "f":
+            b = Tensor._wrap(np.asarray(b, dtype=a._data.dtype))  # a number takes a float tensor's dtype
+            return (a, b), [a._data, b._data]
+        if type(a) in (float, int) and isinstance(b, Tensor) and b._data.dtype.kind == "f":
+            a = Tensor._wrap(np.asarray(a, dtype=b._data.dtype))
+            return (a, b), [a._data, b._data]
     common = dtypes.result_type(*inputs)
     tensors = []
     for x in inputs:

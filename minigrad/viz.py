@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -72,22 +73,30 @@ def grad_colour(norm: float) -> str:
 
 def draw_graph(output: Tensor, params: Any = None, *, depth: int | None = None,
                show_shapes: bool = True, show_grads: bool = False,
-               rankdir: str = "TB") -> graphviz.Digraph:
+               input_names: Mapping[str, str] | None = None, rankdir: str = "TB") -> graphviz.Digraph:
     """The graph that produced `output`, with modules as nested clusters.
 
     params: `dict(model.named_parameters())`, or the model itself (then clusters also show
         module classes); parameter names are looked up there when drawing. Without it,
-        parameters are drawn as unnamed leaves.
+        parameters are drawn as unnamed leaves. An intermediate tensor that called
+        `retain_grad()` may be named here too.
     depth: draw each module whose qualified name has `depth` parts ("blocks" is 1,
         "blocks.0" is 2) as one box with its parameter count and input/output shapes.
     show_grads: after `backward()`, colour tensors by the norm of their gradient, one colour
         per decade, so vanishing (blue) and exploding (red) gradients stand out. Leaves keep
-        `.grad`; an intermediate tensor has one only if `retain_grad()` was called.
+        `.grad`; an intermediate tensor has one only if `retain_grad()` was called. A
+        one-element tensor shows its gradient itself (with its sign), a larger one the norm.
+    input_names: labels for the arrays that ops took as plain inputs (an embedding's ids, a
+        loss's targets, an attention mask: each drawn as an input node, labelled by its op)
+        by the qualified name of the module reading them, e.g. {"pos_emb": "positions"}.
+    One-element tensors show their value: leaves, the output, and retained intermediates,
+    so a small expression can be drawn with every value and gradient written on it.
 
     The same as `to_dot(layout_graph(output, params, ...), rankdir)`.
     """
     _check_rankdir(rankdir)
-    layout = layout_graph(output, params, depth=depth, show_shapes=show_shapes, show_grads=show_grads)
+    layout = layout_graph(output, params, depth=depth, show_shapes=show_shapes, show_grads=show_grads,
+                          input_names=input_names)
     return to_dot(layout, rankdir)
 
 
@@ -114,13 +123,18 @@ def _tensor_attributes(node: TensorNode, show_shapes: bool, show_grads: bool) ->
         lines.append(html(f"{shape_text(node.shape)} {node.dtype}"))
     if node.value is not None:
         lines.append(html(f"= {node.value:.4g}"))
+    if node.values is not None:
+        lines.append(html(" ".join(map(str, node.values))))
     attrs = {"shape": "box", "style": "filled", "fillcolor": COLOURS[node.kind],
              "tooltip": " ".join(filter(None, (KIND_TEXT[node.kind], node.name, shape_text(node.shape))))}
     # the fill may show the gradient: the kind moves to the border
     if show_grads and node.kind in BORDERS:
         attrs.update(color=BORDERS[node.kind], penwidth="3")
     if node.grad_norm is not None:
-        lines.append(html(f"|grad| {node.grad_norm:.2e}"))
+        if node.grad_value is not None:  # one element: the gradient itself, with its sign
+            lines.append(html(f"grad = {node.grad_value:.4g}"))
+        else:
+            lines.append(html(f"|grad| {node.grad_norm:.2e}"))
         attrs["fillcolor"] = grad_colour(node.grad_norm)
         if attrs["fillcolor"] in _DARK:
             attrs["fontcolor"] = "white"

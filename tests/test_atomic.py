@@ -2,6 +2,7 @@
 kept, and the hardened .npz reader that refuses what a small file must not make it do."""
 from __future__ import annotations
 
+import ast
 import os
 import signal
 import stat
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +21,34 @@ from minigrad.atomic import TEMP_SUFFIX, atomic_write, check_writable, write_byt
 
 def temporaries(directory) -> list[str]:
     return [p for p in os.listdir(directory) if p.endswith(TEMP_SUFFIX)]
+
+
+def _direct_writes(tree: ast.AST) -> list[int]:
+    """Lines that write a file without atomic_write: open() in a writing mode, Path.write_text
+    or Path.write_bytes (an archive member opened inside an atomic file is not a file)."""
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in ("write_text", "write_bytes"):
+            found.append(node.lineno)
+        if isinstance(func, ast.Name) and func.id == "open":
+            modes = [a for a in node.args[1:2] + [k.value for k in node.keywords if k.arg == "mode"]
+                     if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+            if any(set(m.value) & set("wax+") for m in modes):
+                found.append(node.lineno)
+    return found
+
+
+def test_every_writer_goes_through_the_atomic_helper():
+    root = Path(__file__).parent.parent
+    sources = [p for package in ("minigrad", "transformer") for p in sorted((root / package).rglob("*.py"))
+               if p.name != "atomic.py"]
+    direct = [f"{p.relative_to(root)}:{line}" for p in sources
+              for line in _direct_writes(ast.parse(p.read_text(encoding="utf-8")))]
+    assert not direct, f"files written without minigrad.atomic: {direct}"
+    assert _direct_writes(ast.parse("open(p, 'w').write(x); Path(p).write_text(x)")) == [1, 1]
 
 
 def test_failure_inside_the_block_removes_the_temporary_and_keeps_the_old_file(tmp_path):

@@ -190,3 +190,22 @@ def test_model_graph_names_its_inputs():
     model = TransformerLM(TransformerConfig(vocab_size=12, max_len=8, d_model=8, n_heads=2, n_layers=2))
     source = draw_model_graph(model, [[3, 1, 4, 1]], depth=None).source
     assert "TransformerLM: the loss of ids 3 1 4 1, targets the same ids" in source
+    for depth in (1, 2, 3, None):  # the inputs are nodes of their own at every depth
+        source = draw_model_graph(model, [[3, 1, 4, 1]], depth=depth, show_grads=depth == 3).source
+        for label in ("<b>ids</b><br/>(1, 4) int64<br/>3 1 4 1", "<b>targets</b><br/>(4,) int64<br/>3 1 4 1",
+                      "<b>positions</b><br/>(4,) int64<br/>0 1 2 3",
+                      "<b>causal mask</b><br/>(1, 1, 4, 4) bool"):
+            node = re.search(rf"(\w+) \[[^\n]*label=<{re.escape(label)}>", source)
+            assert node and re.search(rf"\b{node.group(1)} -> ", source), (depth, label)
+
+
+def test_model_graph_layout_names_a_key_padding_mask():
+    from minigrad.graph_layout import layout_graph
+
+    minigrad.manual_seed(0)
+    model = TransformerLM(TransformerConfig(vocab_size=12, max_len=8, d_model=8, n_heads=2, n_layers=1))
+    ids = np.array([[3, 1, 4, 1], [5, 9, 0, 0]])
+    _, loss = model(ids, ids, key_padding_mask=ids == 0)
+    labels = {n.name for nodes in layout_graph(loss, model, depth=1).nodes.values() for n in nodes
+              if n.id.startswith("in")}
+    assert labels == {"ids", "targets", "causal + key padding mask"}

@@ -228,6 +228,17 @@ def test_missing_pieces_are_named(tmp_path):
         load_checkpoint(path)
 
 
+@pytest.mark.parametrize("key", ["step", "config", "rng", "history"])
+def test_a_training_checkpoint_without_one_of_its_parts_names_it(tmp_path, key):
+    state = dict(minigrad.load(write_with(tmp_path, "run.npz")))
+    header = json.loads(str(state["checkpoint"]))
+    del header["training"][key]
+    state["checkpoint"] = np.array(json.dumps(header))
+    minigrad.save(state, tmp_path / "bad.npz")
+    with pytest.raises(ValueError, match=f"no 'training.{key}'"):
+        load_checkpoint(tmp_path / "bad.npz")
+
+
 HOSTILE_RUN = """
 import json, resource, sys, time, numpy as np, minigrad
 from transformer.train import load_checkpoint

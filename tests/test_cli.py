@@ -1,12 +1,14 @@
 """transformer.cli: every option is documented, and train / eval / sample work end to end."""
 import argparse
+import dataclasses
 import subprocess
 import sys
 
 import pytest
 
+from transformer import TransformerConfig
 from transformer.cli import COMMANDS, build_parser, main
-from transformer.train import load_checkpoint
+from transformer.train import TEXT_TRAIN, TrainConfig, load_checkpoint
 
 TINY = ["--d-model", "16", "--n-heads", "2", "--n-layers", "1", "--batch-size", "8", "--quiet"]
 
@@ -51,6 +53,11 @@ def test_train_eval_and_resume_on_a_task(tmp_path, capsys):
     checkpoint = load_checkpoint(path)
     assert checkpoint.step == 6 and checkpoint.model_config.d_model == 16
     assert checkpoint.data["task"] == "copy"
+    # what was not given comes from the library's own defaults
+    assert checkpoint.train_config == TrainConfig(steps=6, eval_interval=3, batch_size=8)
+    assert checkpoint.model_config == TransformerConfig(vocab_size=checkpoint.model_config.vocab_size,
+                                                        max_len=checkpoint.model_config.max_len,
+                                                        d_model=16, n_heads=2, n_layers=1)
 
     assert main(["eval", path, "--greedy", "--examples", "2"]) == 0
     out = capsys.readouterr().out
@@ -78,6 +85,9 @@ def test_train_on_text_then_sample(tmp_path, capsys):
     assert main(["train", "--text", str(text), "--block-size", "16", "--steps", "4", "--out", path,
                  *TINY]) == 0
     capsys.readouterr()
+    # the text settings shared with examples/train_text.py, and the best held-out loss kept beside
+    assert load_checkpoint(path).train_config == dataclasses.replace(TEXT_TRAIN, steps=4, batch_size=8)
+    assert load_checkpoint(tmp_path / "story.best.npz").step in load_checkpoint(path).history.eval_steps
     assert main(["sample", path, "--prompt", "a light", "--length", "20", "--top-k", "3", "--seed", "1"]) == 0
     first = capsys.readouterr().out
     assert first.startswith("a light") and len(first.rstrip("\n")) >= 27

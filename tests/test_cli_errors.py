@@ -152,6 +152,14 @@ def test_threads_can_be_set_after_numpy_is_imported():
         set_num_threads(0)
 
 
+def test_every_example_that_trains_chooses_its_blas_threads():
+    trains = [p for p in sorted((ROOT / "examples").glob("*.py"))
+              if "from transformer.train import" in p.read_text(encoding="utf-8")]
+    assert trains  # train_sort.py, train_text.py, ...
+    unset = [p.name for p in trains if "minigrad.set_num_threads(" not in p.read_text(encoding="utf-8")]
+    assert not unset, f"these examples train with numpy's default thread count: {unset}"
+
+
 def test_ctrl_c_saves_a_checkpoint_that_resumes_bit_for_bit(tmp_path):
     steps = 1500
     args = [
@@ -213,3 +221,46 @@ def test_sample_says_when_the_prompt_is_longer_than_the_context(tmp_path, capsys
     assert captured.out.startswith("the keeper climbs")
     assert main(["eval", path]) == 0  # the checkpoint records its text file: no --text needed
     assert "held-out loss" in capsys.readouterr().out
+
+
+def test_an_unwritable_output_is_refused_before_any_work(tmp_path, monkeypatch, capsys):
+    import minigrad.atomic
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    def access(path, mode):  # the tests may run as root, who can write anywhere: pretend
+        return False if os.fspath(path) == str(locked) else real_access(path, mode)
+
+    monkeypatch.setattr(minigrad.atomic.os, "access", access)
+    out = locked / "run.npz"
+    status = main(["train", "--task", "copy", "--steps", "100000", "--out", str(out), *TINY])
+    err = capsys.readouterr().err
+    assert status == 1 and err.count("\n") == 1 and f"{locked} is not writable" in err
+    assert list(locked.iterdir()) == []
+
+
+def test_threads_option_sets_the_blas_threads(copy_checkpoint, capsys):
+    before = get_num_threads()
+    try:
+        assert main(["eval", copy_checkpoint, "--threads", "2"]) == 0
+        assert get_num_threads() == 2
+        assert main(["eval", copy_checkpoint]) == 0
+        assert get_num_threads() == 1  # the default, whatever the process had before
+    finally:
+        set_num_threads(before)
+    capsys.readouterr()
+
+
+def test_faq_writes_under_runs_shows_progress_and_marks_quick_charts(tmp_path):
+    from transformer.faq.svg_chart import QUICK_NOTE
+
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, PYTHONPATH=path)
+    done = subprocess.run([sys.executable, "-m", "transformer", "faq", "q5", "--quick"], capture_output=True,
+                          text=True, cwd=tmp_path, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith("q5: running (quick); figures go to runs/faq") and "steps" in done.stderr
+    figures = sorted((tmp_path / "runs" / "faq").glob("*.svg"))
+    assert figures and all(QUICK_NOTE in f.read_text(encoding="utf-8") for f in figures)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]  # nothing beside it, no docs/

@@ -1,5 +1,6 @@
 """transformer.cli render-graph and render-attention: the files they write hold the model's
 modules and the input's tokens, and bad input ends with a one-line error and exit status 1."""
+import re
 import shutil
 
 import pytest
@@ -66,6 +67,23 @@ def test_deeper_graphs_open_the_blocks(checkpoint, tmp_path, capsys):
         "-o", str(tmp_path / "grads.dot"))
     grads = (tmp_path / "grads.dot").read_text()
     assert "rankdir=LR" in grads and "|grad|" in grads  # parameters show their gradient norms
+
+
+@pytest.mark.parametrize("depth", ["1", "2", "3", "full"])
+def test_every_depth_labels_the_ids_the_targets_and_the_mask(checkpoint, tmp_path, capsys, depth):
+    out = tmp_path / "graph.dot"
+    assert run(capsys, "render-graph", checkpoint, "--depth", depth, "-o", str(out))[0] == 0
+    source = out.read_text()
+    for label in ("ids", "targets", "positions", "causal mask"):
+        assert re.search(rf"in\d+ \[[^\n]*label=<<b>{label}</b><br/>", source), (depth, label)
+
+
+def test_grads_colour_the_boxes_at_the_default_depth(checkpoint, tmp_path, capsys):
+    out = tmp_path / "grads.dot"
+    assert run(capsys, "render-graph", checkpoint, "--grads", "-o", str(out))[0] == 0
+    coloured = r"mod\d+ \[label=<<b>(\w+)</b>[^\n]*\|grad\| [0-9.e+-]+ \(all its parameters\)"
+    boxes = re.findall(coloured, out.read_text())
+    assert sorted(boxes) == ["blocks", "head", "pos_emb", "tok_emb"]
 
 
 def test_untrained_model_and_default_path(tmp_path, monkeypatch, capsys):
@@ -141,7 +159,9 @@ def test_errors_name_the_problem(checkpoint, tmp_path, argv, message, capsys):
 
 
 @pytest.mark.parametrize("argv", [["render-graph", "CHECKPOINT", "--depth", "-1"],
-                                  ["render-attention", "CHECKPOINT", "--threshold", "-1"]])
+                                  ["render-attention", "CHECKPOINT", "--threshold", "-1"],
+                                  ["render-attention", "CHECKPOINT", "--threshold", "1"],  # no edge left
+                                  ["render-attention", "CHECKPOINT", "--threshold", "2"]])
 def test_bad_numbers_are_usage_errors(checkpoint, argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([checkpoint if a == "CHECKPOINT" else a for a in argv])

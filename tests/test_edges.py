@@ -110,7 +110,8 @@ def test_exact_gelu_goes_to_zero_for_large_negative_x(dtype) -> None:
     ours = F.gelu(mg.tensor(x)).numpy()
     theirs = torch.nn.functional.gelu(torch.from_numpy(x.copy())).numpy()
     np.testing.assert_allclose(ours, theirs, rtol=1e-5 if dtype == np.float64 else 1e-3, atol=2e-7)
-    assert np.all(ours[:4] == 0)  # -3e-4 and -0.03 before: erf stopped one float32 step short of -1
+    # -3e-4 and -0.03 once (erf stopped one float32 step short of -1); the true GELU(-10) is -7.6e-23
+    assert np.all(np.abs(ours[:4]) <= 1e-22)
     compare(F.gelu, torch.nn.functional.gelu, [x[:4]])
 
 

@@ -58,6 +58,19 @@ def test_a_shared_intermediate_gets_the_sum_of_its_consumers_gradients() -> None
     np.testing.assert_allclose(x.grad.data, (2 + 2 * h.data) * h.data)
 
 
+def test_leaf_grads_are_their_own_arrays_even_when_backward_shares_one() -> None:
+    # Add's backward hands the same array to both inputs; a leaf used once keeps a copy, a
+    # leaf used twice keeps the sum: neither may be changed through the other's .grad
+    a, b, c = f64([1.0, 2.0]), f64([3.0, 4.0]), f64([5.0, 6.0])
+    out = a + b
+    (out + c + c).sum().backward()
+    assert not np.shares_memory(a.grad.data, b.grad.data)
+    a.grad.data *= 10  # as clip_grad_norm_ does
+    np.testing.assert_array_equal(b.grad.data, [1.0, 1.0])
+    np.testing.assert_array_equal(c.grad.data, [2.0, 2.0])
+    np.testing.assert_array_equal(a.grad.data, [10.0, 10.0])
+
+
 def test_leaf_grad_accumulates_across_backward_calls_until_zeroed() -> None:
     x = f64([1.0, 2.0])
     (x * 3.0).sum().backward()

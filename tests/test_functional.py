@@ -17,7 +17,7 @@ import pytest
 import minigrad as mg
 import minigrad.functional as F
 from minigrad.ops import nn as ops
-from minigrad.ops.erf import erf
+from minigrad.ops.erf import erf, normal_cdf
 
 
 def randn(*dims: int, seed: int = 0, dtype: Any = np.float32, scale: float = 1.0,
@@ -54,6 +54,21 @@ def test_erf_float32_stays_float32_and_is_accurate_to_float32() -> None:
     tiny = np.geomspace(1e-30, 0.5, 300, dtype=np.float32)
     expected = np.array([math.erf(v) for v in tiny.astype(np.float64)])
     np.testing.assert_allclose(erf(-tiny), -expected, rtol=4e-7, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_normal_cdf_keeps_its_relative_accuracy_in_the_lower_tail(dtype) -> None:
+    # 1 + erf(x / sqrt 2) cancels for negative x; in float32 it was 19% off at x = -5.
+    x = np.concatenate([np.linspace(-9, 6, 30001), [-1e6, 1e6]]).astype(dtype)
+    expected = np.array([0.5 * math.erfc(-v / math.sqrt(2)) for v in x.astype(np.float64)])
+    out = normal_cdf(x)
+    assert out.dtype == dtype
+    np.testing.assert_allclose(out, expected, rtol=2e-5 if dtype == np.float32 else 1e-9, atol=0)
+    x = np.float32(-3.0) + np.float32(1e-6) * np.arange(-5, 6, dtype=np.float32)  # the switch of formulas
+    assert np.all(np.diff(normal_cdf(x)) >= 0)
+    view = np.linspace(-8, 8, 48, dtype=np.float32).reshape(6, 8)[::2, ::3].T
+    np.testing.assert_array_equal(normal_cdf(view), normal_cdf(view.copy()))
+    assert normal_cdf(np.array(-5.0, dtype=np.float32)).shape == ()
 
 
 def test_erf_keeps_shape_and_reads_non_contiguous_input() -> None:

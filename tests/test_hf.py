@@ -8,6 +8,7 @@ import struct
 
 import numpy as np
 import pytest
+from hf_generation import check_left_padded_generation
 
 from transformer import hf
 from transformer.viz import model_attention
@@ -134,6 +135,15 @@ def test_narrow_float_files_become_float32_with_a_warning(tmp_path, narrow):
     with torch.no_grad():
         expected = reference.float()(torch.tensor(ids)).logits.numpy()  # the same weights, widened
     np.testing.assert_allclose(model(ids)[0].data, expected, atol=1e-5, rtol=0)
+
+
+def test_loading_draws_no_initial_values(gpt2_folders):
+    import minigrad
+    minigrad.manual_seed(7)
+    hf.load_pretrained(gpt2_folders["float32"][1])  # built by nn.skip_init: nothing drawn
+    after = minigrad.randn(4).data
+    minigrad.manual_seed(7)
+    np.testing.assert_array_equal(minigrad.randn(4).data, after)
 
 
 def test_dtype_argument_casts(gpt2_folders):
@@ -279,21 +289,6 @@ def test_left_padded_batch_generation_equals_hugging_face(gpt2_folders):
     reference, folder = gpt2_folders["float64"]
     model = hf.load_pretrained(folder)
     rows = [ids_batch(1, seed=5)[0, :6], ids_batch(1, seed=6)[0, :3]]
-    ids = np.zeros((2, 6), dtype=np.int64)
-    padding = np.ones((2, 6), dtype=bool)
-    for r, row in enumerate(rows):  # left padding: the prompt ends at the last column
-        ids[r, 6 - len(row):], padding[r, 6 - len(row):] = row, False
-    new = 8
-    cached = model.generate(ids, new, temperature=0, key_padding_mask=padding)
-    uncached = model.generate(ids, new, temperature=0, key_padding_mask=padding, use_cache=False)
-    with torch.no_grad():
-        attention_mask = torch.tensor((~padding).astype(np.int64))  # Hugging Face: 1 = a real token
-        expected = reference.generate(torch.tensor(ids), attention_mask=attention_mask, max_new_tokens=new,
-                                      min_new_tokens=new, do_sample=False, pad_token_id=0).numpy()
-    np.testing.assert_array_equal(cached, expected)
-    np.testing.assert_array_equal(uncached, expected)
-    for r, row in enumerate(rows):  # each row continues as it would alone
-        alone = model.generate(row, new, temperature=0)
-        np.testing.assert_array_equal(cached[r, 6:], alone[len(row):])
+    ids, padding = check_left_padded_generation(model, reference, rows, new=8)
     with pytest.raises(ValueError, match="must fit in max_len 16"):
         model.generate(ids, 11, key_padding_mask=padding)

@@ -111,3 +111,39 @@ def test_bert_token_type_out_of_range(tmp_path):
     model = hf.load_pretrained(tmp_path)
     with pytest.raises(IndexError, match=r"token type 3 is outside \[0, 3\)"):
         model.encode(np.zeros((1, 4), dtype=np.int64), np.full((1, 4), 3))
+
+
+def test_save_pretrained_round_trips_through_transformers(tmp_path):
+    pytest.importorskip("safetensors")
+    reference = random_bert(transformers.BertForPreTraining)
+    reference.save_pretrained(tmp_path / "in")
+    model = hf.load_pretrained(tmp_path / "in")
+    hf.save_pretrained(model, tmp_path / "out")
+    ids, types, mask = inputs(3)
+    expected = run_reference(reference, ids, types, mask, output_hidden_states=True)
+    masked_lm, info = transformers.BertForMaskedLM.from_pretrained(
+        tmp_path / "out", dtype=torch.float64, attn_implementation="eager", output_loading_info=True)
+    assert not info["missing_keys"] and not info["mismatched_keys"]
+    logits = run_reference(masked_lm.eval(), ids, types, mask).logits.numpy()
+    np.testing.assert_allclose(logits[mask], expected.prediction_logits.numpy()[mask], atol=1e-12, rtol=0)
+    encoder = transformers.BertModel.from_pretrained(tmp_path / "out", dtype=torch.float64).eval()
+    out = run_reference(encoder, ids, types, mask)  # the pooler travels in the same folder
+    np.testing.assert_allclose(out.last_hidden_state.numpy()[mask], expected.hidden_states[-1].numpy()[mask],
+                               atol=1e-12, rtol=0)
+    np.testing.assert_allclose(out.pooler_output.numpy(), model.pool(model.encode(ids, types, ~mask)).data,
+                               atol=1e-12, rtol=0)
+    again = hf.load_pretrained(tmp_path / "out")
+    np.testing.assert_array_equal(again(ids, types)[0].data, model(ids, types)[0].data)
+
+
+def test_save_pretrained_of_an_encoder_without_head(tmp_path):
+    pytest.importorskip("safetensors")
+    reference = random_bert(transformers.BertModel, torch.float32, hidden_act="gelu_new")
+    reference.save_pretrained(tmp_path / "in")
+    hf.save_pretrained(hf.load_pretrained(tmp_path / "in"), tmp_path / "out")
+    again = transformers.AutoModel.from_pretrained(tmp_path / "out").eval()
+    assert type(again).__name__ == "BertModel"
+    ids, types, mask = inputs(4)
+    np.testing.assert_allclose(run_reference(again, ids, types, mask).last_hidden_state.numpy(),
+                               run_reference(reference, ids, types, mask).last_hidden_state.numpy(),
+                               atol=1e-6, rtol=0)

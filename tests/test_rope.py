@@ -57,6 +57,16 @@ def test_offset_continues_the_positions():
     np.testing.assert_allclose(rope(x[:, :, 4:], offset=4).data, rope(x).data[:, :, 4:], rtol=1e-14)
 
 
+def test_position_ids_rotate_each_row_by_its_own_positions():
+    rope = RotaryEmbedding(4, max_len=10)
+    x = minigrad.tensor(np.random.default_rng(5).standard_normal((2, 3, 4, 4)), requires_grad=True)
+    positions = np.array([[0, 1, 2, 3], [0, 0, 5, 6]])  # the second row: padding, then from 5
+    out = rope(x, position_ids=positions).data
+    np.testing.assert_allclose(out[:1], rope(x[:1]).data, rtol=1e-14)
+    np.testing.assert_allclose(out[1:, :, 2:], rope(x[1:, :, 2:], offset=5).data, rtol=1e-14)
+    assert minigrad.gradcheck(lambda x: rope(x, position_ids=positions), [x])
+
+
 def test_gradcheck():
     rope = RotaryEmbedding(6, max_len=5)
     x = minigrad.tensor(np.random.default_rng(3).standard_normal((2, 2, 5, 6)), requires_grad=True)

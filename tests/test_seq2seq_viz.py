@@ -4,6 +4,8 @@ memory's edge into every decoder block."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -123,3 +125,12 @@ def test_graph_has_encoder_and_decoder_clusters_and_the_memory_enters_every_deco
     heads = {head for tail, head in layout.edges if tail == memory[0]}
     assert {boxes["transformer.decoder.layers.0"], boxes["transformer.decoder.layers.1"]} <= heads
     assert home[boxes["transformer.decoder.layers.1"]].startswith("transformer.decoder")
+
+
+@pytest.mark.parametrize("depth", [2, 4, None])
+def test_graph_labels_the_source_and_target_ids_the_targets_and_the_masks(depth):
+    source = draw_seq2seq_graph(model(1), SRC, TGT, depth=depth).source
+    labels = set(re.findall(r"in\d+ \[[^\n]*label=<<b>([^<]+)</b>", source))
+    assert {"source ids", "target ids", "targets", "causal mask"} <= labels
+    assert not labels - {"source ids", "target ids", "targets", "causal mask", "key padding mask",
+                         "source positions", "target positions"}

@@ -195,3 +195,21 @@ def test_text_training_and_sampling(tmp_path):
     assert np.array_equal(samples[0], samples[1]) and samples[0].shape == (34,)
     text = data.vocab.decode(samples[0])
     assert text.startswith("the ") and set(text) <= set(TEXT)
+
+
+def test_keep_best_keeps_the_checkpoint_of_the_lowest_held_out_loss_and_says_so(tmp_path):
+    data = CharDataset(TEXT, block_size=16, n_eval=10)
+    log = io.StringIO()
+    history = train(tiny_model(data), data,
+                    TrainConfig(steps=12, batch_size=8, lr=3e-2, warmup_steps=1, eval_interval=2),
+                    out=tmp_path / "last.npz", keep_best=tmp_path / "best.npz", log=log)
+    best_step = history.eval_steps[int(np.argmin(history.eval_losses))]
+    kept = load_checkpoint(tmp_path / "best.npz")
+    assert kept.step == best_step and load_checkpoint(tmp_path / "last.npz").step == 12
+    lines = [line for line in log.getvalue().splitlines() if line.startswith("step ")]
+    improved = [step for i, step in enumerate(history.eval_steps)
+                if history.eval_losses[i] < min(history.eval_losses[:i], default=math.inf)]
+    assert [int(line.split()[1].split("/")[0]) for line in lines if "best so far, kept" in line] == improved
+    again = load_checkpoint(tmp_path / "best.npz").build_model()
+    assert math.isclose(evaluate(again, data, TrainConfig().eval_batch_size)[0], min(history.eval_losses),
+                        rel_tol=1e-5)

@@ -9,12 +9,14 @@ import shutil
 import xml.etree.ElementTree as ET
 from collections import Counter
 
+import numpy as np
 import pytest
 
 import minigrad
+from minigrad import functional as F
 from minigrad import nn
 from minigrad.autograd import module_scope, topological_order
-from minigrad.graph_layout import GraphLayout, ModuleBox, OpNode, TensorNode
+from minigrad.graph_layout import MAX_VALUES, GraphLayout, ModuleBox, OpNode, TensorNode
 from minigrad.viz import (
     GRAD_COLOURS,
     GRAD_NONFINITE,
@@ -268,6 +270,111 @@ def test_depth_draws_one_box_per_module_at_that_depth(net_loss, depth):
         assert "in: (2, 5, 3)<br/>out: (2, 5, 4)" in draw_graph(loss, net, depth=1).source
 
 
+def described(layout: GraphLayout) -> dict[str, TensorNode]:
+    """The input nodes that ops described (ids, targets, masks), by label."""
+    return {n.name: n for n in tensors(layout) if n.id.startswith("in")}
+
+
+def test_ids_and_targets_are_labelled_inputs_with_their_values():
+    minigrad.manual_seed(0)
+    weight = minigrad.randn(5, 3, requires_grad=True)
+    loss = F.cross_entropy(F.embedding(np.array([[4, 0, 2]]), weight).reshape(3, 3), np.array([1, 2, 0]))
+    layout = layout_graph(loss, {"weight": weight})
+    inputs = described(layout)
+    assert set(inputs) == {"ids", "targets"}
+    ids, targets = inputs["ids"], inputs["targets"]
+    assert (ids.kind, ids.shape, ids.dtype, ids.values) == ("input", (1, 3), "int64", (4, 0, 2))
+    assert (targets.shape, targets.values) == ((3,), (1, 2, 0))
+    assert flow(layout)[("ids", "Embedding")] == 1 and flow(layout)[("targets", "CrossEntropy")] == 1
+    assert layout.home()[ids.id] == layout.home()[targets.id] == ""
+    source = draw_graph(loss, {"weight": weight}).source
+    assert "<b>ids</b><br/>(1, 3) int64<br/>4 0 2" in source
+    assert "<b>targets</b><br/>(3,) int64<br/>1 2 0" in source
+    # the values only while they fit in a label; the arrays survive backward (show_grads draws after it)
+    loss = F.embedding(np.zeros(MAX_VALUES + 1, dtype=np.int64), weight).sum()
+    loss.backward()
+    (long,) = described(layout_graph(loss, show_grads=True)).values()
+    assert long.values is None and long.shape == (MAX_VALUES + 1,)
+
+
+T = 4
+CAUSAL = np.triu(np.ones((T, T), dtype=bool), 1)  # True = hidden
+PADDED = np.array([[False] * T, [False, False, True, True]])  # (B, S): batch 1 pads its last two keys
+
+
+@pytest.mark.parametrize("kwargs, label, shape", [
+    (dict(is_causal=True), "causal mask", (T, T)),
+    (dict(attn_mask=~CAUSAL[None, None]), "causal mask", (1, 1, T, T)),
+    (dict(attn_mask=~PADDED[:, None, None, :]), "key padding mask", (2, 1, 1, T)),
+    (dict(attn_mask=~np.broadcast_to(PADDED[:, None, None, :], (2, 1, T, T))), "key padding mask",
+     (2, 1, T, T)),
+    (dict(attn_mask=~(CAUSAL | PADDED[:, None, None, :])), "causal + key padding mask", (2, 1, T, T)),
+    (dict(attn_mask=~np.eye(T, dtype=bool)), "attention mask", (T, T)),
+])
+def test_attention_masks_are_labelled_by_what_they_hide(kwargs, label, shape):
+    minigrad.manual_seed(0)
+    q, k, v = (minigrad.randn(2, 2, T, 3, requires_grad=True) for _ in range(3))
+    loss = F.scaled_dot_product_attention(q, k, v, **kwargs).sum()
+    (mask,) = described(layout_graph(loss)).values()
+    assert (mask.name, mask.shape, mask.dtype, mask.values) == (label, shape, "bool", None)
+    assert flow(layout_graph(loss))[(label, "ScaledDotProductAttention")] == 1
+
+
+def test_a_causal_mask_of_fewer_queries_than_keys_and_a_float_mask():
+    minigrad.manual_seed(0)
+    q, k, v = minigrad.randn(1, 2, 3), minigrad.randn(1, 5, 3, requires_grad=True), minigrad.randn(1, 5, 3)
+    cached = ~np.triu(np.ones((2, 5), dtype=bool), 1 + 5 - 2)  # the last 2 of 5 positions, as with a KV cache
+    loss = F.scaled_dot_product_attention(q, k, v, attn_mask=cached).sum()
+    assert list(described(layout_graph(loss))) == ["causal mask"]
+    bias = minigrad.zeros(2, 5)  # a float mask is a tensor of the graph, drawn as a leaf already
+    assert described(layout_graph(F.scaled_dot_product_attention(q, k, v, attn_mask=bias).sum())) == {}
+
+
+class CausalAttention(nn.Module):
+    def forward(self, x):
+        return F.scaled_dot_product_attention(x, x, x, is_causal=True)
+
+
+class LookUp(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.table = nn.Embedding(6, 3)
+        self.pos = nn.Embedding(6, 3)
+        self.attend = nn.Sequential(CausalAttention(), CausalAttention())
+
+    def forward(self, ids):
+        return self.attend(self.table(ids) + self.pos(np.arange(ids.shape[-1])))
+
+
+@pytest.mark.parametrize("depth", [1, 2, None])
+def test_described_inputs_are_drawn_at_every_depth_and_equal_ones_once(depth):
+    minigrad.manual_seed(0)
+    model = LookUp()
+    loss = model(np.array([[5, 1, 1, 2]])).sum()
+    layout = layout_graph(loss, model, depth=depth, input_names={"pos": "positions"})
+    inputs = described(layout)
+    assert sorted(inputs) == ["causal mask", "ids", "positions"]  # both attentions' masks: one node
+    assert inputs["positions"].values == (0, 1, 2, 3) and inputs["ids"].values == (5, 1, 1, 2)
+    by_id, into = layout.by_id(), Counter()
+    for tail, head in layout.edges:
+        if by_id[tail] in inputs.values():
+            into[(by_id[tail].name, word(by_id[head]))] += 1
+    expected = {1: {("ids", "table"): 1, ("positions", "pos"): 1, ("causal mask", "attend"): 1},
+                2: {("ids", "Embedding"): 1, ("positions", "Embedding"): 1,  # table, pos: clusters
+                    ("causal mask", "attend.0"): 1, ("causal mask", "attend.1"): 1},
+                None: {("ids", "Embedding"): 1, ("positions", "Embedding"): 1,
+                       ("causal mask", "ScaledDotProductAttention"): 2}}[depth]
+    assert into == Counter(expected)
+    if depth is not None:  # a box counts a described input among the shapes going in
+        boxes = {box.name: box for box in layout.boxes}
+        assert (T, T) in boxes["attend" if depth == 1 else "attend.0"].inputs
+        assert depth == 2 or boxes["table"].inputs == ((1, 4),)
+    source = draw_graph(loss, model, depth=depth, input_names={"pos": "positions"}).source
+    assert "<b>causal mask</b><br/>(4, 4) bool" in source and "<b>positions</b>" in source
+    with pytest.raises(TypeError, match="input_names must map module names to labels"):
+        layout_graph(loss, model, input_names={"pos": 1})
+
+
 def _inside_any(scope: str, groups) -> bool:
     return any(scope == g or scope.startswith(g + ".") for g in groups)
 
@@ -453,3 +560,24 @@ def test_collapsed_modules_show_the_gradient_norm_of_their_parameters():
         assert box.grad_norm == pytest.approx(expected)
     unlit = layout_graph(loss, model, depth=1, show_grads=False).nodes
     assert all(n.grad_norm is None for nodes in unlit.values() for n in nodes if isinstance(n, ModuleBox))
+
+
+def test_a_small_expression_shows_every_value_and_signed_gradient():
+    a = minigrad.tensor(2.0, requires_grad=True)
+    b = minigrad.tensor(-3.0, requires_grad=True)
+    e = a * b
+    e.retain_grad()
+    loss = e * e
+    loss.retain_grad()
+    loss.backward()
+    names = {"a": a, "b": b, "e": e, "loss": loss}
+    found = {t.name: (t.value, t.grad_value) for t in tensors(layout_graph(loss, names, show_grads=True))}
+    # loss = (ab)^2 = 36; dloss/de = 2e = -12; dloss/da = -12 b = 36, dloss/db = -12 a = -24
+    assert found == {"a": (2.0, 36.0), "b": (-3.0, -24.0), "e": (-6.0, -12.0), "loss": (36.0, 1.0)}
+    source = draw_graph(loss, names, show_grads=True).source
+    assert "<b>e</b>" in source and "grad = -24" in source and "= -6" in source
+    big = minigrad.tensor([1.0, 2.0], requires_grad=True)  # more than one element: the norm
+    out = (big * big).sum()
+    out.backward()
+    assert [t.grad_value for t in tensors(layout_graph(out, {"big": big}, show_grads=True))
+            if t.name == "big"] == [None]

@@ -178,7 +178,8 @@ class MultiHeadAttention(nn.Module):
     Options of today's models: `n_kv_heads` (grouped-query attention: k_proj and v_proj make
     n_kv_heads heads, each shared by n_heads / n_kv_heads query heads; None means n_heads) and
     `rope_theta` (rotary position embeddings on queries and keys in self-attention, with that
-    base; None: none), whose tables cover `max_len` positions.
+    base; None: none), whose tables cover `max_len` positions. `qkv_bias` gives the query,
+    key and value projections biases even when `bias` is off (Qwen2's layout).
 
     Recording is opt-in: while `record_weights` is True (see `record_attention`), each
     forward keeps `attn_weights` (B, h, T, S), the softmax weights, and `attn_scores`
@@ -202,6 +203,7 @@ class MultiHeadAttention(nn.Module):
         n_kv_heads: int | None = None,
         rope_theta: float | None = None,
         max_len: int = 2048,
+        qkv_bias: bool = False,
     ) -> None:
         super().__init__()
         if d_model <= 0 or n_heads <= 0 or (head_dim is not None and head_dim <= 0):
@@ -225,9 +227,9 @@ class MultiHeadAttention(nn.Module):
         self.n_kv_heads = n_kv_heads
         self.head_dim = head_dim if head_dim is not None else d_model // n_heads
         inner, kv_inner = n_heads * self.head_dim, n_kv_heads * self.head_dim
-        self.q_proj = nn.Linear(d_model, inner, bias=bias)
-        self.k_proj = None if shared_qk else nn.Linear(d_model, kv_inner, bias=bias)
-        self.v_proj = nn.Linear(d_model, kv_inner, bias=bias)
+        self.q_proj = nn.Linear(d_model, inner, bias=bias or qkv_bias)
+        self.k_proj = None if shared_qk else nn.Linear(d_model, kv_inner, bias=bias or qkv_bias)
+        self.v_proj = nn.Linear(d_model, kv_inner, bias=bias or qkv_bias)
         self.out_proj = nn.Linear(inner, d_model, bias=bias)
         self.rotary = None if rope_theta is None else RotaryEmbedding(self.head_dim, max_len, rope_theta)
         # The one place where the scoring variant is chosen. The scale is a Python float: a
@@ -248,7 +250,8 @@ class MultiHeadAttention(nn.Module):
 
     def forward(self, query: Tensor, key: Tensor | None = None, value: Tensor | None = None,
                 causal: bool = False, key_padding_mask: Any = None,
-                memory: Tensor | None = None, cache: KVCache | None = None) -> Tensor:
+                memory: Tensor | None = None, cache: KVCache | None = None,
+                position_ids: np.ndarray | None = None) -> Tensor:
         """query (B, T, d_model) -> (B, T, d_model).
 
         key, value: (B, S, d_model) each, the sources of the keys and of the values, as in
@@ -261,6 +264,8 @@ class MultiHeadAttention(nn.Module):
             PyTorch's scaled_dot_product_attention.
         cache: a `KVCache` for decoding step by step (see there); the mask then covers every
             key kept, the earlier positions' and the new ones.
+        position_ids: (B, T) integers, the positions RoPE rotates the new queries and keys by
+            (default: from the cache's length on); without RoPE they are not used here.
         """
         x = query
         if x.ndim != 3 or x.shape[-1] != self.d_model:
@@ -294,8 +299,8 @@ class MultiHeadAttention(nn.Module):
 
         q = self.split_heads(self.q_proj(x))  # (B, h, T, d_k)
         if self.rotary is not None and not cross:
-            q = self.rotary(q, offset)
-        k, v = self.keys_values(q, key, value, cross, cache, offset)  # (B, g, S, d_k) each
+            q = self.rotary(q, offset, position_ids)
+        k, v = self.keys_values(q, key, value, cross, cache, offset, position_ids)  # (B, g, S, d_k) each
         S = k.shape[2]
         keys_name = "S" if cross or cache is not None else "T"
         mask = attention_mask(B, T, S, causal, key_padding_mask, keys_name)  # (B or 1, 1, T, S) or None
@@ -335,9 +340,10 @@ class MultiHeadAttention(nn.Module):
         return y.transpose(1, 2).reshape(B, T, self.n_heads * self.head_dim)  # (B, T, h, d_k) -> ...
 
     def keys_values(self, q: Tensor, key: Tensor, value: Tensor, cross: bool, cache: KVCache | None,
-                    offset: int = 0) -> tuple[Tensor, Tensor]:
+                    offset: int = 0, position_ids: np.ndarray | None = None) -> tuple[Tensor, Tensor]:
         """The keys and values, (B, g, S, d_k) each, projected from `key` and `value` (the
-        input itself in self-attention, whose keys RoPE rotates from position `offset`), taken
+        input itself in self-attention, whose keys RoPE rotates from position `offset`, or by
+        `position_ids`), taken
         from and kept in the cache when there is one."""
         if cross and cache is not None and cache.k is not None:
             return cache.k, cache.v  # cross-attention: the memory's keys and values, computed once
@@ -346,7 +352,7 @@ class MultiHeadAttention(nn.Module):
         else:
             k = self.split_heads(self.k_proj(key), self.n_kv_heads)
             if self.rotary is not None and not cross:
-                k = self.rotary(k, offset)
+                k = self.rotary(k, offset, position_ids)
         v = self.split_heads(self.v_proj(value), self.n_kv_heads)
         if cache is not None:
             if not cross and cache.k is not None:  # self-attention: earlier positions, then these

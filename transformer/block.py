@@ -117,9 +117,11 @@ class TransformerBlock(nn.Module):
         self.dropout2 = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, causal: bool = False, key_padding_mask: Any = None,
-                cache: KVCache | None = None) -> Tensor:
-        """x (B, T, d_model) -> (B, T, d_model); masks and `cache` as in `MultiHeadAttention.forward`."""
-        attend = dict(causal=causal, key_padding_mask=key_padding_mask, cache=cache)
+                cache: KVCache | None = None, position_ids: Any = None) -> Tensor:
+        """x (B, T, d_model) -> (B, T, d_model); masks, `cache` and `position_ids` (RoPE's) as in
+        `MultiHeadAttention.forward`."""
+        attend = dict(causal=causal, key_padding_mask=key_padding_mask, cache=cache,
+                      position_ids=position_ids)
         if self.norm_first:
             x = x + self.dropout1(self.attn(self.norm1(x), **attend))
             x = x + self.dropout2(self.ffn(self.norm2(x)))

@@ -541,11 +541,13 @@ def run_train(args: argparse.Namespace) -> int:
 
 # ----- eval -------------------------------------------------------------------------------------------
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", help="a checkpoint written by `train`")
+    p.add_argument("checkpoint", help="a checkpoint written by `train`, or a Hugging Face checkpoint folder "
+                   "(a causal language model with its tokenizer)")
     p.add_argument(
         "--text",
         metavar="FILE",
-        help="the text file, for a checkpoint trained on text (default: the file it records)",
+        help="the text file, for a checkpoint trained on text (default: the file it records); for a "
+        "checkpoint folder, the UTF-8 text to score through its tokenizer (required)",
     )
     p.add_argument(
         "--batch-size",
@@ -574,7 +576,30 @@ def _text_note(checkpoint: Any, data: Dataset) -> None:
         )
 
 
+def run_eval_folder(args: argparse.Namespace) -> int:
+    """eval on a checkpoint folder: the loss and perplexity of --text through its tokenizer."""
+    from . import hf  # the optional extra "hf"
+
+    if args.text is None:
+        raise UsageError("give --text FILE: the text whose loss and perplexity the model is scored on")
+    try:
+        with open(args.text, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"cannot read --text {args.text}: {e}") from None
+    model, tokenizer = _folder_model(args.checkpoint)
+    ids = np.asarray(tokenizer.encode(text), dtype=np.int64)
+    if len(ids) < 2:
+        raise UsageError(f"{args.text} has {len(ids)} token(s); scoring needs at least 2")
+    loss, count = hf.text_loss(model, ids, args.batch_size)
+    print(f"{args.checkpoint}: {count} predicted tokens of {args.text} (windows of {model.config.max_len})")
+    print(f"loss {loss:.4f}, perplexity {math.exp(min(loss, 700.0)):.2f}")
+    return 0
+
+
 def run_eval(args: argparse.Namespace) -> int:
+    if _is_folder(args.checkpoint):
+        return run_eval_folder(args)
     checkpoint = load_checkpoint(args.checkpoint)
     data = dataset_from_description(checkpoint.data, args.text)
     _text_note(checkpoint, data)
@@ -610,7 +635,7 @@ def _folder_model(path: str, *, needs_tokenizer: bool = True) -> tuple[Transform
     model = hf.load_pretrained(path)
     if not isinstance(model, TransformerLM):
         raise UsageError(f"{path} holds a {type(model).__name__}; this command needs a causal language "
-                         "model (model_type gpt2)")
+                         "model (model_type gpt2, llama, mistral or qwen2)")
     return model, hf.load_tokenizer(path) if needs_tokenizer else None
 
 
@@ -634,7 +659,8 @@ def add_sample_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "checkpoint",
         help="a checkpoint written by `train` (text, or a task), a TransformerLM.save file "
-        "that records its data, or a Hugging Face checkpoint folder (GPT-2) with its tokenizer",
+        "that records its data, or a Hugging Face checkpoint folder (GPT-2 or Llama-family) with "
+        "its tokenizer",
     )
     p.add_argument(
         "--prompt",
@@ -847,7 +873,7 @@ def add_render_graph_arguments(p: argparse.ArgumentParser) -> None:
         nargs="?",
         default=None,
         help="a checkpoint written by `train`, a file written by TransformerLM.save, or a Hugging "
-        "Face checkpoint folder (GPT-2)",
+        "Face checkpoint folder (GPT-2 or Llama-family)",
     )
     p.add_argument(
         "--untrained",
@@ -909,7 +935,8 @@ def run_render_graph(args: argparse.Namespace) -> int:
 
 def add_render_attention_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="a checkpoint written by `train` (its vocabulary encodes --input), "
-                   "or a Hugging Face checkpoint folder (GPT-2; its tokenizer encodes --input)")
+                   "or a Hugging Face checkpoint folder (GPT-2 or Llama-family; its tokenizer encodes "
+                   "--input)")
     p.add_argument("--input", default=None,
                    help="text the model reads, one token per character; a task's bare prompt is completed "
                         "with '=' and the model's greedy answer (default, for a task: the first held-out "

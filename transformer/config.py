@@ -61,6 +61,7 @@ class TransformerConfig:
     bias: bool = True  # biases in every linear layer (attention, feed-forward, head); Llama has none
     tie_embeddings: bool = False  # the head's weight is the token embedding (GPT-2, BERT)
     head_bias: bool = True  # the head adds a bias when `bias` is on too (GPT-2's has none)
+    qkv_bias: bool = False  # biases on the query, key and value projections even when `bias` is off (Qwen2)
 
     def __post_init__(self) -> None:
         check_fields(self, LIMITS, CHOICES)

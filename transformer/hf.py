@@ -1,5 +1,5 @@
-"""Hugging Face checkpoint folders in and out: run GPT-2 with minigrad, look inside it, and
-write it back for `transformers`.
+"""Hugging Face checkpoint folders in and out: run GPT-2, the Llama family (Llama, Mistral,
+Qwen2) and BERT with minigrad, look inside them, and write them back for `transformers`.
 
     model = load_pretrained("gpt2-folder")          # config.json + model.safetensors
     logits, loss = model(ids)                       # equal to GPT2LMHeadModel(ids).logits
@@ -10,8 +10,9 @@ A folder is what `save_pretrained` of `transformers` writes: `config.json` and t
 files are read here: an 8-byte header length, a JSON header giving each tensor's dtype, shape
 and byte range, then the bytes. Every header entry, shape and key is checked against the
 config before the model is built, so a bad or hostile file is a one-line error naming the key,
-and never makes the loader allocate more than the file holds. The tensors are then read one at
-a time straight into the model's parameters: loading holds the model and one tensor.
+and never makes the loader allocate more than the file holds. The model is then built without
+initializing its parameters (`nn.skip_init`) and each tensor is copied from a memory map of the
+file straight into its parameter: loading holds the model and, at most, one tensor's pages.
 Writing uses the optional `safetensors` package (`pip install -e ".[hf]"`), imported only
 when called; `load_tokenizer` (transformer/hf_tokenizer.py) likewise needs `tokenizers`.
 
@@ -31,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+import minigrad
+from minigrad import nn
 from minigrad.atomic import atomic_write
 
 from .bert import BertLM
@@ -38,12 +41,12 @@ from .config import TransformerConfig
 from .hf_tokenizer import Tokenizer, load_tokenizer
 from .model import TransformerLM
 
-__all__ = ["load_pretrained", "save_pretrained", "load_tokenizer", "Tokenizer"]
+__all__ = ["load_pretrained", "save_pretrained", "load_tokenizer", "Tokenizer", "text_loss"]
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
-SUPPORTED_MODEL_TYPES = ("gpt2", "bert", "llama", "mistral")  # the keys of LOADERS
+SUPPORTED_MODEL_TYPES = ("gpt2", "bert", "llama", "mistral", "qwen2")  # the keys of LOADERS
 MAX_HEADER_BYTES = 100 * 2**20  # the safetensors format's own limit on its JSON header
 
 # safetensors dtype names -> numpy; BF16 has no numpy dtype and is widened to float32 on reading.
@@ -108,12 +111,13 @@ class SafetensorsFile:
             self.entries[key] = _check_entry(path, key, entry, start, size)
 
     def read(self, key: str) -> np.ndarray:
-        """One tensor, read into a new array of the file's dtype (little-endian)."""
+        """One tensor as a read-only memory map of the file (little-endian, the file's dtype):
+        copying it into a parameter touches each page once, and dropping it unmaps them."""
         dtype_name, shape, offset, count = self.entries[key]
         dtype = np.dtype(FILE_DTYPES[dtype_name]).newbyteorder("<")
-        with open(self.path, "rb") as f:
-            f.seek(offset)
-            return np.fromfile(f, dtype=dtype, count=count // dtype.itemsize).reshape(shape)
+        if count == 0:
+            return np.empty(shape, dtype=dtype)
+        return np.memmap(self.path, dtype=dtype, mode="r", offset=offset, shape=shape)
 
 
 Entry = tuple[str, tuple[int, ...], int, int]  # dtype name, shape, byte offset in the file, byte count
@@ -167,7 +171,8 @@ class Weights:
         return self.where[key].entries[key][0]
 
     def read(self, key: str, dtype: np.dtype) -> np.ndarray:
-        """One tensor as a new float array of `dtype` (bfloat16 widened first)."""
+        """One tensor as a float array of `dtype` (bfloat16 widened first): a memory map of the
+        file when it holds `dtype` already, else a converted copy."""
         array = self.where[key].read(key)
         if self.dtype_name(key) == "BF16":  # the high half of a float32: shift the 16 bits into place
             array = (array.astype(np.uint32) << 16).view(np.float32)
@@ -216,7 +221,8 @@ def load_pretrained(path: str | PathLike, dtype: Any = None) -> TransformerLM | 
     """The model of a Hugging Face checkpoint folder (config.json + safetensors weights).
 
     model_type "gpt2" gives a `TransformerLM` whose `model(ids)` logits equal
-    `GPT2LMHeadModel(ids).logits`; "bert" gives a `BertLM` (masked-LM logits from `model(ids)`
+    `GPT2LMHeadModel(ids).logits`; "llama", "mistral" and "qwen2" a `TransformerLM` of
+    `TransformerConfig.llama`'s layout; "bert" a `BertLM` (masked-LM logits from `model(ids)`
     when the checkpoint has the head, hidden states from `model.encode(ids)`, the pooled
     output from `model.pool(hidden)` when it has a pooler). `dtype=None` keeps the file's
     float dtype (float32 or float64); float16 and bfloat16 weights become float32, with a
@@ -263,8 +269,7 @@ def _load_gpt2(hf: Mapping[str, Any], weights: Weights, dtype: Any) -> tuple[Tra
     config = gpt2_config(hf)
     names = gpt2_names(config, weights)
     model_dtype = _float_dtype(weights, names.values(), dtype)
-    model = TransformerLM(config)
-    model.to(model_dtype)
+    model = nn.skip_init(TransformerLM, config).to(model_dtype)
     return model, gpt2_tensors_in(config, weights, names, model_dtype)
 
 
@@ -467,13 +472,13 @@ def _load_bert(hf: Mapping[str, Any], weights: Weights, dtype: Any) -> tuple[Ber
     check_weights({k: shapes[block_free[n]] for n, k in names.items()}, weights, BERT_IGNORED,
                   "vocab_size, hidden_size, num_hidden_layers, intermediate_size or max_position_embeddings")
     model_dtype = _float_dtype(weights, names.values(), dtype)
-    model = BertLM(config, type_vocab_size, mlm_head=mlm_head, pooler=pooler)
-    model.to(model_dtype)
+    model = nn.skip_init(BertLM, config, type_vocab_size, mlm_head=mlm_head, pooler=pooler).to(model_dtype)
     return model, ((n, weights.read(k, model_dtype)) for n, k in names.items())
 
 # ----- the Llama family ------------------------------------------------------------------
 
-# TransformerLM name -> LlamaForCausalLM's; Mistral's names are the same. No transposes.
+# TransformerLM name -> LlamaForCausalLM's; Mistral's and Qwen2's names are the same (Qwen2 adds
+# the query, key and value biases of QWEN2_BIASES). No transposes.
 LLAMA_NAMES = {
     "tok_emb.weight": "model.embed_tokens.weight",
     "norm.weight": "model.norm.weight",
@@ -487,6 +492,8 @@ LLAMA_NAMES = {
     "blocks.{i}.ffn.up_proj.weight": "model.layers.{i}.mlp.up_proj.weight",
     "blocks.{i}.ffn.down_proj.weight": "model.layers.{i}.mlp.down_proj.weight",
 }
+QWEN2_BIASES = {f"blocks.{{i}}.attn.{p}.bias": f"model.layers.{{i}}.self_attn.{p}.bias"
+                for p in ("q_proj", "k_proj", "v_proj")}
 LLAMA_IGNORED = (".rotary_emb.inv_freq",)  # a constant table some old files hold
 
 
@@ -506,16 +513,21 @@ def _rope_theta(hf: Mapping[str, Any]) -> float:
 
 
 def llama_config(hf: Mapping[str, Any]) -> TransformerConfig:
-    """The TransformerConfig of a Llama (or Mistral) config.json: `TransformerConfig.llama`
-    with the file's sizes, rope_theta, RMSNorm eps, key/value heads and head tying."""
+    """The TransformerConfig of a Llama, Mistral or Qwen2 config.json: `TransformerConfig.llama`
+    with the file's sizes, rope_theta, RMSNorm eps, key/value heads and head tying, and for
+    Qwen2 the biases of the query, key and value projections."""
     for key in ("attention_bias", "mlp_bias"):
         if hf.get(key, False):
             raise ValueError(f"load_pretrained: config.json's {key}=true is not supported")
+    layer_types = hf.get("layer_types") or []
+    if any(kind != "full_attention" for kind in layer_types):
+        raise ValueError(f"load_pretrained: layer_types {sorted(set(layer_types))} are not supported "
+                         "(supported: full_attention)")
     if hf.get("hidden_act", "silu") != "silu":
         raise ValueError(f"load_pretrained: hidden_act {hf['hidden_act']!r} is not supported "
                          "(supported: silu)")
     max_len = _config_int(hf, "max_position_embeddings", 2048)
-    window = hf.get("sliding_window")
+    window = hf.get("sliding_window") if hf.get("use_sliding_window", True) else None  # Qwen2's switch
     if window is not None and _config_int(hf, "sliding_window") < max_len:
         raise ValueError(f"load_pretrained: sliding_window={window} is not supported (attention here sees "
                          "every earlier position)")
@@ -527,7 +539,7 @@ def llama_config(hf: Mapping[str, Any]) -> TransformerConfig:
         n_kv_heads=_config_int(hf, "num_key_value_heads", n_heads),
         head_dim=None if head_dim in (None, d // n_heads) else _config_int(hf, "head_dim"),
         rope_theta=_rope_theta(hf), layer_norm_eps=float(hf.get("rms_norm_eps", 1e-6)),
-        tie_embeddings=bool(hf.get("tie_word_embeddings", False)))
+        tie_embeddings=bool(hf.get("tie_word_embeddings", False)), qkv_bias=hf["model_type"] == "qwen2")
 
 
 def llama_shapes(c: TransformerConfig) -> dict[str, tuple[int, ...]]:
@@ -537,6 +549,7 @@ def llama_shapes(c: TransformerConfig) -> dict[str, tuple[int, ...]]:
     hd = c.head_dim or d // c.n_heads
     q, kv = c.n_heads * hd, (c.n_kv_heads or c.n_heads) * hd
     return {"tok_emb.weight": (c.vocab_size, d), "norm.weight": (d,), "head.weight": (c.vocab_size, d),
+            "attn.q_proj.bias": (q,), "attn.k_proj.bias": (kv,), "attn.v_proj.bias": (kv,),
             "norm1.weight": (d,), "norm2.weight": (d,), "attn.q_proj.weight": (q, d),
             "attn.k_proj.weight": (kv, d), "attn.v_proj.weight": (kv, d), "attn.out_proj.weight": (d, q),
             "ffn.gate_proj.weight": (f, d), "ffn.up_proj.weight": (f, d), "ffn.down_proj.weight": (d, f)}
@@ -544,7 +557,8 @@ def llama_shapes(c: TransformerConfig) -> dict[str, tuple[int, ...]]:
 
 def _load_llama(hf: Mapping[str, Any], weights: Weights, dtype: Any) -> tuple[TransformerLM, Tensors]:
     config = llama_config(hf)
-    names = {ours.format(i=i): theirs.format(i=i) for ours, theirs in LLAMA_NAMES.items()
+    table = {**LLAMA_NAMES, **QWEN2_BIASES} if config.qkv_bias else LLAMA_NAMES
+    names = {ours.format(i=i): theirs.format(i=i) for ours, theirs in table.items()
              for i in range(config.n_layers if "{i}" in ours else 1)}
     if not config.tie_embeddings:
         names["head.weight"] = "lm_head.weight"
@@ -553,13 +567,39 @@ def _load_llama(hf: Mapping[str, Any], weights: Weights, dtype: Any) -> tuple[Tr
     check_weights({k: shapes[block_free[n]] for n, k in names.items()}, weights, LLAMA_IGNORED,
                   "vocab_size, hidden_size, num_hidden_layers or intermediate_size")
     model_dtype = _float_dtype(weights, names.values(), dtype)
-    model = TransformerLM(config)
-    model.to(model_dtype)
+    model = nn.skip_init(TransformerLM, config).to(model_dtype)
     return model, ((n, weights.read(k, model_dtype)) for n, k in names.items())
 
 
 # model_type -> (model, its parameters' arrays)
-LOADERS = {"gpt2": _load_gpt2, "bert": _load_bert, "llama": _load_llama, "mistral": _load_llama}
+LOADERS = {"gpt2": _load_gpt2, "bert": _load_bert, "llama": _load_llama, "mistral": _load_llama,
+           "qwen2": _load_llama}
+
+
+# ----- evaluating --------------------------------------------------------------------------
+
+def text_loss(model: TransformerLM, ids: Any, batch_size: int = 8) -> tuple[float, int]:
+    """The mean next-token cross-entropy of a causal LM over a tokenized text (1-D ids), and
+    the number of tokens it predicted (len(ids) - 1): the text is cut into consecutive windows
+    of max_len tokens, each predicting the token after each of its positions, so a window's
+    first tokens see no context from the one before (perplexity = exp(loss)). Runs without a
+    graph, in eval mode, `batch_size` windows per forward pass."""
+    ids = np.asarray(ids)
+    if ids.ndim != 1 or ids.dtype.kind not in "iu" or len(ids) < 2:
+        raise ValueError(f"text_loss: expected at least 2 integer token ids in a 1-D array, got "
+                         f"{ids.dtype} of shape {ids.shape}")
+    inputs, targets, w = ids[:-1], ids[1:], model.config.max_len
+    full = len(inputs) // w * w
+    pieces = [(inputs[:full].reshape(-1, w), targets[:full].reshape(-1, w))]
+    if full < len(inputs):
+        pieces.append((inputs[None, full:], targets[None, full:]))  # the shorter last window
+    total = 0.0
+    with minigrad.no_grad(), nn.evaluating(model):
+        for x, y in pieces:
+            for start in range(0, len(x), batch_size):
+                _, loss = model(x[start:start + batch_size], y[start:start + batch_size])
+                total += loss.item() * y[start:start + batch_size].size
+    return total / len(targets), len(targets)
 
 
 # ----- saving ----------------------------------------------------------------------------
@@ -611,15 +651,17 @@ def gpt2_hf_config(c: TransformerConfig, dtype: np.dtype) -> dict[str, Any]:
 
 def llama_hf_config(c: TransformerConfig, dtype: np.dtype) -> dict[str, Any]:
     """The config.json of LlamaForCausalLM for a TransformerLM of `TransformerConfig.llama`'s
-    layout, or a ValueError naming the first option Llama does not have."""
+    layout (Qwen2ForCausalLM's with `qkv_bias`), or a ValueError naming the first option Llama
+    does not have."""
     layout = {"norm_first": True, "norm": "rmsnorm", "pos_encoding": "rope", "activation": "swiglu",
               "bias": False, "causal": True, "shared_qk": False, "score": "dot", "scale": True}
     for name, value in layout.items():
         if getattr(c, name) != value:
             raise ValueError(f"save_pretrained: a Llama checkpoint needs {name}={value!r}, the model has "
                              f"{getattr(c, name)!r}")
+    model_type, architecture = ("qwen2", "Qwen2ForCausalLM") if c.qkv_bias else ("llama", "LlamaForCausalLM")
     return {
-        "model_type": "llama", "architectures": ["LlamaForCausalLM"], "vocab_size": c.vocab_size,
+        "model_type": model_type, "architectures": [architecture], "vocab_size": c.vocab_size,
         "max_position_embeddings": c.max_len, "hidden_size": c.d_model, "num_hidden_layers": c.n_layers,
         "num_attention_heads": c.n_heads, "num_key_value_heads": c.n_kv_heads or c.n_heads,
         "head_dim": c.head_dim or c.d_model // c.n_heads, "intermediate_size": c.ff_dim,
@@ -630,26 +672,66 @@ def llama_hf_config(c: TransformerConfig, dtype: np.dtype) -> dict[str, Any]:
 
 
 def llama_tensors(c: TransformerConfig, state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """LlamaForCausalLM's tensors from TransformerLM arrays by name (the names of LLAMA_NAMES)."""
-    out = {theirs.format(i=i): state[ours.format(i=i)] for ours, theirs in LLAMA_NAMES.items()
+    """LlamaForCausalLM's tensors from TransformerLM arrays by name (the names of LLAMA_NAMES,
+    and of QWEN2_BIASES with `qkv_bias`)."""
+    table = {**LLAMA_NAMES, **QWEN2_BIASES} if c.qkv_bias else LLAMA_NAMES
+    out = {theirs.format(i=i): state[ours.format(i=i)] for ours, theirs in table.items()
            for i in range(c.n_layers if "{i}" in ours else 1)}
     if not c.tie_embeddings:
         out["lm_head.weight"] = state["head.weight"]
     return {k: np.ascontiguousarray(v) for k, v in out.items()}
 
 
-def save_pretrained(model: TransformerLM, path: str | PathLike) -> None:
+def bert_hf_config(model: BertLM, dtype: np.dtype) -> dict[str, Any]:
+    """The config.json of a BertLM: BertForMaskedLM's with the masked-LM head, else BertModel's."""
+    c = model.config
+    activations = {ours: theirs for theirs, ours in reversed(BERT_ACTIVATIONS.items())}
+    if c.activation not in activations or c.norm != "layernorm" or not c.bias:
+        raise ValueError(f"save_pretrained: a BERT checkpoint needs LayerNorm, biases and one of the "
+                         f"activations {', '.join(activations)}; the model has norm={c.norm!r}, "
+                         f"bias={c.bias}, activation={c.activation!r}")
+    return {
+        "model_type": "bert", "architectures": ["BertForMaskedLM" if model.mlm_head else "BertModel"],
+        "vocab_size": c.vocab_size, "hidden_size": c.d_model, "num_hidden_layers": c.n_layers,
+        "num_attention_heads": c.n_heads, "intermediate_size": c.ff_dim,
+        "hidden_act": activations[c.activation], "max_position_embeddings": c.max_len,
+        "type_vocab_size": model.type_vocab_size, "layer_norm_eps": c.layer_norm_eps,
+        "tie_word_embeddings": c.tie_embeddings, "hidden_dropout_prob": c.dropout,
+        "attention_probs_dropout_prob": c.dropout, "position_embedding_type": "absolute",
+        "dtype": str(dtype),
+    }
+
+
+def bert_tensors(model: BertLM, state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The tensors of BertForMaskedLM (names with the "bert." prefix) or, without the head, of
+    BertModel, from BertLM arrays by name: the inverse of `_load_bert`'s names."""
+    prefix = BERT_PREFIX if model.mlm_head else ""
+    table = {**BERT_NAMES, **(BERT_POOLER if model.pooler is not None else {})}
+    out = {prefix + theirs.format(i=i): state[ours.format(i=i)] for ours, theirs in table.items()
+           for i in range(model.config.n_layers if "{i}" in ours else 1)}
+    if model.mlm_head:
+        out.update({theirs: state[ours] for ours, theirs in BERT_MLM.items()})
+        if not model.config.tie_embeddings:
+            out["cls.predictions.decoder.weight"] = state["head.weight"]
+    return {k: np.ascontiguousarray(v) for k, v in out.items()}
+
+
+def save_pretrained(model: TransformerLM | BertLM, path: str | PathLike) -> None:
     """Write `model` as a Hugging Face folder (config.json + model.safetensors) that
-    `transformers` loads to the same logits: a GPT-2-layout model for `GPT2LMHeadModel`, a
-    `TransformerConfig.llama`-layout one (RMSNorm, rotary positions) for `LlamaForCausalLM`.
-    Each file is written atomically."""
-    if not isinstance(model, TransformerLM):
-        raise TypeError(f"save_pretrained: expected a TransformerLM, got {type(model).__name__}")
+    `transformers` loads to the same outputs: a GPT-2-layout TransformerLM for
+    `GPT2LMHeadModel`, a `TransformerConfig.llama`-layout one (RMSNorm, rotary positions) for
+    `LlamaForCausalLM` (`Qwen2ForCausalLM` with `qkv_bias`), a BertLM for `BertForMaskedLM`
+    (with its pooler, which `BertModel` reads from the same folder) or, without the masked-LM
+    head, for `BertModel`. Each file is written atomically."""
+    if not isinstance(model, (TransformerLM, BertLM)):
+        raise TypeError(f"save_pretrained: expected a TransformerLM or a BertLM, got {type(model).__name__}")
     from safetensors.numpy import save  # the optional extra "hf"
 
     state = model.state_dict()
     dtype = state["tok_emb.weight"].dtype
-    if model.config.norm == "rmsnorm" or model.config.pos_encoding == "rope":
+    if isinstance(model, BertLM):
+        config, tensors = bert_hf_config(model, dtype), bert_tensors(model, state)
+    elif model.config.norm == "rmsnorm" or model.config.pos_encoding == "rope":
         config, tensors = llama_hf_config(model.config, dtype), llama_tensors(model.config, state)
     else:
         config, tensors = gpt2_hf_config(model.config, dtype), gpt2_tensors(model.config, state)

@@ -59,7 +59,7 @@ class TransformerLM(nn.Module):
         # "rope": nothing is added here; every attention rotates its queries and keys.
         self.drop = nn.Dropout(c.dropout)
         attention_options = dict(scale=c.scale, shared_qk=c.shared_qk, score=c.score, head_dim=c.head_dim,
-                                 n_kv_heads=c.n_kv_heads, max_len=c.max_len,
+                                 n_kv_heads=c.n_kv_heads, max_len=c.max_len, qkv_bias=c.qkv_bias,
                                  rope_theta=c.rope_theta if c.pos_encoding == "rope" else None)
         self.blocks = nn.ModuleList(
             [TransformerBlock(c.d_model, c.n_heads, c.ff_dim, c.dropout, c.norm_first, c.activation,
@@ -101,11 +101,9 @@ class TransformerLM(nn.Module):
             return None
         return Tensor(self.pos_table[start:start + T].astype(self.tok_emb.weight.dtype))
 
-    def positions_at(self, position_ids: Any, shape: tuple[int, int]) -> Tensor:
-        """Position vectors of given positions (B, T) -> (B, T, d_model)."""
-        if self.config.pos_encoding == "rope":
-            raise ValueError("TransformerLM: position_ids need learned or sinusoidal positions; rotary "
-                             "positions count from each cache's length")
+    def check_position_ids(self, position_ids: Any, shape: tuple[int, int]) -> np.ndarray:
+        """`position_ids` as an integer array of the ids' shape (B, T) in [0, max_len), or an
+        error naming what is wrong."""
         position_ids = np.asarray(position_ids.data if isinstance(position_ids, Tensor) else position_ids)
         if position_ids.shape != shape or position_ids.dtype.kind not in "iu":
             raise ValueError(f"TransformerLM: position_ids must be integers of the ids' shape {shape}, got "
@@ -113,6 +111,13 @@ class TransformerLM(nn.Module):
         if position_ids.min() < 0 or position_ids.max() >= self.config.max_len:
             bad = position_ids.min() if position_ids.min() < 0 else position_ids.max()
             raise IndexError(f"TransformerLM: position {bad} is outside [0, {self.config.max_len})")
+        return position_ids
+
+    def positions_at(self, position_ids: np.ndarray) -> Tensor | None:
+        """Position vectors of given positions (B, T) -> (B, T, d_model); None for rotary
+        positions, which the attention applies."""
+        if self.config.pos_encoding == "rope":
+            return None
         if self.config.pos_encoding == "learned":
             return self.pos_emb(position_ids)
         return Tensor(self.pos_table[position_ids].astype(self.tok_emb.weight.dtype))
@@ -147,13 +152,15 @@ class TransformerLM(nn.Module):
         if position_ids is None:
             positions = self.positions(T, start)  # (T, d_model), or None for rotary positions
         else:
-            positions = self.positions_at(position_ids, (B, T))  # (B, T, d_model)
+            position_ids = self.check_position_ids(position_ids, (B, T))
+            positions = self.positions_at(position_ids)  # (B, T, d_model), or None for rotary positions
         x = self.tok_emb(ids)  # (B, T, d_model)
         if positions is not None:
             x = x + positions
         x = self.drop(x)
         for i, block in enumerate(self.blocks):
-            x = block(x, self.config.causal, key_padding_mask, None if caches is None else caches[i])
+            x = block(x, self.config.causal, key_padding_mask, None if caches is None else caches[i],
+                      position_ids if self.config.pos_encoding == "rope" else None)
         if self.config.norm_first:
             x = self.norm(x)
         logits = self.head(x)  # (B, T, vocab_size)
@@ -188,10 +195,10 @@ class TransformerLM(nn.Module):
         one new token; the tokens are the same as without it. Once max_len positions are
         kept, the window slides and each step runs on the last max_len tokens, as uncached.
         A batch of prompts of different lengths is padded on the left, with `key_padding_mask`
-        (B, T) True at the padding: as Hugging Face's `generate` does for GPT-2, the padding is
-        hidden from every query and each row's positions count from its first real token, so
-        each row continues as it would alone. The prompt and the new tokens must then fit in
-        max_len.
+        (B, T) True at the padding: as Hugging Face's `generate` does (GPT-2, Llama), the padding
+        is hidden from every query and each row's positions (learned or rotary) count from its
+        first real token, so each row continues as it would alone. The prompt and the new
+        tokens must then fit in max_len.
         """
         if not 0 <= temperature < math.inf:  # also refuses NaN
             raise ValueError(f"generate: temperature must be a finite number >= 0, got {temperature}")

@@ -48,14 +48,20 @@ class RotaryEmbedding(nn.Module):
         angles = rope_angles(max_len, head_dim, self.theta)
         self.cos, self.sin = np.cos(angles), np.sin(angles)  # (max_len, d_k) each
 
-    def forward(self, x: Tensor, offset: int = 0) -> Tensor:
-        """x (B, h, T, d_k) at positions offset .. offset + T - 1 -> the rotated x, same shape."""
+    def forward(self, x: Tensor, offset: int = 0, position_ids: np.ndarray | None = None) -> Tensor:
+        """x (B, h, T, d_k) at positions offset .. offset + T - 1 -> the rotated x, same shape.
+        `position_ids` (B, T) integers in [0, max_len), when given, are each token's position
+        instead (a left-padded batch's rows count from their first real token)."""
         T = x.shape[-2]
-        if offset + T > self.max_len:
+        if position_ids is not None:
+            cos = self.cos[position_ids][:, None].astype(x.dtype, copy=False)  # (B, 1, T, d_k)
+            sin = self.sin[position_ids][:, None].astype(x.dtype, copy=False)  # (B, 1, T, d_k)
+        elif offset + T > self.max_len:
             raise ValueError(f"RotaryEmbedding: positions up to {offset + T - 1} need max_len > "
                              f"{offset + T - 1}, this table has max_len={self.max_len}")
-        cos = self.cos[offset: offset + T].astype(x.dtype, copy=False)  # (T, d_k)
-        sin = self.sin[offset: offset + T].astype(x.dtype, copy=False)  # (T, d_k)
+        else:
+            cos = self.cos[offset: offset + T].astype(x.dtype, copy=False)  # (T, d_k)
+            sin = self.sin[offset: offset + T].astype(x.dtype, copy=False)  # (T, d_k)
         half = self.head_dim // 2
         rotated_half = minigrad.cat([-x[..., half:], x[..., :half]], dim=-1)  # [-b, a]
         return x * cos + rotated_half * sin

@@ -249,13 +249,18 @@ def draw_seq2seq_graph(
     tgt = np.atleast_2d(np.asarray(tgt_ids))
     targets = np.concatenate([tgt[:, 1:], np.full((len(tgt), 1), EOS_ID)], axis=1)
     _, loss = model(src, tgt, targets)
+    names = {"src_pos_emb": "source positions", "tgt_pos_emb": "target positions"}
+    if not c.share_embeddings:  # one shared table reads both, under one name
+        names.update(src_emb="source ids", tgt_emb="target ids")
     if not show_grads:
-        return draw_graph(loss, model, depth=depth, show_shapes=show_shapes, rankdir=rankdir)
+        return draw_graph(loss, model, depth=depth, show_shapes=show_shapes, input_names=names,
+                          rankdir=rankdir)
     saved = [(p, p.grad) for p in model.parameters()]
     try:
         model.zero_grad()
         loss.backward()
-        return draw_graph(loss, model, depth=depth, show_shapes=show_shapes, show_grads=True, rankdir=rankdir)
+        return draw_graph(loss, model, depth=depth, show_shapes=show_shapes, show_grads=True,
+                          input_names=names, rankdir=rankdir)
     finally:
         for p, grad in saved:
             p.grad = grad

@@ -377,13 +377,18 @@ def load_model(path: str | PathLike) -> TransformerLM:
     return TransformerLM.load(path)
 
 
+# What the learned position table looks up are the positions 0, 1, ..., not token ids.
+INPUT_NAMES = {"pos_emb": "positions"}
+
+
 def draw_model_graph(model: TransformerLM | str | PathLike, ids: Any = None, *, depth: int | None = 1,
                      show_shapes: bool = True, show_grads: bool = False,
                      rankdir: str = "TB") -> graphviz.Digraph:
     """The computation graph of a TransformerLM's loss on `ids` (default: one sequence of
     `min(8, max_len)` fixed pseudo-random ids, the targets being the ids themselves), drawn
     as `minigrad.viz.draw_graph` draws it at `depth` (1: embeddings, the list of blocks, head;
-    2: each block; 3: each block's parts; None: every op), with a title naming the ids.
+    2: each block; 3: each block's parts; None: every op), with a title naming the ids. The ids,
+    the positions, the targets and the causal mask are input nodes at every depth.
     `model` may be the path of a checkpoint (see `load_model`). With `show_grads`, backward
     runs first so parameters are coloured by the gradient of this loss alone; the parameters'
     `.grad` are put back as they were afterwards."""
@@ -396,13 +401,14 @@ def draw_model_graph(model: TransformerLM | str | PathLike, ids: Any = None, *, 
     ids = ids[None] if ids.ndim == 1 else ids
     _, loss = model(ids, ids)
     if not show_grads:
-        layout = layout_graph(loss, model, depth=depth, show_shapes=show_shapes)
+        layout = layout_graph(loss, model, depth=depth, show_shapes=show_shapes, input_names=INPUT_NAMES)
         return to_dot(_label_inputs(layout, ids), rankdir)
     saved = [(p, p.grad) for p in model.parameters()]
     try:
         model.zero_grad()
         loss.backward()
-        layout = layout_graph(loss, model, depth=depth, show_shapes=show_shapes, show_grads=True)
+        layout = layout_graph(loss, model, depth=depth, show_shapes=show_shapes, show_grads=True,
+                              input_names=INPUT_NAMES)
         return to_dot(_label_inputs(layout, ids), rankdir)
     finally:
         for p, grad in saved:
@@ -571,7 +577,8 @@ def graph_explorer(model: TransformerLM | str | PathLike, ids: Any = None, *, de
 
         def layout_at(d: int | None) -> GraphLayout:
             if d not in layouts:
-                layouts[d] = layout_graph(loss, model, depth=d, show_grads=show_grads)
+                layouts[d] = layout_graph(loss, model, depth=d, show_grads=show_grads,
+                                          input_names=INPUT_NAMES)
             return layouts[d]
 
         cls = type(model).__name__

@@ -1,6 +1,7 @@
 """minigrad.nn: Module, Parameter, the layers a Transformer needs, losses and initializers."""
 from . import init
 from .containers import ModuleDict, ModuleList, ParameterList, Sequential
+from .init import skip_init
 from .layers import (
     GELU,
     Dropout,
@@ -26,5 +27,5 @@ __all__ = [
     "Softmax", "Identity", "Flatten",
     "CrossEntropyLoss", "MSELoss",
     "Sequential", "ModuleList", "ModuleDict", "ParameterList",
-    "init",
+    "init", "skip_init",
 ]

@@ -9,13 +9,41 @@ Fans, for a weight of shape (out, in, *k): fan_in = in * prod(k), fan_out = out 
 """
 from __future__ import annotations
 
+import contextvars
 import math
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 
 from ..autograd import increment_version
 from ..creation import default_generator
 from ..tensor import Tensor
+
+_SKIPPING = contextvars.ContextVar("skip_init", default=False)  # True while skip_init builds a module
+ModuleType = TypeVar("ModuleType")
+
+
+def skip_init(module_cls: Callable[..., ModuleType], *args: Any, **kwargs: Any) -> ModuleType:
+    """`module_cls(*args, **kwargs)` without initializing the parameters of minigrad's layers,
+    as `torch.nn.utils.skip_init`: for a model whose every weight is about to be overwritten
+    (a checkpoint being loaded). Nothing is drawn and every parameter is zeros from
+    `np.zeros`, whose pages the operating system provides on first write, so an array costs
+    no memory until it is filled (PyTorch's are uninitialized; zeros are never garbage)."""
+    token = _SKIPPING.set(True)
+    try:
+        return module_cls(*args, **kwargs)
+    finally:
+        _SKIPPING.reset(token)
+
+
+def initial_values(shape: int | tuple[int, ...], dtype: np.dtype, draw: Callable[[], Any]) -> np.ndarray:
+    """A layer's initial array: `draw()` (values, in float64 or a scalar) as `dtype`, or
+    zeros when `skip_init` is building the layer."""
+    if _SKIPPING.get():
+        return np.zeros(shape, dtype=dtype)
+    return np.broadcast_to(np.asarray(draw()), shape).astype(dtype)
+
 
 _GAINS = {"linear": 1.0, "sigmoid": 1.0, "tanh": 5.0 / 3.0, "relu": math.sqrt(2.0), "selu": 0.75}
 

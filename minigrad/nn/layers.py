@@ -2,7 +2,8 @@
 
 Initial values are drawn from `minigrad.creation.default_generator()` (in float64, then cast),
 so `minigrad.manual_seed(n)` makes a model reproducible, and the same seed gives the same
-weights up to rounding in float32 and float64.
+weights up to rounding in float32 and float64. Under `nn.init.skip_init` they are left
+uninitialized (and nothing is drawn), for a model a checkpoint is about to fill.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from ..creation import default_generator
 from ..dims import normalize_dim
 from ..functional import _padding_index
 from ..tensor import Tensor
+from .init import initial_values
 from .module import Module
 from .parameter import Parameter
 
@@ -43,8 +45,10 @@ class Linear(Module):
         rng = default_generator()
         dtype = dtypes.or_default(dtype, "Linear")
         shape = (self.out_features, self.in_features)
-        self.weight = Parameter(rng.uniform(-bound, bound, shape).astype(dtype))
-        self.bias = Parameter(rng.uniform(-bound, bound, self.out_features).astype(dtype)) if bias else None
+        self.weight = Parameter(initial_values(shape, dtype, lambda: rng.uniform(-bound, bound, shape)))
+        self.bias = (Parameter(initial_values(self.out_features, dtype,
+                                              lambda: rng.uniform(-bound, bound, self.out_features)))
+                     if bias else None)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.linear(x, self.weight, self.bias)
@@ -68,7 +72,8 @@ class Embedding(Module):
                             else _padding_index(padding_idx, self.num_embeddings, "Embedding"))
         shape = (self.num_embeddings, self.embedding_dim)
         dtype = dtypes.or_default(dtype, "Embedding")
-        self.weight = Parameter(default_generator().standard_normal(shape).astype(dtype))
+        draw = default_generator().standard_normal
+        self.weight = Parameter(initial_values(shape, dtype, lambda: draw(shape)))
         if self.padding_idx is not None:
             self.weight.data[self.padding_idx] = 0
 
@@ -94,8 +99,8 @@ class LayerNorm(Module):
                                       for n in normalized_shape)
         self.eps = float(eps)
         dtype = dtypes.or_default(dtype, "LayerNorm")
-        self.weight = Parameter(np.ones(self.normalized_shape, dtype=dtype))
-        self.bias = Parameter(np.zeros(self.normalized_shape, dtype=dtype))
+        self.weight = Parameter(initial_values(self.normalized_shape, dtype, lambda: 1.0))
+        self.bias = Parameter(initial_values(self.normalized_shape, dtype, lambda: 0.0))
 
     def forward(self, x: Tensor) -> Tensor:
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -118,7 +123,8 @@ class RMSNorm(Module):
         self.normalized_shape = tuple(_check_size("RMSNorm", "normalized_shape", n) for n in normalized_shape)
         self.eps = None if eps is None else float(eps)
         dtype = dtypes.or_default(dtype, "RMSNorm")
-        self.weight = Parameter(np.ones(self.normalized_shape, dtype=dtype)) if elementwise_affine else None
+        self.weight = (Parameter(initial_values(self.normalized_shape, dtype, lambda: 1.0))
+                       if elementwise_affine else None)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)

@@ -34,6 +34,30 @@ def _heads_of(mask: np.ndarray, full: tuple[int, ...], groups: int) -> np.ndarra
     return _grouped(np.broadcast_to(mask, np.broadcast_shapes(mask.shape, full)), groups)
 
 
+def mask_label(hidden: np.ndarray, queries: int) -> str:
+    """What a mask of hidden keys (bool, True = hidden, broadcastable to (..., L, S) with L =
+    `queries`) does, in words for a picture: "key padding mask" when it hides the same keys
+    from every query (its shape has one row for all queries, or its rows are equal), "causal
+    mask" when it hides exactly the keys after each query (aligned at the top left, or at the
+    bottom right as with a KV cache), "causal + key padding mask" for both at once, else
+    "attention mask"."""
+    keys = hidden.shape[-1]
+    if (hidden.ndim < 2 or hidden.shape[-2] == 1) and queries > 1:
+        return "key padding mask"
+    h = np.broadcast_to(hidden, hidden.shape[:-2] + (queries, keys))
+    causal = [np.triu(np.ones((queries, keys), dtype=bool), k) for k in {1, 1 + keys - queries}]
+    padding = h.all(axis=-2, keepdims=True)  # (..., 1, S): the keys no query may see
+    if not h.any():
+        return "attention mask"
+    if any(np.array_equal(h, np.broadcast_to(c, h.shape)) for c in causal):
+        return "causal mask"
+    if np.array_equal(h, np.broadcast_to(padding, h.shape)):
+        return "key padding mask"
+    if any(np.array_equal(h, c | padding) for c in causal):
+        return "causal + key padding mask"
+    return "attention mask"
+
+
 class ScaledDotProductAttention(Function):
     """Inputs: q (..., Hq, L, E), k (..., Hk, S, E), v (..., Hk, S, Ev), and optionally a float
     `bias` broadcastable to (..., Hq, L, S) (a float attn_mask, differentiable). Keywords:
@@ -46,6 +70,7 @@ class ScaledDotProductAttention(Function):
 
     @staticmethod
     def forward(ctx, q, k, v, *bias, hidden, scale, groups, dropout_p, generator):
+        ctx.hidden = hidden  # for pictures of the graph (described_inputs), after backward too
         lead = 3 if groups > 1 else 2  # the dims that are not batch dims (heads differ with groups)
         batch = np.broadcast_shapes(q.shape[:-lead], k.shape[:-lead], v.shape[:-lead]) + q.shape[-lead:-2]
         full = np.broadcast_shapes(batch + (q.shape[-2], k.shape[-2]), *(m.shape for m in bias),
@@ -121,3 +146,8 @@ class ScaledDotProductAttention(Function):
             dk = None if dk is None else dk.sum(axis=-3)
             dv = None if dv is None else dv.sum(axis=-3)
         return (dq, dk, dv) + ((dbias,) if len(needs) > 3 else ())
+
+    def described_inputs(self):
+        if self.hidden is None:
+            return ()
+        return ((mask_label(self.hidden, self.input_shapes[0][-2]), self.hidden),)

@@ -14,9 +14,8 @@ import math
 import numpy as np
 
 from ..autograd import Function
-from .erf import erf
+from .erf import normal_cdf
 
-_INV_SQRT2 = 1 / math.sqrt(2)
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 _GELU_CUBIC = 0.044715  # the cubic coefficient of the tanh approximation of GELU
@@ -216,7 +215,7 @@ class Softplus(Function):
 class Gelu(Function):
     """GELU(x) = x Phi(x), Phi the standard normal CDF.
 
-    approximate="none": Phi(x) = (1 + erf(x / sqrt 2)) / 2, exact (to rounding, see erf.py).
+    approximate="none": Phi(x) = (1 + erf(x / sqrt 2)) / 2, exact (to rounding; see erf.normal_cdf).
     approximate="tanh": Phi(x) ~ (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2.
     """
 
@@ -248,9 +247,7 @@ class Gelu(Function):
                 d *= 0.5
                 ctx.save_for_backward(d.reshape(shape))
         else:
-            cdf = erf(x * _INV_SQRT2)
-            cdf += 1
-            cdf *= 0.5
+            cdf = normal_cdf(x)
             y = x * cdf
             if ctx.needs_input_grad[0]:
                 # d/dx = Phi(x) + x phi(x),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
@@ -282,6 +279,7 @@ class CrossEntropy(Function):
 
     @staticmethod
     def forward(ctx, logits, target, ignore_index, reduction, label_smoothing):
+        ctx.target = target  # for pictures of the graph (described_inputs), after backward too
         valid = target != ignore_index
         safe = np.where(valid, target, 0)  # ignored rows point at class 0, then get weight 0
         probs = logits - logits.max(axis=1, keepdims=True)
@@ -320,6 +318,9 @@ class CrossEntropy(Function):
         # dL/dlogits = (softmax - (1 - e) onehot(target) - e / C) * weight, weight = g / N for "mean"
         return dx
 
+    def described_inputs(self):
+        return (("targets", self.target),)
+
 
 class Embedding(Function):
     """weight[ids]: the row of `weight` (num, dim) for each id; `ids`, integers of any shape,
@@ -330,6 +331,7 @@ class Embedding(Function):
     @staticmethod
     def forward(ctx, weight, ids, padding_idx=None):
         ctx.save_for_backward(ids)
+        ctx.ids = ids  # for pictures of the graph (described_inputs), after backward too
         ctx.padding_idx = padding_idx
         return np.take(weight, ids, axis=0)  # a copy, even for a single id
 
@@ -349,6 +351,9 @@ class Embedding(Function):
         if ctx.padding_idx is not None:
             dw[ctx.padding_idx] = 0
         return dw
+
+    def described_inputs(self):
+        return (("ids", self.ids),)
 
 
 class Dropout(Function):
