@@ -25,7 +25,6 @@ size d_k with the four scorings over a sweep of d_k, several seeds each.
 """
 from __future__ import annotations
 
-import statistics
 import tracemalloc
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,9 +159,8 @@ def run(quick: bool = False, out_dir: Path = DEFAULT_OUT, seed: int = 0) -> Resu
             facts.trained[d_k, name] = Trained.of(train_seeds(settings, seeds, data=data, score=score,
                                                               scale=scale, head_dim=d_k))
     names = [name for name, _, _ in VARIANTS]
-    task = (f"`{settings.task}` (length {settings.length}): one layer, d_model={settings.d_model}, one head "
-            f"of size d_k, {settings.steps} steps")
-    about = f"{task}; mean ± sd over seeds {', '.join(map(str, seeds))}"
+    about = (f"`{settings.task}` (length {settings.length}): one layer, d_model={settings.d_model}, one head "
+             f"of size d_k, {settings.steps} steps; mean ± sd over seeds {', '.join(map(str, seeds))}")
     tables = {"loss": Table(f"Held-out loss after training on {about}", ["d_k", *names]),
               "accuracy": Table(f"Held-out exact match after training on {about}", ["d_k", *names]),
               "initial_entropy": Table(f"Attention entropy at initialisation (nats; uniform over the causal "
@@ -171,13 +169,7 @@ def run(quick: bool = False, out_dir: Path = DEFAULT_OUT, seed: int = 0) -> Resu
                                        ["d_k", *names])}
     for key, table in tables.items():
         table.rows = [[d, *(getattr(facts.trained[d, n], key) for n in names)] for d in head_dims]
-    seconds = Table(f"Training time per run (s, median over seeds {', '.join(map(str, seeds))}), {task}",
-                    ["d_k", "dot", "additive", "ratio"])
-    for d in head_dims:
-        dot, add = (statistics.median(r.history.seconds for r in facts.trained[d, n].runs)
-                    for n in ("dot, scaled", "additive, scaled"))
-        seconds.rows.append([d, dot, add, add / dot])
-    result.tables += [*tables.values(), seconds]
+    result.tables += tables.values()
 
     for key, ylabel, log_y in (("loss", "held-out loss", 10), ("accuracy", "held-out exact match", None)):
         result.figures.append(svg.save(svg.line_chart(
