@@ -3,6 +3,9 @@ BertModel from small configs, LayerNorms and biases perturbed, saved with save_p
 loaded as a BertLM and compared with Hugging Face's outputs."""
 from __future__ import annotations
 
+import json
+import struct
+
 import numpy as np
 import pytest
 
@@ -147,3 +150,21 @@ def test_save_pretrained_of_an_encoder_without_head(tmp_path):
     np.testing.assert_allclose(run_reference(again, ids, types, mask).last_hidden_state.numpy(),
                                run_reference(reference, ids, types, mask).last_hidden_state.numpy(),
                                atol=1e-6, rtol=0)
+
+
+def test_old_layer_norm_names_gamma_and_beta_load(tmp_path):
+    reference = random_bert(transformers.BertForMaskedLM)
+    reference.save_pretrained(tmp_path)
+    path = tmp_path / hf.WEIGHTS_FILE
+    raw = path.read_bytes()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    renamed = {k.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta"): v
+               for k, v in header.items()}
+    assert "bert.embeddings.LayerNorm.gamma" in renamed
+    text = json.dumps(renamed).encode()
+    path.write_bytes(struct.pack("<Q", len(text)) + text + raw[8 + n:])
+    model = hf.load_pretrained(tmp_path)
+    ids, types, mask = inputs()
+    expected = run_reference(reference, ids, types, mask).logits.numpy()
+    np.testing.assert_allclose(model(ids, types, ~mask)[0].data[mask], expected[mask], atol=1e-10, rtol=0)

@@ -108,7 +108,10 @@ class SafetensorsFile:
         start = 8 + n
         self.entries: dict[str, Entry] = {}
         for key, entry in header.items():
-            self.entries[key] = _check_entry(path, key, entry, start, size)
+            name = current_name(key)
+            if name in self.entries:
+                raise ValueError(f"{path}: tensor {name!r} is stored twice (as {key!r} too)")
+            self.entries[name] = _check_entry(path, key, entry, start, size)
 
     def read(self, key: str) -> np.ndarray:
         """One tensor as a read-only memory map of the file (little-endian, the file's dtype):
@@ -121,6 +124,17 @@ class SafetensorsFile:
 
 
 Entry = tuple[str, tuple[int, ...], int, int]  # dtype name, shape, byte offset in the file, byte count
+# Old files (the first BERT checkpoints, converted as they were) name a LayerNorm's scale and
+# shift gamma and beta, as TensorFlow did; transformers renames them on loading, and so do we.
+OLD_NORM_NAMES = {"LayerNorm.gamma": "LayerNorm.weight", "LayerNorm.beta": "LayerNorm.bias"}
+
+
+def current_name(key: str) -> str:
+    """A tensor's name as today's transformers writes it (LayerNorm gamma/beta -> weight/bias)."""
+    for old, new in OLD_NORM_NAMES.items():
+        if key.endswith(old):
+            return key[: -len(old)] + new
+    return key
 
 
 def _check_entry(path: Path, key: str, entry: Any, start: int, size: int) -> Entry:

@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..parallel import map_blocks
+
 # Polynomial coefficients, highest power first.
 _P1 = (1.85777706184603153e-1, 3.16112374387056560e0, 1.13864154151050156e2, 3.77485237685302021e2,
        3.20937758913846947e3)
@@ -62,9 +64,9 @@ _INV_SQRT2 = 0.70710678118654752440
 _TAIL = -3.0  # below it 1 + erf(x / sqrt 2) drifts: in float32 1e-3 relative at -4, 19% at -5
 
 
-def _polyval(coeffs: tuple[float, ...], t: np.ndarray) -> np.ndarray:
-    """coeffs[0] t^n + ... + coeffs[n] (n >= 1) by Horner's rule, in t's dtype."""
-    acc = t * coeffs[0]
+def _polyval(coeffs: tuple[float, ...], t: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """coeffs[0] t^n + ... + coeffs[n] (n >= 1) by Horner's rule, in t's dtype (into `out`)."""
+    acc = np.multiply(t, coeffs[0], out=out)
     acc += coeffs[1]
     for c in coeffs[2:]:
         acc *= t
@@ -84,24 +86,22 @@ def _erfc_large(y: np.ndarray) -> np.ndarray:
         return np.exp(-y * y) / y * (_INV_SQRT_PI - z * _polyval(_P3, z) / _polyval(_Q3, z))
 
 
-def _erf_cody(x: np.ndarray) -> np.ndarray:
-    flat = x.reshape(-1)
+def _erf_cody(flat: np.ndarray, out: np.ndarray) -> None:
     y = np.abs(flat)
-    out = np.full_like(flat, np.nan)  # NaN falls in no interval and stays NaN
+    out.fill(np.nan)  # NaN falls in no interval and stays NaN
     small = np.flatnonzero(y <= 0.46875)
     s = flat[small] * flat[small]
     out[small] = flat[small] * _polyval(_P1, s) / _polyval(_Q1, s)
     for erfc, inside in ((_erfc_middle, (y > 0.46875) & (y <= 4.0)), (_erfc_large, y > 4.0)):
         i = np.flatnonzero(inside)
         out[i] = np.copysign(1 - erfc(y[i]), flat[i])
-    return out.reshape(x.shape)
 
 
-def _erf_tanh(x: np.ndarray) -> np.ndarray:
+def _erf_tanh(x: np.ndarray, out: np.ndarray) -> None:
     t = np.clip(x, -_TANH_CLIP, _TANH_CLIP)
-    acc = _polyval(_TANH_P, t * t)
-    acc *= t
-    return np.tanh(acc, out=acc)
+    _polyval(_TANH_P, t * t, out=out)
+    out *= t
+    np.tanh(out, out=out)
 
 
 def erf(x: np.ndarray) -> np.ndarray:
@@ -111,8 +111,9 @@ def erf(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x)
     if not np.issubdtype(x.dtype, np.floating):
         x = x.astype(np.float64)
-    flat = np.atleast_1d(x)  # a 0-d array would decay to a numpy scalar, which takes no out=
-    out = _erf_cody(flat) if x.dtype.itemsize >= 8 else _erf_tanh(flat)
+    flat = x.reshape(-1)  # elementwise: any blocks will do; a 0-d array becomes (1,)
+    out = np.empty_like(flat)
+    map_blocks(_erf_cody if x.dtype.itemsize >= 8 else _erf_tanh, flat, out)
     return out.reshape(x.shape)
 
 

@@ -6,19 +6,45 @@ The arguments reach these ops already checked by `minigrad.functional`, which is
 call them. `dim` is a non-negative axis. Temporaries an op made itself are reused in place;
 arrays that were saved or that came in (`grad` may be a read-only broadcast view, shared with
 another input's gradient) are never written.
+
+Each kernel is written once as a function of whole arrays that writes its results into output
+arrays (`_softmax(x, y, dim)`: y = softmax(x)); `map_blocks` runs it on the whole arrays, or,
+for a large input, on blocks of rows in parallel threads (`minigrad.parallel`). A row's result
+is the same either way: the blocks only change which thread computes it. The sums over rows
+(LayerNorm's weight and bias gradients) are cut into blocks of columns instead, for the same
+reason.
 """
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
 from ..autograd import Function
+from ..parallel import map_blocks
 from .erf import normal_cdf
 
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 _GELU_CUBIC = 0.044715  # the cubic coefficient of the tanh approximation of GELU
+
+
+def _rows_axis(dim: int) -> int:
+    """The axis to cut into blocks for a kernel that reduces over `dim`: any other one."""
+    return 1 if dim == 0 else 0
+
+
+def _softmax(x: np.ndarray, y: np.ndarray, dim: int) -> None:
+    np.subtract(x, x.max(axis=dim, keepdims=True), out=y)
+    np.exp(y, out=y)
+    y /= y.sum(axis=dim, keepdims=True)
+
+
+def _softmax_backward(g: np.ndarray, y: np.ndarray, dx: np.ndarray, dim: int) -> None:
+    np.multiply(g, y, out=dx)
+    np.subtract(g, dx.sum(axis=dim, keepdims=True), out=dx)
+    dx *= y  # dx = y * (g - sum(g * y))
 
 
 class Softmax(Function):
@@ -29,9 +55,8 @@ class Softmax(Function):
         if x.size == 0:  # an empty input has an empty softmax (and max has no identity)
             y = x.copy()
         else:
-            y = x - x.max(axis=dim, keepdims=True)
-            np.exp(y, out=y)
-            y /= y.sum(axis=dim, keepdims=True)
+            y = np.empty_like(x)
+            map_blocks(_softmax, x, y, axis=_rows_axis(dim), dim=dim)
         ctx.save_for_backward(y)
         ctx.dim = dim
         return y
@@ -39,10 +64,20 @@ class Softmax(Function):
     @staticmethod
     def backward(ctx, grad):
         (y,) = ctx.saved_tensors
-        dx = grad * y
-        np.subtract(grad, dx.sum(axis=ctx.dim, keepdims=True), out=dx)
-        dx *= y
+        dx = np.empty_like(y)
+        map_blocks(_softmax_backward, grad, y, dx, axis=_rows_axis(ctx.dim), dim=ctx.dim)
         return dx  # dx = y * (g - sum(g * y))
+
+
+def _log_softmax(x: np.ndarray, y: np.ndarray, dim: int) -> None:
+    np.subtract(x, x.max(axis=dim, keepdims=True), out=y)
+    y -= np.log(np.exp(y).sum(axis=dim, keepdims=True))
+
+
+def _log_softmax_backward(g: np.ndarray, y: np.ndarray, dx: np.ndarray, dim: int) -> None:
+    np.exp(y, out=dx)
+    dx *= g.sum(axis=dim, keepdims=True)
+    np.subtract(g, dx, out=dx)  # dx = g - exp(y) * sum(g)
 
 
 class LogSoftmax(Function):
@@ -53,8 +88,8 @@ class LogSoftmax(Function):
         if x.size == 0:  # an empty input has an empty result (and max has no identity)
             y = x.copy()
         else:
-            y = x - x.max(axis=dim, keepdims=True)
-            y -= np.log(np.exp(y).sum(axis=dim, keepdims=True))
+            y = np.empty_like(x)
+            map_blocks(_log_softmax, x, y, axis=_rows_axis(dim), dim=dim)
         ctx.save_for_backward(y)
         ctx.dim = dim
         return y
@@ -62,10 +97,98 @@ class LogSoftmax(Function):
     @staticmethod
     def backward(ctx, grad):
         (y,) = ctx.saved_tensors
-        dx = np.exp(y)
-        dx *= grad.sum(axis=ctx.dim, keepdims=True)
-        np.subtract(grad, dx, out=dx)
+        dx = np.empty_like(y)
+        map_blocks(_log_softmax_backward, grad, y, dx, axis=_rows_axis(ctx.dim), dim=ctx.dim)
         return dx  # dx = g - exp(y) * sum(g)
+
+
+def _inverse_std(sum_sq: np.ndarray, d: int, eps: float) -> None:
+    """The rows' sums of squares (rows, 1) -> rstd = 1 / sqrt(sum_sq / d + eps), in place."""
+    sum_sq /= d
+    sum_sq += eps
+    np.sqrt(sum_sq, out=sum_sq)
+    np.divide(1, sum_sq, out=sum_sq)
+
+
+def _scale_shift(xhat: np.ndarray, y: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> None:
+    np.multiply(xhat, weight, out=y)
+    if bias is not None:
+        y += bias  # y = xhat * weight + bias
+
+
+def _layer_norm(x: np.ndarray, xhat: np.ndarray, rstd: np.ndarray, *y: np.ndarray, eps: float,
+                weight: np.ndarray | None, bias: np.ndarray | None) -> None:
+    """Rows of x (rows, D) -> xhat, rstd (rows, 1) and, with a weight, y."""
+    np.subtract(x, x.mean(axis=1, keepdims=True), out=xhat)
+    np.einsum("ij,ij->i", xhat, xhat, out=rstd[:, 0])
+    _inverse_std(rstd, x.shape[1], eps)
+    xhat *= rstd
+    if y:
+        _scale_shift(xhat, y[0], weight, bias)
+
+
+def _normalized_backward(g: np.ndarray, xhat: np.ndarray, rstd: np.ndarray, dx: np.ndarray,
+                         weight: np.ndarray | None, centred: bool) -> None:
+    """dx of LayerNorm (centred) or RMSNorm, rows (rows, D), from g = dL/dy."""
+    gxhat = g * weight if weight is not None else g  # dL/dxhat
+    # LayerNorm: dx = rstd * (gxhat - mean(gxhat) - xhat * mean(gxhat * xhat)), means over the row
+    # RMSNorm:   dx = rstd * (gxhat - xhat * mean(gxhat * xhat))
+    np.multiply(xhat, np.einsum("ij,ij->i", gxhat, xhat)[:, None] / xhat.shape[1], out=dx)
+    np.subtract(gxhat, dx, out=dx)
+    if centred:
+        dx -= gxhat.mean(axis=1, keepdims=True)
+    dx *= rstd
+
+
+def _column_sums(g: np.ndarray, xhat: np.ndarray, dw: np.ndarray, *db: np.ndarray) -> None:
+    """Sums over the rows of (rows, D) arrays into (1, D) outputs: dw = sum g * xhat and, with
+    an output for it, db = sum g. Cut into blocks of columns, each column's sum runs over its
+    rows in the same order whatever the blocks."""
+    np.einsum("ij,ij->j", g, xhat, out=dw[0])
+    if db:
+        g.sum(axis=0, out=db[0][0])
+
+
+def _rms_norm(x: np.ndarray, xhat: np.ndarray, rstd: np.ndarray, *y: np.ndarray, eps: float,
+              weight: np.ndarray | None) -> None:
+    """Rows of x (rows, D) -> xhat, rstd (rows, 1) and, with a weight, y."""
+    np.einsum("ij,ij->i", x, x, out=rstd[:, 0])
+    _inverse_std(rstd, x.shape[1], eps)
+    np.multiply(x, rstd, out=xhat)
+    if y:
+        _scale_shift(xhat, y[0], weight, None)
+
+
+def _normalize(ctx, kernel, x: np.ndarray, weight: np.ndarray | None, d: int, **options: Any) -> np.ndarray:
+    """Run a normalization kernel over the rows of x viewed as (rows, D); save xhat, rstd and
+    the weight for backward; return y (xhat itself without a weight) in x's shape."""
+    x2 = x.reshape(-1, d)  # (rows, D)
+    xhat = np.empty_like(x2)
+    rstd = np.empty((x2.shape[0], 1), dtype=x.dtype)
+    outputs = (xhat, rstd) if weight is None else (xhat, rstd, np.empty_like(x2))
+    map_blocks(kernel, x2, *outputs, weight=weight, **options)
+    ctx.save_for_backward(xhat, rstd, weight)
+    return outputs[-1 if weight is not None else 0].reshape(x.shape)
+
+
+def _normalized_grads(ctx, grad: np.ndarray, centred: bool) -> tuple[np.ndarray | None, ...]:
+    """(dx, dw[, db]) of LayerNorm (centred) or RMSNorm, each None when not needed."""
+    xhat, rstd, weight = ctx.saved_tensors
+    g = grad.reshape(xhat.shape)
+    needs = ctx.needs_input_grad
+    dx = None
+    if needs[0]:
+        dx = np.empty_like(xhat)
+        map_blocks(_normalized_backward, g, xhat, rstd, dx, weight=weight, centred=centred)
+        dx = dx.reshape(grad.shape)
+    if weight is None:
+        return (dx,)
+    # dw = sum over rows of g * xhat, db = sum over rows of g (both computed when either is needed)
+    sums = [np.empty((1, xhat.shape[1]), dtype=g.dtype) for _ in needs[1:]]
+    if any(needs[1:]):
+        map_blocks(_column_sums, g, xhat, *sums, axis=1)
+    return (dx,) + tuple(s.reshape(shape) if need else None
+                         for s, shape, need in zip(sums, ctx.input_shapes[1:], needs[1:]))
 
 
 class LayerNorm(Function):
@@ -81,52 +204,19 @@ class LayerNorm(Function):
     @staticmethod
     def forward(ctx, x, *affine, ndim, eps):
         d = math.prod(x.shape[x.ndim - ndim:])
-        x2 = x.reshape(math.prod(x.shape[:x.ndim - ndim]), d)  # (rows, D); D may be 0
-        if x2.size == 0:  # nothing to normalize: an empty result, and zero gradients
-            ctx.save_for_backward(x2, None, affine[0].reshape(d) if affine else None)
+        if x.size == 0:  # nothing to normalize: an empty result, and zero gradients
+            ctx.save_for_backward(np.zeros((0, 0), dtype=x.dtype), None, None)
             return np.zeros(x.shape, dtype=x.dtype)
-        xhat = x2 - x2.mean(axis=1, keepdims=True)
-        var = np.einsum("ij,ij->i", xhat, xhat)[:, None]
-        var /= d
-        var += eps
-        rstd = np.sqrt(var, out=var)
-        np.divide(1, rstd, out=rstd)  # (rows, 1)
-        xhat *= rstd
         weight = affine[0].reshape(d) if affine else None
-        ctx.save_for_backward(xhat, rstd, weight)
-        if weight is None:
-            return xhat.reshape(x.shape)
-        y = xhat * weight
-        if len(affine) == 2:
-            y += affine[1].reshape(d)
-        return y.reshape(x.shape)
+        bias = affine[1].reshape(d) if len(affine) == 2 else None
+        return _normalize(ctx, _layer_norm, x, weight, d, eps=eps, bias=bias)
 
     @staticmethod
     def backward(ctx, grad):
-        xhat, rstd, weight = ctx.saved_tensors
-        d = xhat.shape[1]
-        g = grad.reshape(xhat.shape)
-        gxhat = g * weight if weight is not None else g  # dL/dxhat
-        dx = None
-        if xhat.size == 0:
-            dx = np.zeros(grad.shape, dtype=grad.dtype) if ctx.needs_input_grad[0] else None
-        elif ctx.needs_input_grad[0]:
-            # dx = rstd * (gxhat - mean(gxhat) - xhat * mean(gxhat * xhat)), means over the row
-            dx = xhat * (np.einsum("ij,ij->i", gxhat, xhat)[:, None] / d)
-            np.subtract(gxhat, dx, out=dx)
-            dx -= gxhat.mean(axis=1, keepdims=True)
-            dx *= rstd
-            dx = dx.reshape(grad.shape)
-        grads = [dx]
-        if weight is not None:
-            shape = ctx.input_shapes[1]
-            needs = ctx.needs_input_grad[1]
-            # dw = sum g * xhat
-            grads.append(np.einsum("ij,ij->j", g, xhat).reshape(shape) if needs else None)
-        if len(ctx.needs_input_grad) == 3:
-            # db = sum g
-            grads.append(g.sum(axis=0).reshape(ctx.input_shapes[2]) if ctx.needs_input_grad[2] else None)
-        return tuple(grads)
+        if ctx.saved_tensors[0].size == 0:
+            return tuple(np.zeros(shape, dtype=grad.dtype) if need else None
+                         for shape, need in zip(ctx.input_shapes, ctx.needs_input_grad))
+        return _normalized_grads(ctx, grad, centred=True)
 
 
 class RmsNorm(Function):
@@ -142,34 +232,12 @@ class RmsNorm(Function):
     @staticmethod
     def forward(ctx, x, *affine, ndim, eps):
         d = math.prod(x.shape[x.ndim - ndim:])
-        x2 = x.reshape(-1, d)  # (rows, D)
-        rstd = np.einsum("ij,ij->i", x2, x2)[:, None]
-        rstd /= d
-        rstd += eps
-        np.sqrt(rstd, out=rstd)
-        np.divide(1, rstd, out=rstd)  # (rows, 1)
-        xhat = x2 * rstd
         weight = affine[0].reshape(d) if affine else None
-        ctx.save_for_backward(xhat, rstd, weight)
-        return (xhat if weight is None else xhat * weight).reshape(x.shape)
+        return _normalize(ctx, _rms_norm, x, weight, d, eps=eps)
 
     @staticmethod
     def backward(ctx, grad):
-        xhat, rstd, weight = ctx.saved_tensors
-        d = xhat.shape[1]
-        g = grad.reshape(-1, d)
-        gxhat = g * weight if weight is not None else g  # dL/dxhat
-        dx = None
-        if ctx.needs_input_grad[0]:
-            # dx = rstd * (gxhat - xhat * mean(gxhat * xhat)), the mean over the row
-            dx = xhat * (np.einsum("ij,ij->i", gxhat, xhat)[:, None] / d)
-            np.subtract(gxhat, dx, out=dx)
-            dx *= rstd
-            dx = dx.reshape(grad.shape)
-        if weight is None:
-            return dx
-        dw = np.einsum("ij,ij->j", g, xhat).reshape(ctx.input_shapes[1]) if ctx.needs_input_grad[1] else None
-        return dx, dw  # dw = sum over rows of g * xhat
+        return _normalized_grads(ctx, grad, centred=False)
 
 
 class Silu(Function):
@@ -212,6 +280,47 @@ class Softplus(Function):
         return grad * s  # d softplus / dx = sigmoid(beta x), 1 in the linear part
 
 
+def _gelu_tanh(x: np.ndarray, y: np.ndarray, *derivative: np.ndarray) -> None:
+    """y = GELU(x) with the tanh form of Phi; with an output for it, GELU'(x) too."""
+    t = x * x
+    t *= _GELU_CUBIC
+    t += 1
+    t *= x
+    t *= _SQRT_2_OVER_PI
+    np.tanh(t, out=t)
+    np.add(t, 1, out=y)
+    y *= x
+    y *= 0.5
+    if derivative:
+        # d/dx = (1 + t) / 2 + x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2) / 2,  t = tanh(...)
+        d = derivative[0]
+        np.multiply(x, x, out=d)
+        d *= 3 * _GELU_CUBIC * _SQRT_2_OVER_PI
+        d += _SQRT_2_OVER_PI
+        d *= x
+        one_minus_t2 = t * t
+        np.subtract(1, one_minus_t2, out=one_minus_t2)
+        d *= one_minus_t2
+        d += t
+        d += 1
+        d *= 0.5
+
+
+def _gelu_erf(x: np.ndarray, y: np.ndarray, *derivative: np.ndarray) -> None:
+    """y = GELU(x) with Phi through erf; with an output for it, GELU'(x) too."""
+    cdf = normal_cdf(x)
+    np.multiply(x, cdf, out=y)
+    if derivative:
+        # d/dx = Phi(x) + x phi(x),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
+        d = derivative[0]
+        np.multiply(x, x, out=d)
+        d *= -0.5
+        np.exp(d, out=d)
+        d *= _INV_SQRT_2PI
+        d *= x
+        d += cdf
+
+
 class Gelu(Function):
     """GELU(x) = x Phi(x), Phi the standard normal CDF.
 
@@ -221,49 +330,46 @@ class Gelu(Function):
 
     @staticmethod
     def forward(ctx, x, approximate):
-        shape = x.shape
-        x = np.atleast_1d(x)  # a 0-d array would decay to a numpy scalar, which takes no out=
-        if approximate == "tanh":
-            t = x * x
-            t *= _GELU_CUBIC
-            t += 1
-            t *= x
-            t *= _SQRT_2_OVER_PI
-            np.tanh(t, out=t)
-            y = t + 1
-            y *= x
-            y *= 0.5
-            if ctx.needs_input_grad[0]:
-                # d/dx = (1 + t) / 2 + x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2) / 2,  t = tanh(...)
-                d = x * x
-                d *= 3 * _GELU_CUBIC * _SQRT_2_OVER_PI
-                d += _SQRT_2_OVER_PI
-                d *= x
-                one_minus_t2 = t * t
-                np.subtract(1, one_minus_t2, out=one_minus_t2)
-                d *= one_minus_t2
-                d += t
-                d += 1
-                d *= 0.5
-                ctx.save_for_backward(d.reshape(shape))
-        else:
-            cdf = normal_cdf(x)
-            y = x * cdf
-            if ctx.needs_input_grad[0]:
-                # d/dx = Phi(x) + x phi(x),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
-                d = x * x
-                d *= -0.5
-                np.exp(d, out=d)
-                d *= _INV_SQRT_2PI
-                d *= x
-                d += cdf
-                ctx.save_for_backward(d.reshape(shape))
-        return y.reshape(shape)
+        flat = x.reshape(-1)  # elementwise: any blocks will do; a 0-d array becomes (1,)
+        y = np.empty_like(flat)
+        outputs = (y, np.empty_like(flat)) if ctx.needs_input_grad[0] else (y,)
+        map_blocks(_gelu_tanh if approximate == "tanh" else _gelu_erf, flat, *outputs)
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(outputs[1].reshape(x.shape))  # GELU'(x): one saved array, not two
+        return y.reshape(x.shape)
 
     @staticmethod
     def backward(ctx, grad):
-        (d,) = ctx.saved_tensors  # GELU'(x), computed in forward: one saved array instead of two
-        return grad * d  # dx = g * GELU'(x)
+        (d,) = ctx.saved_tensors
+        dx = np.empty_like(d)
+        map_blocks(np.multiply, grad.reshape(-1), d.reshape(-1), dx.reshape(-1))
+        return dx  # dx = g * GELU'(x)
+
+
+def _cross_entropy(logits: np.ndarray, safe: np.ndarray, probs: np.ndarray, losses: np.ndarray,
+                   label_smoothing: float) -> None:
+    """Rows of logits (N, C) and their targets -> softmax(logits) and -log softmax at the
+    (smoothed) target, before ignored rows are zeroed."""
+    np.subtract(logits, logits.max(axis=1, keepdims=True), out=probs)
+    picked = probs[np.arange(len(safe)), safe]  # (N,) shifted logit of each target
+    if label_smoothing:
+        picked *= 1 - label_smoothing
+        picked += label_smoothing * probs.mean(axis=1)  # the smoothed target's share of the logits
+    np.exp(probs, out=probs)
+    total = probs.sum(axis=1)  # (N,)
+    probs /= total[:, None]  # softmax
+    np.log(total, out=losses)
+    losses -= picked  # -log softmax at the (smoothed) target
+
+
+def _cross_entropy_backward(probs: np.ndarray, safe: np.ndarray, weight: np.ndarray, dx: np.ndarray,
+                            label_smoothing: float) -> None:
+    # dL/dlogits = (softmax - (1 - e) onehot(target) - e / C) * weight, weight = g / N for "mean"
+    e = label_smoothing
+    np.multiply(probs, weight[:, None], out=dx)
+    dx[np.arange(len(safe)), safe] -= (1 - e) * weight if e else weight
+    if e:
+        dx -= (e / probs.shape[1]) * weight[:, None]
 
 
 class CrossEntropy(Function):
@@ -282,16 +388,9 @@ class CrossEntropy(Function):
         ctx.target = target  # for pictures of the graph (described_inputs), after backward too
         valid = target != ignore_index
         safe = np.where(valid, target, 0)  # ignored rows point at class 0, then get weight 0
-        probs = logits - logits.max(axis=1, keepdims=True)
-        picked = probs[np.arange(len(safe)), safe]  # (N,) shifted logit of each target
-        if label_smoothing:
-            picked *= 1 - label_smoothing
-            picked += label_smoothing * probs.mean(axis=1)  # the smoothed target's share of the logits
-        np.exp(probs, out=probs)
-        total = probs.sum(axis=1)  # (N,)
-        probs /= total[:, None]  # softmax
-        losses = np.log(total)
-        losses -= picked  # -log softmax at the (smoothed) target
+        probs = np.empty_like(logits)
+        losses = np.empty(len(safe), dtype=logits.dtype)
+        map_blocks(_cross_entropy, logits, safe, probs, losses, label_smoothing=label_smoothing)
         losses *= valid
         count = int(valid.sum())
         ctx.save_for_backward(probs, safe, valid)
@@ -306,16 +405,12 @@ class CrossEntropy(Function):
     @staticmethod
     def backward(ctx, grad):
         probs, safe, valid = ctx.saved_tensors
-        e = ctx.label_smoothing
         if ctx.reduction == "mean":
             weight = valid * (grad / max(ctx.count, 1))  # (N,) each row's share of the gradient
         else:
             weight = valid * grad
-        dx = probs * weight[:, None]
-        dx[np.arange(len(safe)), safe] -= (1 - e) * weight if e else weight
-        if e:
-            dx -= (e / probs.shape[1]) * weight[:, None]
-        # dL/dlogits = (softmax - (1 - e) onehot(target) - e / C) * weight, weight = g / N for "mean"
+        dx = np.empty_like(probs)
+        map_blocks(_cross_entropy_backward, probs, safe, weight, dx, label_smoothing=ctx.label_smoothing)
         return dx
 
     def described_inputs(self):

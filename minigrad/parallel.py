@@ -1,0 +1,119 @@
+"""map_blocks: run a whole-array kernel on blocks of its arrays, on a few threads.
+
+numpy releases the GIL inside its loops, so threads running numpy calls on disjoint parts of
+an array really do run at the same time. The fused kernels of `ops/nn.py` (softmax, layer_norm,
+gelu, ...) treat each row on its own, so a large array can be cut into blocks of rows, each
+block computed by whichever thread is free, and every block written into its own part of a
+preallocated output: the same formula, on less data per call.
+
+How many threads: `minigrad.get_num_threads()`, the one budget that numpy's BLAS shares (set
+both with `minigrad.set_num_threads`). The kernels run between the matrix products, never
+during one, so they can use the same cores without the two oversubscribing them.
+
+Below `min_elements` (the size of the first array) a kernel runs inline, on the whole arrays,
+in the calling thread: waking a thread costs tens of microseconds on an idle machine and
+hundreds on a busy one, which a small array does not repay. Tests lower it to run the blocked
+path on small arrays.
+
+The pool of worker threads is created on the first blocked call (never at import) and remade
+when the budget changes. A kernel called from inside a block (erf inside gelu's) runs inline.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from .threads import get_num_threads
+
+min_elements = 1 << 17  # arrays smaller than this (128 Ki elements, 512 KB of float32) run inline
+blocks_per_thread = 1  # blocks per thread: more of them cost more GIL hand-offs under load (measured)
+
+_pool: ThreadPoolExecutor | None = None
+_pool_workers = 0
+_pool_lock = threading.Lock()
+_inside = threading.local()  # .active: this thread is running a block now
+
+
+def _workers(n: int) -> ThreadPoolExecutor:
+    """The pool of `n` worker threads (the calling thread works too)."""
+    global _pool, _pool_workers
+    with _pool_lock:
+        if _pool is None or _pool_workers != n:
+            if _pool is not None:
+                _pool.shutdown(wait=False)
+            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="minigrad-block")
+            _pool_workers = n
+        return _pool
+
+
+class _Work:
+    """The blocks of one call, taken one at a time by whichever thread is free: the caller
+    and the workers. A worker that starts after the caller took the last block finds nothing
+    to do, so a busy machine costs at most the inline time, never a wait for a core."""
+
+    def __init__(self, kernel: Callable[..., None], blocks: list[tuple[np.ndarray, ...]],
+                 options: dict[str, Any]) -> None:
+        self.kernel, self.blocks, self.options = kernel, blocks, options
+        self.lock = threading.Lock()
+        self.taken = self.finished = 0
+        self.errors: list[BaseException] = []
+        self.all_finished = threading.Event()
+
+    def run(self) -> None:
+        _inside.active = True
+        try:
+            while True:
+                with self.lock:
+                    i = self.taken
+                    self.taken += 1
+                if i >= len(self.blocks):
+                    return
+                try:
+                    self.kernel(*self.blocks[i], **self.options)
+                except BaseException as error:  # noqa: BLE001  handed to the caller, raised there
+                    self.errors.append(error)
+                with self.lock:
+                    self.finished += 1
+                    if self.finished == len(self.blocks):
+                        self.all_finished.set()
+        finally:
+            _inside.active = False
+
+
+def map_blocks(kernel: Callable[..., None], *arrays: np.ndarray, axis: int = 0, **options: Any) -> None:
+    """Call `kernel(*blocks, **options)` on matching blocks of `arrays` cut along `axis`, on the
+    threads of the budget, or `kernel(*arrays, **options)` once, inline, when the first array
+    is small, the budget is one thread, or `axis` is not an axis of the arrays.
+
+    `arrays` are the kernel's inputs and its outputs (preallocated, e.g. `np.empty_like`), all
+    of the same length along `axis`; the kernel writes its results into the output blocks and
+    returns nothing. It must treat the slices along `axis` independently (reduce over other
+    axes only): then every element is computed by the same numpy calls whatever the blocks,
+    and the result does not depend on the number of threads.
+    """
+    first = arrays[0]
+    if first.size < min_elements:  # the common case first: small arrays pay for no more checks
+        kernel(*arrays, **options)
+        return
+    threads = get_num_threads()
+    # Blocks of at least two slices: a block of one slice would drop the axis, and numpy could
+    # then sum the block's elements in another order (pairwise instead of one by one).
+    count = min(threads * blocks_per_thread, first.shape[axis] // 2) if axis < first.ndim else 0
+    if threads == 1 or count < 2 or getattr(_inside, "active", False):
+        kernel(*arrays, **options)
+        return
+    bounds = np.linspace(0, first.shape[axis], count + 1).astype(int)
+    index = (slice(None),) * axis
+    work = _Work(kernel, [tuple(a[index + (slice(start, stop),)] for a in arrays)
+                          for start, stop in zip(bounds[:-1], bounds[1:])], options)
+    pool = _workers(threads - 1)
+    for _ in range(threads - 1):
+        pool.submit(work.run)
+    work.run()
+    work.all_finished.wait()  # the blocks a worker took (those the caller took are done)
+    if work.errors:
+        raise work.errors[0]
