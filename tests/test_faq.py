@@ -35,31 +35,61 @@ def test_each_experiment_prints_tables_and_writes_svg_figures(results, name):
     assert result.tables and all(t.rows for t in result.tables)
     assert result.figures
     for path in result.figures:
+        if path.suffix == ".dot":  # a heatmap, without Graphviz installed to lay it out
+            assert path.read_text(encoding="utf-8").startswith("digraph")
+            continue
         root = ET.parse(path).getroot()  # well-formed XML
-        assert root.tag.endswith("svg") and len(root) > 3
+        assert root.tag.endswith("svg") and len(list(root.iter())) > 3
 
 
-def test_q1_head_counts_have_equal_parameters_and_heads_split_their_attention(results):
-    facts = results["q1"].facts
-    assert facts["parameters_1"] == facts["parameters_2"] == facts["parameters_4"]
+def test_q1_heads_help_with_two_patterns_but_not_with_one(results):
+    f = results["q1"].facts
+    assert f.parameters[1] == f.parameters[2] == f.parameters[4]
+    assert all(len(s.values) >= 2 for s in f.final_accuracy.values())  # several seeds, even in quick mode
     for h in (1, 4):
-        split = np.array(facts[f"split_{h}"])  # (h, 3): first, previous, elsewhere
+        split = np.array(f.split[h])  # (h, 3): first, previous, elsewhere
         assert split.shape == (h, 3)
         np.testing.assert_allclose(split.sum(axis=1), 1.0, atol=1e-5)
-    for h in (1, 2, 4):  # every head count learns something within the quick run: below chance
-        assert facts[f"final_train_loss_{h}"] < math.log(36)
+    # Two patterns: 4 heads are ahead of one head in every seed.
+    assert min(f.final_accuracy[4].values) > max(f.final_accuracy[1].values)
+    # The control (one pattern): extra heads do not help; the single head is at least as good.
+    assert f.control_loss[4].mean >= 0.9 * f.control_loss[1].mean
+    assert f.control_mid_accuracy[4].mean <= f.control_mid_accuracy[1].mean + 0.02
 
 
-def test_q2_shared_qk_scores_are_symmetric_and_diagonal_heavy(results):
-    facts = results["q2"].facts
-    assert facts["init_asymmetry_shared"] < 1e-5 < 0.1 < facts["init_asymmetry_separate"]
-    assert facts["init_diagonal_shared"] > 0.9 > 0.3 > facts["init_diagonal_separate"]
-    for heads in (1, 4):
-        assert facts[f"asymmetry_{heads}_shared"] < 1e-5  # still symmetric after training
-        assert facts[f"asymmetry_{heads}_separate"] > 0.1
-    # One head must attend to the previous token; separate Q and K already do, shared do not.
-    assert facts["on_previous_1_separate"] > 2 * facts["on_previous_1_shared"]
-    assert facts["accuracy_1_separate"] > facts["accuracy_1_shared"] + 0.2
+def test_q1_ablation_and_sweep(results):
+    f = results["q1"].facts
+    a = f.ablation
+    assert a["one head (the least needed)"].mean <= a["none"].mean + 1e-9
+    assert a["one head (the most needed)"].mean <= a["one head (the least needed)"].mean
+    # Removing every head that reads the first token costs more than removing the least needed head.
+    assert a["every head on the first token"].mean < a["one head (the least needed)"].mean - 0.1
+    assert sorted(f.sweep_text_loss) == sorted(f.sweep_accuracy) and 32 in f.sweep_text_loss
+    assert all(0 < s.mean < math.log(60) for s in f.sweep_text_loss.values())  # below a uniform guess
+
+
+def test_q2_shared_qk_scores_are_symmetric_and_the_diagonal_explains_part_of_the_failure(results):
+    f = results["q2"].facts
+    assert f.init_asymmetry[True].max < 1e-5 < 0.1 < f.init_asymmetry[False].min
+    assert f.init_diagonal[True].min > 0.9 > 0.3 > f.init_diagonal[False].max
+    for key, m in f.trained.items():
+        heads, shared, masked = key
+        if shared:
+            assert m.asymmetry < 1e-5, key  # still symmetric after training
+        else:
+            assert m.asymmetry > 0.1, key
+        if masked:
+            assert m.on_itself.max == 0.0, key  # the mask holds
+    separate, shared = f.trained[1, False, False], f.trained[1, True, False]
+    # One head must attend to the previous token; separate Q and K do, shared do not.
+    assert separate.on_previous.mean > 2 * shared.on_previous.mean
+    assert separate.accuracy.mean > shared.accuracy.mean + 0.3
+    # Control: with its own position forbidden, shared QK recovers a large part of the gap ...
+    shared_masked = f.trained[1, True, True]
+    assert shared_masked.accuracy.mean > shared.accuracy.mean + 0.2
+    assert shared_masked.on_previous.mean > 2 * shared.on_previous.mean
+    # ... while the mask changes little for separate Q and K, which never looked at themselves.
+    assert abs(f.trained[1, False, True].accuracy.mean - separate.accuracy.mean) < 0.1
 
 
 def test_q3_additive_scores_allocate_more_memory_than_dot(results):

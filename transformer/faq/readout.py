@@ -37,12 +37,12 @@ def attention_entropy(weights: np.ndarray) -> float:
 
 
 def heatmaps(panels: Sequence[tuple[str, np.ndarray]], tokens: Sequence[str], path: Path, *, title: str,
-             columns: int | None = None) -> Path:
+             columns: int | None = None, scale_label: str = "attention weight") -> Path:
     """Draw (caption, (T, T) array with values in [0, 1]) panels with `transformer.viz`'s
     heatmap renderer (token labels on both axes, the value in each cell, a colour scale) and
     write them as SVG. Without Graphviz's `dot` program the DOT source is written instead
     (`path` with the suffix .dot), and a line on stderr says so; the path written is returned."""
-    graph = heatmap_panels(panels, tokens, columns=columns, title=title)
+    graph = heatmap_panels(panels, tokens, columns=columns, title=title, scale_label=scale_label)
     try:
         return render(graph, Path(path).with_suffix(".svg"))
     except GraphvizNotFoundError:

@@ -107,7 +107,7 @@ def line_chart(
     banded = any(s.band is not None for s in series)
     labels = [s.label for s in series] + ([BAND_NOTE] if banded else [])
     right = 50 + 7 * max(len(label) for label in labels)  # room for the legend (about 7 px per character)
-    width += right - 150
+    width = max(width + right - 150, round(8.5 * len(title)) + 20)  # and room for the title
     curves = [(s.xs, s.ys) for s in series] + [(s.xs, b) for s in series if s.band for b in s.band]
     points = [(x, y) for xs, ys in curves for x, y in zip(xs, ys) if math.isfinite(x) and math.isfinite(y)]
     if log_x:

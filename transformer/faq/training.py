@@ -13,7 +13,7 @@ schedule. The run goes through `transformer.train.train`, the loop a user trains
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -86,18 +86,23 @@ def smooth(values: list[float], window: int, points: int = 100) -> tuple[list[in
     return [int(i + window) for i in at], [float(means[i]) for i in at]
 
 
-def train_variant(settings: TrainSettings, seed: int, data: Dataset | None = None,
-                  **attention: Any) -> VariantRun:
+def train_variant(settings: TrainSettings, seed: int, data: Dataset | None = None, *,
+                  init: Callable[[TransformerLM], None] | None = None, **attention: Any) -> VariantRun:
     """Build a TransformerLM from `settings` plus the attention options (e.g. scale=False), seed
-    its weights with `seed`, train it on `data` (default: the settings' task) and measure it."""
+    its weights with `seed`, apply `init` to it, train it on `data` (default: the settings'
+    task) and measure it."""
     data = data if data is not None else settings.data()
     config = TransformerConfig(vocab_size=data.vocab.size, max_len=data.block_size, d_model=settings.d_model,
                                n_heads=attention.pop("n_heads", settings.n_heads), n_layers=settings.n_layers,
                                causal=settings.causal, **attention)
     minigrad.manual_seed(seed)
     model = TransformerLM(config)
+    if init is not None:
+        init(model)
     initial_entropy = attention_entropy(attention_weights(model, data.eval_set()[0][:64]))
     variant = ", ".join(f"{k}={v}" for k, v in attention.items()) or "baseline"
+    if init is not None:
+        variant += f", init={init.__name__}"
     print(f"  training {variant}, n_heads {config.n_heads}, seed {seed}: {settings.steps} steps ...",
           end="", file=sys.stderr, flush=True)
     history = train(model, data,
@@ -110,9 +115,9 @@ def train_variant(settings: TrainSettings, seed: int, data: Dataset | None = Non
 
 
 def train_seeds(settings: TrainSettings, seeds: Sequence[int], data: Dataset | None = None,
-                **attention: Any) -> list[VariantRun]:
+                **options: Any) -> list[VariantRun]:
     """`train_variant` once per seed (a different initialisation and data stream each)."""
-    return [train_variant(settings, s, data=data, **attention) for s in seeds]
+    return [train_variant(settings, s, data=data, **options) for s in seeds]
 
 
 def mean(values: Iterable[float]) -> float:
