@@ -4,6 +4,7 @@ side in minigrad and PyTorch eager.
     python benchmarks/bench_ops.py                   # every op, 5 alternating pairs
     python benchmarks/bench_ops.py --only overhead   # the per-op overhead rows alone
     python benchmarks/bench_ops.py --malloc off      # minigrad without its glibc malloc tuning
+    python benchmarks/bench_ops.py --only "nn|" --blocks off   # fused kernels inline, on one thread
 
 Each side runs in a fresh child process that imports only its framework, so neither one's
 allocator settings or thread pools touch the other; the children alternate, minigrad then
@@ -243,8 +244,12 @@ def _time_case(lib: SimpleNamespace, inputs: list[tuple[np.ndarray, bool]], fn: 
     return median_time(step)
 
 
-def worker(framework: str, threads: int, only: str) -> dict[str, float | None]:
+def worker(framework: str, threads: int, only: str, blocks: str) -> dict[str, float | None]:
     lib = _load(framework, threads)
+    if framework == "minigrad" and blocks == "off":
+        from minigrad import parallel
+
+        parallel.min_elements = sys.maxsize  # every array below the threshold: inline
     results: dict[str, float | None] = {}
     for family, name, size, inputs, fn in _cases():
         key = f"{family}|{name}|{size}"
@@ -281,21 +286,24 @@ def main() -> None:
                         help="only the rows whose family|op|size contains TEXT (e.g. overhead, nn, |L)")
     parser.add_argument("--malloc", choices=("on", "off"), default="on",
                         help="minigrad's glibc malloc tuning")
+    parser.add_argument("--blocks", choices=("on", "off"), default="on",
+                        help="minigrad's fused kernels in row blocks on the thread budget (off: inline)")
     add_side_by_side_options(parser)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.threads, args.only)))
+        print(json.dumps(worker(args.worker, args.threads, args.only, args.blocks)))
         return
 
     frameworks = ["minigrad"] + (["torch"] if torch_available() and not args.no_torch else [])
     mallopt = args.malloc == "on"
-    runs = alternate({f: lambda f=f: run_worker(__file__, [f, "--only", args.only], args.threads, mallopt)
+    runs = alternate({f: lambda f=f: run_worker(__file__, [f, "--only", args.only, "--blocks", args.blocks],
+                                                         args.threads, mallopt)
                       for f in frameworks}, args.pairs)
     torch = runs.get("torch")
 
     print(header("ops, forward + backward, and the per-op overhead of the graph", args.threads))
     print(f"# {args.pairs} alternating pairs of fresh processes ({' / '.join(frameworks)}); minigrad malloc "
-          f"tuning {args.malloc}; sizes S={S}, L={L}")
+          f"tuning {args.malloc}, row blocks {args.blocks}; sizes S={S}, L={L}")
     rows = []
     for key in runs["minigrad"][0]:
         if key == "peak_mb":

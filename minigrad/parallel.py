@@ -53,7 +53,8 @@ def _workers(n: int) -> ThreadPoolExecutor:
 class _Work:
     """The blocks of one call, taken one at a time by whichever thread is free: the caller
     and the workers. A worker that starts after the caller took the last block finds nothing
-    to do, so a busy machine costs at most the inline time, never a wait for a core."""
+    to do, so the call never waits for a worker to get a core (it still pays for waking the
+    worker and for the GIL changing hands: 3-25% at a load of 8 on 2 cores, measured)."""
 
     def __init__(self, kernel: Callable[..., None], blocks: list[tuple[np.ndarray, ...]],
                  options: dict[str, Any]) -> None:

@@ -4,12 +4,14 @@ The questions, and the claims each experiment tests, come from the Chinese-langu
 this project started from; docs/architecture.md restates them.
 
     from transformer.faq import EXPERIMENTS
-    result = EXPERIMENTS["q4"](quick=True, out_dir="figures")   # prints its tables, writes SVGs
-    result.facts["entropy_unscaled"]                            # the numbers behind the claim
+    result = EXPERIMENTS["q1"](quick=True, out_dir="figures")   # prints its tables, writes figures
+    result.facts.mid_accuracy[4]                                # the numbers behind the claim: a
+                                                                # stats.Spread over the seeds
 
-or from the shell: `minigrad-transformer faq q4 [--quick] [--out DIR]`. Each experiment is
+or from the shell: `minigrad-transformer faq q1 [--quick] [--out DIR]`. Each experiment is
 seeded and repeatable; `quick=True` is a seconds-long smoke version (what the tests run), too
-short to quote.
+short to quote. What they share: `training` (the recipe), `stats` (spreads over seeds, median
+timing), `readout` (attention weights and heatmaps), `report` (tables), `svg_chart` (charts).
 """
 from .q1_multihead import run as run_q1
 from .q2_shared_qk import run as run_q2

@@ -7,6 +7,10 @@ exactly which attention pattern solves it:
     previous            y_t = x_{t-1}                  one pattern: attend to t - 1
     first_and_previous  y_t = base * x_0 + x_{t-1}     two patterns at once: 0 and t - 1
                         (the pair as one of base^2 classes)
+    permuted            y_t = x_{pi(t)}                one pattern, but a full-rank one: pi is
+                        a fixed random permutation of the positions without fixed points, so
+                        the ideal attention matrix is a T x T permutation matrix (rank T);
+                        needs a model without a causal mask, as pi(t) may lie after t
 
 Position 0 has no previous token; its target is IGNORE. They follow the `Dataset` protocol of
 `transformer.tasks`, so `transformer.train.train` trains on them. The sequences are random
@@ -23,6 +27,7 @@ import numpy as np
 from ..tasks import IGNORE, SYMBOLS, Vocab
 
 EVAL_SEED = 7
+PERMUTATION_SEED = 11
 
 
 def _previous(x: np.ndarray, base: int) -> np.ndarray:
@@ -33,10 +38,25 @@ def _first_and_previous(x: np.ndarray, base: int) -> np.ndarray:
     return base * x[:, :1] + x[:, :-1]
 
 
+def derangement(length: int) -> np.ndarray:
+    """The fixed permutation of the `permuted` rule: drawn from a fixed seed, redrawn until no
+    position maps to itself (a token's own position would need no attention at all)."""
+    rng = np.random.default_rng(PERMUTATION_SEED)
+    while True:
+        order = rng.permutation(length)
+        if not (order == np.arange(length)).any():
+            return order
+
+
+def _permuted(x: np.ndarray, base: int) -> np.ndarray:
+    return x[:, derangement(x.shape[1])[1:]]
+
+
 # rule name -> (x (N, length), base) -> targets of positions 1 .. length - 1, (N, length - 1)
 RULES: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
     "previous": _previous,
     "first_and_previous": _first_and_previous,
+    "permuted": _permuted,
 }
 
 

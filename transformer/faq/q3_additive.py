@@ -2,29 +2,31 @@
 
 Claim (the tutorial): dot products are faster; additive scoring is about as costly in theory
 (it acts like a hidden layer), and how the two compare in quality depends on d_k: the larger
-d_k, the more additive scoring gains (over unscaled dot products, as in Vaswani et al. 2017).
+d_k, the better additive scoring does. The claim does not say "against unscaled dot products",
+which is what Vaswani et al. 2017 (section 3.2.1) reported, so both scorings are run with and
+without the 1/sqrt(d_k) scale here.
 
 Per batch element and head, with T positions and head size d_k:
 
     dot       s_ij = q_i . k_j / sqrt(d_k)     2 T^2 d_k flops in one matrix product (BLAS);
                                                keeps T^2 scores
     additive  s_ij = v . tanh(q_i + k_j)       T^2 d_k adds + T^2 d_k tanh + 2 T^2 d_k flops,
-                                               elementwise (memory-bound, no BLAS); keeps the
+               (/ sqrt(d_k) when scaled)       elementwise (memory-bound, no BLAS); keeps the
                                                T^2 d_k array tanh(q_i + k_j) for backward
 
-Same order of arithmetic, but additive scoring holds d_k times more memory and runs as
-elementwise passes over that big array. Part 1 measures forward + backward of one
-`MultiHeadAttention` (B = 8, 4 heads) as T and d_k grow: the best wall time of several runs
-(the one least disturbed by other processes), and the peak of memory allocated during one run
-as counted by Python's `tracemalloc` (numpy reports every array buffer it allocates to
-tracemalloc, so this is the peak of live numpy data plus Python objects, above what existed
-before the run). Part 2 trains the same model with dot (scaled and unscaled) and additive
-scores at a small and a large d_k.
+Same order of arithmetic (counting a tanh as one operation), but additive scoring holds d_k
+times more memory and runs as elementwise passes over that big array. Part 1 measures forward +
+backward of one `MultiHeadAttention` (B = 8, 4 heads) as T and d_k grow: the median time of
+repeated runs and the peak of memory allocated during one run as counted by Python's
+`tracemalloc` (numpy reports every array buffer it allocates to tracemalloc, so this is the peak
+of live numpy data plus Python objects, above what existed before the run). Dot scores run
+through the fused `F.scaled_dot_product_attention`, as in training. Part 2 trains one head of
+size d_k with the four scorings over a sweep of d_k, several seeds each.
 """
 from __future__ import annotations
 
-import time
 import tracemalloc
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,106 +36,158 @@ from minigrad import Tensor
 
 from ..attention import MultiHeadAttention
 from . import svg_chart as svg
-from .report import DEFAULT_OUT, Result, Table, experiment, per_seed
-from .training import TrainSettings, mean, train_seeds
+from .q5_head_dim import attention_flops
+from .report import DEFAULT_OUT, Result, Table, experiment
+from .stats import Spread, median_time, seed_list
+from .training import TrainSettings, VariantRun, train_seeds
 
 BATCH, HEADS, D_MODEL = 8, 4, 64
 MiB = 1024 * 1024
+# The four scorings of part 2: (name, score, divide by sqrt(d_k))
+VARIANTS = (("dot, scaled", "dot", True), ("dot, unscaled", "dot", False),
+            ("additive, scaled", "additive", True), ("additive, unscaled", "additive", False))
+TRAIN_D_KS = (8, 16, 32, 64, 128)
 
 
-def forward_backward(attn: MultiHeadAttention, x: Tensor) -> None:
-    attn(x).sum().backward()
+def layer_flops(score: str, T: int, d_k: int) -> int:
+    """Forward flops of one MultiHeadAttention(D_MODEL, HEADS, head_dim=d_k) on (BATCH, T, D_MODEL):
+    the matrix products, plus for additive scores the add and the tanh over the (T, T, d_k) array
+    (one operation each) and its product with v in place of q . k (the same 2 T^2 d_k)."""
+    extra = 2 * HEADS * T * T * d_k if score == "additive" else 0
+    return BATCH * (attention_flops(D_MODEL, HEADS, d_k, T) + extra)
 
 
-def measure(score: str, T: int, d_k: int, repeats: int, seed: int) -> tuple[float, float]:
-    """(best seconds of `repeats`, peak MiB allocated) of one forward + backward at this size."""
+@dataclass
+class Cost:
+    """Forward + backward of one layer with one scoring at one size."""
+
+    seconds: float  # median of repeated runs
+    peak_mib: float  # tracemalloc peak above the memory in use before the run
+    flops: int  # forward flops (layer_flops)
+
+
+def measure(score: str, T: int, d_k: int, repeats: int, seed: int) -> Cost:
     minigrad.manual_seed(seed)
     attn = MultiHeadAttention(D_MODEL, HEADS, score=score, head_dim=d_k)
     x = Tensor(np.random.default_rng(seed).standard_normal((BATCH, T, D_MODEL)).astype(np.float32),
                requires_grad=True)
-    forward_backward(attn, x)  # warm up: first-touch page faults, lazy imports
-    times = []
-    for _ in range(repeats):
+
+    def forward_backward() -> None:
         attn.zero_grad()
         x.grad = None
-        started = time.perf_counter()
-        forward_backward(attn, x)
-        times.append(time.perf_counter() - started)
+        attn(x).sum().backward()
+
+    seconds = median_time(forward_backward, repeats=repeats)
     attn.zero_grad()
     x.grad = None
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
-        forward_backward(attn, x)
+        attn(x).sum().backward()
         peak = tracemalloc.get_traced_memory()[1] - before
     finally:
         tracemalloc.stop()
-    return min(times), peak / MiB
+    return Cost(seconds, peak / MiB, layer_flops(score, T, d_k))
 
 
-def score_bytes(score: str, T: int, d_k: int) -> float:
-    """MiB of the float32 array the scoring keeps for backward: (B, h, T, T), or (B, h, T, T, d_k)."""
-    return 4 * BATCH * HEADS * T * T * (d_k if score == "additive" else 1) / MiB
+@dataclass
+class Trained:
+    """One scoring at one d_k, over seeds."""
+
+    runs: list[VariantRun]
+    loss: Spread
+    accuracy: Spread
+    initial_entropy: Spread
+
+    @classmethod
+    def of(cls, runs: list[VariantRun]) -> Trained:
+        return cls(runs, Spread.of(r.loss for r in runs), Spread.of(r.accuracy for r in runs),
+                   Spread.of(r.initial_entropy for r in runs))
+
+
+@dataclass
+class Q3Facts:
+    cost: dict[tuple[str, int, int], Cost] = field(default_factory=dict)  # (score, T, d_k)
+    trained: dict[tuple[int, str], Trained] = field(default_factory=dict)  # (d_k, variant name)
 
 
 @experiment("q3")
 def run(quick: bool = False, out_dir: Path = DEFAULT_OUT, seed: int = 0) -> Result:
     result = Result("q3")
+    facts = Q3Facts()
+    result.facts = facts
     sizes = [(16, 16), (32, 16)] if quick else \
         [(T, 32) for T in (16, 32, 64, 128)] + [(64, d) for d in (8, 16, 64, 128)]
-    repeats = 2 if quick else 7
+    repeats = 3 if quick else 7
     cost = Table(f"Forward + backward of MultiHeadAttention(d_model={D_MODEL}, n_heads={HEADS}, "
-                 f"head_dim=d_k) on x of shape ({BATCH}, T, {D_MODEL}); time: best of {repeats}; memory: "
-                 "tracemalloc peak",
-                 ["T", "d_k", "dot time (ms)", "additive time (ms)", "time ratio", "dot peak (MiB)",
-                  "additive peak (MiB)", "memory ratio", "scores kept: dot (MiB)", "additive (MiB)"])
-    measured = {}
+                 f"head_dim=d_k) on x of shape ({BATCH}, T, {D_MODEL}); forward MFLOP counted, time: median "
+                 f"of {repeats} repeats, memory: tracemalloc peak",
+                 ["T", "d_k", "MFLOP: dot", "additive", "flop ratio", "time (ms): dot", "additive",
+                  "time ratio", "peak (MiB): dot", "additive", "memory ratio"])
     for T, d_k in sizes:
-        (td, md), (ta, ma) = measure("dot", T, d_k, repeats, seed), measure("additive", T, d_k, repeats, seed)
-        measured[T, d_k] = (td, ta, md, ma)
-        cost.rows.append([T, d_k, 1000 * td, 1000 * ta, ta / td, md, ma, ma / md,
-                          score_bytes("dot", T, d_k), score_bytes("additive", T, d_k)])
+        dot, add = measure("dot", T, d_k, repeats, seed), measure("additive", T, d_k, repeats, seed)
+        facts.cost["dot", T, d_k], facts.cost["additive", T, d_k] = dot, add
+        cost.rows.append([T, d_k, dot.flops / 1e6, add.flops / 1e6, add.flops / dot.flops, 1000 * dot.seconds,
+                          1000 * add.seconds, add.seconds / dot.seconds, dot.peak_mib, add.peak_mib,
+                          add.peak_mib / dot.peak_mib])
     result.tables.append(cost)
-    result.facts["cost"] = {f"T={T},d_k={d}": v for (T, d), v in measured.items()}
 
-    by_T = sorted((T, v) for (T, d), v in measured.items() if d == sizes[0][1])
-    by_d = sorted((d, v) for (T, d), v in measured.items() if T == 64)
-    for name, rows, xlabel in (("T", by_T, f"T (d_k = {sizes[0][1]})"), ("dk", by_d, "d_k (T = 64)")):
-        if len(rows) < 2:
+    by_T = [(T, d) for T, d in sizes if d == sizes[0][1]]
+    by_d = [(T, d) for T, d in sizes if T == 64]
+    for name, keys, xlabel in (("T", by_T, f"T (d_k = {sizes[0][1]})"), ("dk", by_d, "d_k (T = 64)")):
+        if len(keys) < 2:
             continue
-        xs = [r[0] for r in rows]
-        for what, i, unit, scale in (("time", 0, "ms", 1000), ("memory", 2, "MiB", 1)):
+        keys = sorted(keys, key=lambda k: k[0] if name == "T" else k[1])
+        xs = [k[0] if name == "T" else k[1] for k in keys]
+        for what, unit, scale in (("time", "ms", 1000), ("memory", "MiB", 1)):
+            attribute = "seconds" if what == "time" else "peak_mib"
             result.figures.append(svg.save(svg.line_chart(
-                [svg.Series("dot", xs, [scale * v[i] for _, v in rows]),
-                 svg.Series("additive", xs, [scale * v[i + 1] for _, v in rows])],
+                [svg.Series(score, xs, [scale * getattr(facts.cost[score, T, d], attribute) for T, d in keys])
+                 for score in ("dot", "additive")],
                 title=f"Forward + backward {what} as {xlabel.split()[0]} grows", xlabel=xlabel,
-                ylabel=f"{'best time' if what == 'time' else 'peak allocated'} ({unit})", log_x=2, log_y=10),
+                ylabel=f"{'median time' if what == 'time' else 'peak allocated'} ({unit})",
+                log_x=2, log_y=10),
                 out_dir / f"q3_{what}_{name}.svg"))
 
-    # Part 2: quality at a small and a large d_k.
-    settings = TrainSettings.quick() if quick else TrainSettings(steps=400, eval_interval=100)
-    seeds = (seed,) if quick else (seed, seed + 1)
-    head_dims = (8,) if quick else (8, 128)
-    variants = (("q.k / sqrt(d_k)", "dot", True), ("q.k", "dot", False), ("additive", "additive", True))
-    quality = Table(f"Training on `{settings.task}` (length {settings.length}): one layer, "
-                    f"d_model={settings.d_model}, {settings.n_heads} heads of size d_k, {settings.steps} "
-                    f"steps, seeds {', '.join(map(str, seeds))}",
-                    ["d_k", "scores", "held-out exact match (per seed)", "held-out loss (mean)",
-                     "time per run (s)"])
-    curves = {}
+    # Part 2: quality of the four scorings over d_k, one head so that d_k is the only size that changes.
+    settings = TrainSettings.quick(n_heads=1) if quick else TrainSettings(n_heads=1, steps=400)
+    seeds = seed_list(seed, quick)
+    head_dims = (8, 128) if quick else TRAIN_D_KS
+    data = settings.data()
     for d_k in head_dims:
-        for name, score, scale in variants:
-            runs = train_seeds(settings, seeds, score=score, scale=scale, head_dim=d_k)
-            curves[d_k, name] = runs[0]
-            quality.rows.append([d_k, name, per_seed(r.history.accuracy for r in runs),
-                                 mean(r.history.eval_losses[-1] for r in runs),
-                                 mean(r.history.seconds for r in runs)])
-            result.facts[f"accuracy_{d_k}_{name}"] = mean(r.history.accuracy for r in runs)
-    result.tables.append(quality)
+        for name, score, scale in VARIANTS:
+            facts.trained[d_k, name] = Trained.of(train_seeds(settings, seeds, data=data, score=score,
+                                                              scale=scale, head_dim=d_k))
+    names = [name for name, _, _ in VARIANTS]
+    about = (f"`{settings.task}` (length {settings.length}): one layer, d_model={settings.d_model}, one head "
+             f"of size d_k, {settings.steps} steps; mean ± sd over seeds {', '.join(map(str, seeds))}")
+    tables = {"loss": Table(f"Held-out loss after training on {about}", ["d_k", *names]),
+              "accuracy": Table(f"Held-out exact match after training on {about}", ["d_k", *names]),
+              "initial_entropy": Table(f"Attention entropy at initialisation (nats; uniform over the causal "
+                                       f"prefix would be {uniform_causal_entropy(data.block_size):.3f}), "
+                                       f"{about}",
+                                       ["d_k", *names])}
+    for key, table in tables.items():
+        table.rows = [[d, *(getattr(facts.trained[d, n], key) for n in names)] for d in head_dims]
+    result.tables += tables.values()
+
+    for key, ylabel, log_y in (("loss", "held-out loss", 10), ("accuracy", "held-out exact match", None)):
+        result.figures.append(svg.save(svg.line_chart(
+            [svg.Series.over_seeds(n, head_dims, np.array([getattr(facts.trained[d, n], key).values
+                                                           for d in head_dims]).T,
+                                   dashed=n.endswith("unscaled")) for n in names],
+            title=f"{ylabel.capitalize()} on {settings.task} against head size", xlabel="d_k (one head)",
+            ylabel=ylabel, log_x=2, log_y=log_y), out_dir / f"q3_{key}_dk.svg"))
+    largest = head_dims[-1]
     result.figures.append(svg.save(svg.line_chart(
-        [svg.Series(f"d_k={d}: {name}", r.curve_steps, r.smoothed_losses, dashed=d != head_dims[0])
-         for (d, name), r in curves.items()],
-        title=f"Training loss on {settings.task} (seed {seed})", xlabel="step",
-        ylabel="training loss (smoothed)",
-        log_y=10), out_dir / "q3_training.svg"))
+        [svg.Series.over_seeds(n, t.runs[0].curve_steps, [r.smoothed_losses for r in t.runs],
+                               dashed=n.endswith("unscaled"))
+         for n in names for t in [facts.trained[largest, n]]],
+        title=f"Training loss on {settings.task} at d_k = {largest}", xlabel="step",
+        ylabel="training loss (smoothed)", log_y=10), out_dir / "q3_training.svg"))
     return result
+
+
+def uniform_causal_entropy(T: int) -> float:
+    """Mean over the T queries of a causal layer of the entropy of uniform weights, log(t + 1)."""
+    return float(np.mean(np.log(np.arange(1, T + 1))))

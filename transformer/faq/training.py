@@ -9,12 +9,19 @@ schedule. The run goes through `transformer.train.train`, the loop a user trains
     Spread.of(r.loss for r in runs)          # final held-out loss over seeds
     Spread.of(r.accuracy for r in runs)      # final held-out accuracy (exact match or per token)
     svg_chart.Series.over_seeds("4 heads", runs[0].curve_steps, [r.smoothed_losses for r in runs])
+
+With `entropy_at=(25, 50, ...)` the run stops after each of those steps, the attention entropy is
+read, and training resumes from the checkpoint it wrote there (`train(..., resume_from=...)`,
+which continues exactly: the same numbers as one uninterrupted run). `init` changes the freshly
+built model before anything is measured (Q4 rescales q_proj and k_proj with it).
 """
 from __future__ import annotations
 
 import sys
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -60,6 +67,8 @@ class VariantRun:
     initial_entropy: float       # mean attention entropy (nats) of layer 0 at initialisation
     curve_steps: list[int]       # x of the smoothed training curve
     smoothed_losses: list[float]  # training loss, moving average over steps / 20 steps
+    entropy_steps: list[int] = field(default_factory=list)  # 0 and the steps of `entropy_at`
+    entropies: list[float] = field(default_factory=list)  # attention entropy (nats) of layer 0 there
 
     @property
     def parameters(self) -> int:
@@ -87,11 +96,15 @@ def smooth(values: list[float], window: int, points: int = 100) -> tuple[list[in
 
 
 def train_variant(settings: TrainSettings, seed: int, data: Dataset | None = None, *,
-                  init: Callable[[TransformerLM], None] | None = None, **attention: Any) -> VariantRun:
+                  init: Callable[[TransformerLM], None] | None = None, entropy_at: Sequence[int] = (),
+                  **attention: Any) -> VariantRun:
     """Build a TransformerLM from `settings` plus the attention options (e.g. scale=False), seed
     its weights with `seed`, apply `init` to it, train it on `data` (default: the settings'
-    task) and measure it."""
+    task) and measure it, reading the attention entropy after each step of `entropy_at`."""
     data = data if data is not None else settings.data()
+    if list(entropy_at) != sorted(set(entropy_at)) or not all(0 < s <= settings.steps for s in entropy_at):
+        raise ValueError(f"train_variant: entropy_at must be increasing steps in 1..{settings.steps}, "
+                         f"got {list(entropy_at)}")
     config = TransformerConfig(vocab_size=data.vocab.size, max_len=data.block_size, d_model=settings.d_model,
                                n_heads=attention.pop("n_heads", settings.n_heads), n_layers=settings.n_layers,
                                causal=settings.causal, **attention)
@@ -99,19 +112,26 @@ def train_variant(settings: TrainSettings, seed: int, data: Dataset | None = Non
     model = TransformerLM(config)
     if init is not None:
         init(model)
-    initial_entropy = attention_entropy(attention_weights(model, data.eval_set()[0][:64]))
+    probe = data.eval_set()[0][:64]
+    entropies = [attention_entropy(attention_weights(model, probe))]
     variant = ", ".join(f"{k}={v}" for k, v in attention.items()) or "baseline"
     if init is not None:
         variant += f", init={init.__name__}"
     print(f"  training {variant}, n_heads {config.n_heads}, seed {seed}: {settings.steps} steps ...",
           end="", file=sys.stderr, flush=True)
-    history = train(model, data,
-                    TrainConfig(steps=settings.steps, batch_size=settings.batch_size, lr=settings.lr,
-                                warmup_steps=settings.warmup_steps, eval_interval=settings.eval_interval,
-                                seed=seed), log=None)
+    recipe = TrainConfig(steps=settings.steps, batch_size=settings.batch_size, lr=settings.lr,
+                         warmup_steps=settings.warmup_steps, eval_interval=settings.eval_interval, seed=seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpoint, resume = Path(tmp) / "run.npz", None
+        for stop in dict.fromkeys([*entropy_at, settings.steps]):  # each step once, in order
+            history = train(model, data, recipe, out=checkpoint if entropy_at else None, resume_from=resume,
+                            until_step=stop, log=None)
+            resume = checkpoint
+            if stop in entropy_at:
+                entropies.append(attention_entropy(attention_weights(model, probe)))
     print(f" {history.seconds:.1f} s", file=sys.stderr, flush=True)
     steps, losses = smooth(history.losses, window=max(1, settings.steps // 20))
-    return VariantRun(model, history, initial_entropy, steps, losses)
+    return VariantRun(model, history, entropies[0], steps, losses, [0, *entropy_at], entropies)
 
 
 def train_seeds(settings: TrainSettings, seeds: Sequence[int], data: Dataset | None = None,
