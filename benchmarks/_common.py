@@ -204,8 +204,9 @@ def header(title: str, threads: int | None = None) -> str:
     if threads is not None:
         lines.append(f"# threads: {threads} each: minigrad OPENBLAS_NUM_THREADS={threads} and "
                      f"minigrad.set_num_threads({threads}); torch.set_num_threads({threads})")
-    lines.append(f"# load average (1, 5, 15 min) at start: {load_average()} "
-                 f"(above {os.cpu_count()}, the core count: a busy machine, noisy figures)")
+    busy = os.getloadavg()[0] > (os.cpu_count() or 1)
+    lines.append(f"# load average (1, 5, 15 min) at start: {load_average()}"
+                 + (" (above the core count: a busy machine, noisy figures)" if busy else ""))
     if overrides:
         lines.append(f"# WARNING: {overrides} is set and slows numpy; unset both for this command")
     return "\n".join(lines)
