@@ -202,8 +202,9 @@ def header(title: str, threads: int | None = None) -> str:
         f"# {blas_description()}",
     ]
     if threads is not None:
-        lines.append(f"# threads: {threads} each: minigrad OPENBLAS_NUM_THREADS={threads} and "
-                     f"minigrad.set_num_threads({threads}); torch.set_num_threads({threads})")
+        lines.append(f"# threads: {threads} each: minigrad.set_num_threads({threads}) (one pool for the "
+                     f"kernels and the products, numpy's BLAS on one thread); "
+                     f"torch.set_num_threads({threads})")
     busy = os.getloadavg()[0] > (os.cpu_count() or 1)
     lines.append(f"# load average (1, 5, 15 min) at start: {load_average()}"
                  + (" (above the core count: a busy machine, noisy figures)" if busy else ""))

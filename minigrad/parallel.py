@@ -1,4 +1,4 @@
-"""map_blocks: run a whole-array kernel on blocks of its arrays, on a few threads.
+"""map_blocks and matmul: run whole-array numpy work on blocks of its arrays, on a few threads.
 
 numpy releases the GIL inside its loops, so threads running numpy calls on disjoint parts of
 an array really do run at the same time. The fused kernels of `ops/nn.py` (softmax, layer_norm,
@@ -6,20 +6,28 @@ gelu, ...) treat each row on its own, so a large array can be cut into blocks of
 block computed by whichever thread is free, and every block written into its own part of a
 preallocated output: the same formula, on less data per call.
 
-How many threads: `minigrad.get_num_threads()`, the one budget that numpy's BLAS shares (set
-both with `minigrad.set_num_threads`). The kernels run between the matrix products, never
-during one, so they can use the same cores without the two oversubscribing them.
+The matrix products of the ops (`matmul`) are cut the same way once `set_num_threads` has
+given them the budget: the rows of a 2-D product, or the batch of a batched one, in blocks,
+each block one BLAS call on one thread. Then every thread minigrad uses is this pool's. The
+alternative, OpenBLAS's own threads for the products and this pool for the kernels, measured
+worse: after each product OpenBLAS's threads keep spinning on the cores for a while, waiting
+for the next one, and the kernel that follows competes with them (an exact GELU right after a
+product took 1.8x its time alone; the `medium` training step used 1.4x the CPU time).
 
-Below `min_elements` (the size of the first array) a kernel runs inline, on the whole arrays,
-in the calling thread: waking a thread costs tens of microseconds on an idle machine and
-hundreds on a busy one, which a small array does not repay. Tests lower it to run the blocked
-path on small arrays.
+How many threads: `minigrad.get_num_threads()`, the one budget (set with
+`minigrad.set_num_threads`).
+
+Below `min_elements` (the size of the first array), or `min_products` multiply-adds for a
+product, the work runs inline, on the whole arrays, in the calling thread: waking a thread
+costs tens of microseconds on an idle machine and hundreds on a busy one, which a small array
+does not repay. Tests lower both to run the blocked path on small arrays.
 
 The pool of worker threads is created on the first blocked call (never at import) and remade
 when the budget changes. A kernel called from inside a block (erf inside gelu's) runs inline.
 """
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,9 +35,10 @@ from typing import Any
 
 import numpy as np
 
-from .threads import get_num_threads
+from .threads import get_num_threads, products_share_the_pool
 
 min_elements = 1 << 17  # arrays smaller than this (128 Ki elements, 512 KB of float32) run inline
+min_products = 1 << 21  # products of fewer multiply-adds (2 Mi, ~0.1 ms on one core) run inline
 blocks_per_thread = 1  # blocks per thread: more of them cost more GIL hand-offs under load (measured)
 
 _pool: ThreadPoolExecutor | None = None
@@ -100,6 +109,13 @@ def map_blocks(kernel: Callable[..., None], *arrays: np.ndarray, axis: int = 0, 
     if first.size < min_elements:  # the common case first: small arrays pay for no more checks
         kernel(*arrays, **options)
         return
+    _run_blocks(kernel, arrays, axis, options)
+
+
+def _run_blocks(kernel: Callable[..., None], arrays: tuple[np.ndarray, ...], axis: int,
+                options: dict[str, Any]) -> None:
+    """map_blocks past its size threshold: the blocks on the pool, or inline when they cannot be."""
+    first = arrays[0]
     threads = get_num_threads()
     # Blocks of at least two slices: a block of one slice would drop the axis, and numpy could
     # then sum the block's elements in another order (pairwise instead of one by one).
@@ -118,3 +134,45 @@ def map_blocks(kernel: Callable[..., None], *arrays: np.ndarray, axis: int = 0, 
     work.all_finished.wait()  # the blocks a worker took (those the caller took are done)
     if work.errors:
         raise work.errors[0]
+
+
+def _product(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    np.matmul(a, b, out=out)
+
+
+def _product_rows(a: np.ndarray, out: np.ndarray, b: np.ndarray) -> None:
+    np.matmul(a, b, out=out)  # rows of a, all of b
+
+
+def _product_columns(b: np.ndarray, out: np.ndarray, a: np.ndarray) -> None:
+    np.matmul(a, b, out=out)  # all of a, columns of b
+
+
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b, on the pool's threads when the budget has more than one and the product is large,
+    in blocks, one single-threaded BLAS call each: for 2-D a and b the rows of a, or the
+    columns of b when a has fewer rows than b columns (one token's step in a language model is
+    a (1, d) @ (d, n) product); for batched a and b of one batch shape, the batch (axis 0).
+    Each element of the result is one BLAS dot product over the same inner dimension whichever
+    block holds it, but OpenBLAS picks its inner kernels by block shape, so a cut product may
+    differ from the uncut one in the last bits (tested: within a few ulp), as BLAS's own
+    threads may. Otherwise, and for other shapes and dtypes, exactly `a @ b`."""
+    if not products_share_the_pool() or a.dtype != b.dtype or a.dtype.kind != "f":
+        return a @ b
+    axis = 0
+    if a.ndim == b.ndim == 2 and a.shape[1] == b.shape[0]:
+        shape = (a.shape[0], b.shape[1])
+        if a.shape[0] >= b.shape[1]:
+            arrays, kernel, options = (a,), _product_rows, {"b": b}
+        else:
+            arrays, kernel, options, axis = (b,), _product_columns, {"a": a}, 1
+    elif a.ndim == b.ndim > 2 and a.shape[:-2] == b.shape[:-2] and a.shape[-1] == b.shape[-2]:
+        arrays, kernel, options = (a, b), _product, {}
+        shape = a.shape[:-1] + b.shape[-1:]
+    else:
+        return a @ b
+    if math.prod(shape) * a.shape[-1] < min_products:
+        return a @ b
+    out = np.empty(shape, dtype=a.dtype)
+    _run_blocks(kernel, arrays + (out,), axis, options)
+    return out

@@ -1,5 +1,4 @@
-"""set_num_threads: the one thread budget of minigrad, shared by numpy's BLAS and the row-block
-kernels, chosen at run time.
+"""set_num_threads: the one thread budget of minigrad, chosen at run time.
 
 numpy's matrix products run in OpenBLAS (or MKL, ...), which starts as many threads as there
 are cores. On the small matrices of this project a second thread brings little, and on a busy
@@ -8,9 +7,13 @@ run was 4-6x slower with two threads than with one. Environment variables such a
 OPENBLAS_NUM_THREADS are read only when numpy is first imported; `threadpoolctl` changes the
 count of a BLAS already loaded, which is what this module does.
 
-The fused kernels of `ops/nn.py` also run on threads, in blocks of rows (`minigrad.parallel`).
-They run between the matrix products, never during one, so both use the same `n` threads: one
-budget, like `torch.set_num_threads`, and never more threads busy than it allows.
+`set_num_threads(n)`, like `torch.set_num_threads`, makes n threads the budget of everything
+minigrad runs in parallel, in one pool (`minigrad.parallel`): the fused kernels of `ops/nn.py`
+in blocks of rows and the ops' matrix products in blocks of rows or of the batch. numpy's BLAS
+itself is set to one thread, so that its own threads never compete with the pool's (they spin
+on the cores after each product, which slowed the kernels between products measurably).
+Until `set_num_threads` is called nothing changes: BLAS keeps its threads, the products are
+not cut, and the kernels' budget is BLAS's thread count.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 _budget: int | None = None  # set by set_num_threads; None: not chosen yet, numpy's BLAS count
+_products_on_pool = False  # set_num_threads(n > 1) was called: the pool cuts the matrix products
 
 
 def _threadpoolctl() -> Any:
@@ -31,13 +35,14 @@ def _threadpoolctl() -> Any:
 
 
 def set_num_threads(n: int) -> None:
-    """Use `n` threads from now on, in this process (like torch.set_num_threads): `n` in numpy's
-    BLAS and `n` for the row blocks of the fused kernels."""
-    global _budget
+    """Use `n` threads from now on, in this process (like torch.set_num_threads): `n` for the
+    blocks of the fused kernels and of the ops' matrix products, with numpy's BLAS on one thread."""
+    global _budget, _products_on_pool
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"set_num_threads: n must be a positive integer, got {n!r}")
-    _threadpoolctl().threadpool_limits(limits=n, user_api="blas")
+    _threadpoolctl().threadpool_limits(limits=1, user_api="blas")
     _budget = n
+    _products_on_pool = n > 1
 
 
 def blas_num_threads() -> int:
@@ -53,3 +58,9 @@ def get_num_threads() -> int:
     if _budget is None:
         _budget = blas_num_threads()
     return _budget
+
+
+def products_share_the_pool() -> bool:
+    """Whether the ops' matrix products run in blocks on the pool (`parallel.matmul`): after
+    `set_num_threads(n)` with n > 1, which left numpy's BLAS one thread."""
+    return _products_on_pool

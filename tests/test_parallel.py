@@ -14,7 +14,7 @@ import minigrad
 from minigrad import functional as F
 from minigrad import parallel
 from minigrad.ops.erf import erf
-from minigrad.threads import blas_num_threads, get_num_threads, set_num_threads
+from minigrad.threads import blas_num_threads, get_num_threads, products_share_the_pool, set_num_threads
 
 
 @pytest.fixture
@@ -26,6 +26,7 @@ def budget(monkeypatch):
     def set_(threads: int, blocked: bool) -> None:
         set_num_threads(threads)
         monkeypatch.setattr(parallel, "min_elements", 0 if blocked else 1 << 62)
+        monkeypatch.setattr(parallel, "min_products", 0 if blocked else 1 << 62)
 
     yield set_
     set_num_threads(before)
@@ -55,6 +56,12 @@ KERNELS = [
     ("cross_entropy mean", lambda x: F.cross_entropy(x, _target(13, 6, False)), [(13, 6)]),
     ("cross_entropy ignored, smoothed",
      lambda x: F.cross_entropy(x, _target(13, 6, True), label_smoothing=0.1), [(13, 6)]),
+    ("matmul 2-D", lambda a, b: a @ b, [(13, 7), (7, 5)]),
+    ("matmul batched", lambda a, b: a @ b, [(4, 3, 5, 6), (4, 3, 6, 2)]),
+    ("matmul broadcast", lambda a, b: a @ b, [(4, 5, 6), (6, 3)]),
+    ("linear", lambda x, w, b: F.linear(x, w, b), [(3, 9, 6), (4, 6), (4,)]),
+    ("attention", lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
+     [(2, 3, 7, 4), (2, 3, 7, 4), (2, 3, 7, 5)]),
     ("cross_entropy none", lambda x: F.cross_entropy(x, _target(13, 6, True), reduction="none"),
      [(13, 6)]),
 ]
@@ -149,7 +156,7 @@ def test_blocks_cut_along_the_axis_asked_for_at_least_two_slices_each(budget):
     assert all(rows == 7 and w >= 2 for rows, w in shapes)
 
 
-def test_one_budget_sets_blas_and_the_blocks(budget):
+def test_one_budget_for_the_blocks_with_blas_on_one_thread(budget):
     calls = []
 
     def kernel(x, out):
@@ -157,14 +164,55 @@ def test_one_budget_sets_blas_and_the_blocks(budget):
         out[...] = x
 
     budget(2, blocked=True)
-    assert get_num_threads() == 2 and blas_num_threads() == 2
+    assert get_num_threads() == 2 and blas_num_threads() == 1 and products_share_the_pool()
     parallel.map_blocks(kernel, np.arange(100.0), np.empty(100))
     assert len(calls) == 2 * parallel.blocks_per_thread
     budget(1, blocked=True)
-    assert get_num_threads() == 1 and blas_num_threads() == 1
+    assert get_num_threads() == 1 and blas_num_threads() == 1 and not products_share_the_pool()
     calls.clear()
     parallel.map_blocks(kernel, np.arange(100.0), np.empty(100))
     assert calls == [threading.get_ident()]  # one thread: inline, whatever the size
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_products_in_blocks_are_within_a_few_ulp_of_one_product(budget, dtype):
+    """OpenBLAS picks its inner kernels by the shape of a block, so a row of a cut product
+    may be summed in another order than in the whole one: within a few ulp of the largest
+    element. (At the sizes of the models most blocks give the same bits.)"""
+    rng = np.random.default_rng(4)
+    cases = [((37, 300), (300, 513)), ((200, 64), (64, 96)), ((1, 64), (64, 301)),
+             ((6, 5, 33, 17), (6, 5, 17, 9))]
+    for sa, sb in cases:
+        a, b = rng.standard_normal(sa).astype(dtype), rng.standard_normal(sb).astype(dtype)
+        budget(1, blocked=False)
+        whole = parallel.matmul(a, b)
+        np.testing.assert_array_equal(whole, a @ b)
+        for threads in (2, 3):
+            budget(threads, blocked=True)
+            cut = parallel.matmul(a, b)
+            assert cut.dtype == whole.dtype and cut.shape == whole.shape
+            bound = 4 * np.finfo(dtype).eps * (np.abs(a) @ np.abs(b)).max()
+            assert np.abs(cut - whole).max() <= bound, f"{sa} @ {sb}, {threads} threads"
+
+
+@pytest.mark.parametrize("blocked", [False, True], ids=["inline", "blocked"])
+def test_gradcheck_of_a_one_row_product_cut_by_columns(budget, blocked):
+    budget(3, blocked=blocked)
+    rng = np.random.default_rng(5)
+    a, b = (minigrad.tensor(rng.standard_normal(s), requires_grad=True) for s in [(1, 7), (7, 9)])
+    assert minigrad.gradcheck(lambda a, b: a @ b, [a, b])
+
+
+def test_products_that_cannot_be_cut_are_numpys(budget):
+    budget(2, blocked=True)
+    ints = np.arange(12).reshape(3, 4)
+    np.testing.assert_array_equal(parallel.matmul(ints, ints.T), ints @ ints.T)
+    mixed = parallel.matmul(np.ones((3, 4), np.float32), np.ones((4, 2)))
+    assert mixed.dtype == np.float64
+    broadcast = parallel.matmul(np.ones((5, 3, 4)), np.ones((1, 4, 2)))
+    assert broadcast.shape == (5, 3, 2)
+    with pytest.raises(ValueError):
+        parallel.matmul(np.ones((3, 4)), np.ones((5, 2)))
 
 
 def test_import_starts_no_thread():

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
+from ..parallel import matmul
 
 
 def _grouped(x: np.ndarray, groups: int) -> np.ndarray:
@@ -79,7 +80,7 @@ class ScaledDotProductAttention(Function):
             q, k, v = _grouped(q, groups), k[..., None, :, :], v[..., None, :, :]
             bias = tuple(_heads_of(b, full, groups) for b in bias)
             hidden = None if hidden is None else _heads_of(hidden, full, groups)
-        scores = (q * scale) @ np.swapaxes(k, -1, -2)  # (..., L, E) @ (..., E, S) -> (..., L, S)
+        scores = matmul(q * scale, np.swapaxes(k, -1, -2))  # (..., L, E) @ (..., E, S) -> (..., L, S)
         # Hidden keys get -inf added (exp gives exactly 0): adding a small broadcast array is
         # ~5x faster than a masked copy into the scores (measured).
         added = [] if hidden is None else [np.where(hidden, np.asarray(-np.inf, dtype=scores.dtype),
@@ -105,7 +106,7 @@ class ScaledDotProductAttention(Function):
             keep = generator.random(probs.shape, dtype=np.float32) >= dropout_p  # True = kept
             dropped = probs * keep
             dropped *= 1 / (1 - dropout_p)
-        out = dropped @ v  # (..., L, S) @ (..., S, Ev) -> (..., L, Ev)
+        out = matmul(dropped, v)  # (..., L, S) @ (..., S, Ev) -> (..., L, Ev)
         if any(ctx.needs_input_grad):
             ctx.save_for_backward(q, k, v, probs, keep)
             ctx.args = (scale, groups, dropout_p, full)
@@ -124,20 +125,20 @@ class ScaledDotProductAttention(Function):
             dropped = probs * keep
             dropped *= 1 / (1 - dropout_p)
 
-        dv = np.swapaxes(dropped, -1, -2) @ g if needs[2] else None  # dv = P^T dO
+        dv = matmul(np.swapaxes(dropped, -1, -2), g) if needs[2] else None  # dv = P^T dO
         dq = dk = dbias = None
         if needs[0] or needs[1] or (len(needs) > 3 and needs[3]):
-            ds = g @ np.swapaxes(v, -1, -2)  # dP = dO v^T  (..., L, S)
+            ds = matmul(g, np.swapaxes(v, -1, -2))  # dP = dO v^T  (..., L, S)
             if keep is not None:
                 ds *= keep
                 ds *= 1 / (1 - dropout_p)
             ds -= np.einsum("...j,...j->...", ds, probs)[..., None]
             ds *= probs  # dS = P * (dP - rowsum(dP * P))
             if needs[0]:
-                dq = ds @ k  # dq = dS k s
+                dq = matmul(ds, k)  # dq = dS k s
                 dq *= scale
             if needs[1]:
-                dk = np.swapaxes(ds, -1, -2) @ q  # dk = dS^T q s
+                dk = matmul(np.swapaxes(ds, -1, -2), q)  # dk = dS^T q s
                 dk *= scale
             if len(needs) > 3 and needs[3]:
                 dbias = ds.reshape(full) if groups > 1 else ds  # dbias = dS

@@ -1,5 +1,6 @@
 """Matrix products: `a @ b` with numpy's batching and broadcasting rules, and the fused affine
-map `x @ W.T + b` of a linear layer (one graph node instead of three)."""
+map `x @ W.T + b` of a linear layer (one graph node instead of three). Every product goes
+through `parallel.matmul`, which cuts a large one into blocks on the thread budget."""
 from __future__ import annotations
 
 import math
@@ -7,6 +8,7 @@ import math
 import numpy as np
 
 from ..autograd import Function
+from ..parallel import matmul
 
 
 def _shape_text(shape: tuple[int, ...]) -> str:
@@ -35,8 +37,8 @@ def rows(x: np.ndarray) -> np.ndarray:
 def _flat_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(..., k) @ (k, n) as one 2-D product: much faster in BLAS than numpy's batched loop."""
     if b.ndim == 2 and a.ndim > 2:
-        return (rows(a) @ b).reshape(*a.shape[:-1], b.shape[-1])
-    return a @ b
+        return matmul(rows(a), b).reshape(*a.shape[:-1], b.shape[-1])
+    return matmul(a, b)
 
 
 class MatMul(Function):
@@ -63,9 +65,9 @@ class MatMul(Function):
                 da = da.sum(axis=tuple(range(da.ndim - 2))).reshape(a.shape)
         if ctx.needs_input_grad[1]:  # dL/db = a^T @ g
             if b2.ndim == 2 and a2.ndim > 2:  # b was shared by every batch: one 2-D product
-                db = rows(a2).T @ rows(g)
+                db = matmul(rows(a2).T, rows(g))
             else:
-                db = np.swapaxes(a2, -1, -2) @ g
+                db = matmul(np.swapaxes(a2, -1, -2), g)
             if b.ndim == 1:  # (..., k, 1): sum the batch away
                 db = db.sum(axis=tuple(range(db.ndim - 2))).reshape(b.shape)
         return da, db
@@ -85,7 +87,7 @@ class Linear(Function):
             raise ValueError(f"linear: bias of shape {bias.shape} does not match weight of shape "
                              f"{weight.shape}")
         ctx.save_for_backward(x, weight)
-        out = rows(x) @ weight.T
+        out = matmul(rows(x), weight.T)
         if bias is not None:
             out += bias
         return out.reshape(*x.shape[:-1], weight.shape[0])
@@ -94,8 +96,8 @@ class Linear(Function):
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
         g2 = rows(grad)
-        dx = (g2 @ weight).reshape(x.shape) if ctx.needs_input_grad[0] else None  # dL/dx = g W
-        dw = g2.T @ rows(x) if ctx.needs_input_grad[1] else None  # dL/dW = g^T x
+        dx = matmul(g2, weight).reshape(x.shape) if ctx.needs_input_grad[0] else None  # dL/dx = g W
+        dw = matmul(g2.T, rows(x)) if ctx.needs_input_grad[1] else None  # dL/dW = g^T x
         if len(ctx.needs_input_grad) == 2:
             return dx, dw
         db = g2.sum(axis=0) if ctx.needs_input_grad[2] else None  # dL/db = sum of g over rows
