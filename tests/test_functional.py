@@ -214,6 +214,20 @@ def test_embedding_gradient_counts_repeated_ids() -> None:
     np.testing.assert_array_equal(table.grad.data[:, 0], [1, 2, 0, 0, 3])
 
 
+@pytest.mark.parametrize("vocab", [3, 40, 1000])
+def test_embedding_gradient_sums_runs_of_any_length(vocab: int) -> None:
+    """Ids seen once (copied) and ids seen many times (summed), mixed: the sum np.add.at makes."""
+    rng = np.random.default_rng(vocab)
+    ids = rng.integers(0, vocab, size=(7, 30))
+    ids[0, :12] = 1  # one long run
+    table = mg.tensor(rng.standard_normal((vocab, 4)), requires_grad=True)
+    g = rng.standard_normal((7, 30, 4))
+    F.embedding(ids, table).backward(mg.tensor(g))
+    expected = np.zeros((vocab, 4))
+    np.add.at(expected, ids.reshape(-1), g.reshape(-1, 4))
+    np.testing.assert_allclose(table.grad.data, expected, rtol=1e-12, atol=1e-12)
+
+
 def test_embedding_output_is_a_copy_of_the_rows() -> None:
     table = randn(3, 2)
     out = F.embedding(np.array(1), table)
