@@ -7,12 +7,13 @@ block computed by whichever thread is free, and every block written into its own
 preallocated output: the same formula, on less data per call.
 
 The matrix products of the ops (`matmul`) are cut the same way once `set_num_threads` has
-given them the budget: the rows of a 2-D product, or the batch of a batched one, in blocks,
-each block one BLAS call on one thread. Then every thread minigrad uses is this pool's. The
-alternative, OpenBLAS's own threads for the products and this pool for the kernels, measured
-worse: after each product OpenBLAS's threads keep spinning on the cores for a while, waiting
-for the next one, and the kernel that follows competes with them (an exact GELU right after a
-product took 1.8x its time alone; the `medium` training step used 1.4x the CPU time).
+given them the budget: the rows of a 2-D product (its columns, when it has fewer rows than
+columns), or the batch of a batched one, in blocks, each block one BLAS call on one thread.
+Then every thread minigrad uses is this pool's. The alternative, OpenBLAS's own threads for
+the products and this pool for the kernels, measured worse: after each product OpenBLAS's
+threads keep spinning on the cores for a while, waiting for the next one, and the kernel that
+follows competes with them (an exact GELU right after a product took 1.5x its time alone; the
+`medium` training step used 1.4x the CPU time).
 
 How many threads: `minigrad.get_num_threads()`, the one budget (set with
 `minigrad.set_num_threads`).

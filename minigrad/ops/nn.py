@@ -141,14 +141,6 @@ def _normalized_backward(g: np.ndarray, xhat: np.ndarray, rstd: np.ndarray, dx: 
     dx *= rstd
 
 
-def _column_sums(g: np.ndarray, xhat: np.ndarray, dw: np.ndarray, *db: np.ndarray) -> None:
-    """Sums over the rows of (rows, D) arrays into (1, D) outputs: dw = sum g * xhat and, with
-    an output for it, db = sum g."""
-    np.einsum("ij,ij->j", g, xhat, out=dw[0])
-    if db:
-        g.sum(axis=0, out=db[0][0])
-
-
 def _rms_norm(x: np.ndarray, xhat: np.ndarray, rstd: np.ndarray, *y: np.ndarray, eps: float,
               weight: np.ndarray | None) -> None:
     """Rows of x (rows, D) -> xhat, rstd (rows, 1) and, with a weight, y."""
@@ -183,12 +175,12 @@ def _normalized_grads(ctx, grad: np.ndarray, centred: bool) -> tuple[np.ndarray 
         dx = dx.reshape(grad.shape)
     if weight is None:
         return (dx,)
-    # dw = sum over rows of g * xhat, db = sum over rows of g (both computed when either is needed)
-    sums = [np.empty((1, xhat.shape[1]), dtype=g.dtype) for _ in needs[1:]]
-    if any(needs[1:]):
-        _column_sums(g, xhat, *sums)
-    return (dx,) + tuple(s.reshape(shape) if need else None
-                         for s, shape, need in zip(sums, ctx.input_shapes[1:], needs[1:]))
+    # dw = sum over rows of g * xhat, db = sum over rows of g, each only when needed
+    dw = np.einsum("ij,ij->j", g, xhat).reshape(ctx.input_shapes[1]) if needs[1] else None
+    if len(needs) == 2:
+        return dx, dw
+    db = g.sum(axis=0).reshape(ctx.input_shapes[2]) if needs[2] else None
+    return dx, dw, db
 
 
 class LayerNorm(Function):
