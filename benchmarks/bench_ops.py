@@ -5,6 +5,7 @@ side in minigrad and PyTorch eager.
     python benchmarks/bench_ops.py --only overhead   # the per-op overhead rows alone
     python benchmarks/bench_ops.py --malloc off      # minigrad without its glibc malloc tuning
     python benchmarks/bench_ops.py --only "nn|" --blocks off   # fused kernels inline, on one thread
+    python benchmarks/bench_ops.py --only pass       # single passes over memory, numpy against PyTorch
 
 Each side runs in a fresh child process that imports only its framework, so neither one's
 allocator settings or thread pools touch the other; the children alternate, minigrad then
@@ -201,6 +202,57 @@ def _chains() -> list[tuple[str, int, Callable[..., Any]]]:
     ]
 
 
+PASSES = 8  # passes per timed call, as a fused kernel makes several passes over each block
+
+
+def _passes(framework: str) -> list[tuple[str, Callable[..., None]]]:
+    """(name, fn(x, y, m, out, col)): one pass over an L-sized array x (y another one, m x's
+    row maxima, out an array like x, col one like m), no graph. The fused kernels are made of
+    such passes, several per call: minigrad's `fn` is a kernel run in row blocks on the thread
+    budget, as theirs (`minigrad.parallel`), and the timed call runs PASSES of them per block,
+    so that a pass pays its share of handing blocks to threads as it does in a kernel."""
+    if framework == "torch":
+        import torch
+
+        return [
+            ("x * y, two arrays", lambda x, y, m, out, col: torch.mul(x, y, out=out)),
+            ("x - m, m (rows, 1) broadcast", lambda x, y, m, out, col: torch.sub(x, m, out=out)),
+            ("exp(x)", lambda x, y, m, out, col: torch.exp(x, out=out)),
+            ("row max", lambda x, y, m, out, col: torch.amax(x, 1, keepdim=True, out=col)),
+            ("row sum", lambda x, y, m, out, col: torch.sum(x, 1, keepdim=True, out=col)),
+        ]
+    from minigrad.ops.rows import sums
+
+    def row_sum(x: np.ndarray, y: np.ndarray, m: np.ndarray, out: np.ndarray, col: np.ndarray) -> None:
+        col[...] = sums(x, 1)
+
+    return [
+        ("x * y, two arrays", lambda x, y, m, out, col: np.multiply(x, y, out=out)),
+        ("x - m, m (rows, 1) broadcast", lambda x, y, m, out, col: np.subtract(x, m, out=out)),
+        ("exp(x)", lambda x, y, m, out, col: np.exp(x, out=out)),
+        ("row max", lambda x, y, m, out, col: np.max(x, axis=1, keepdims=True, out=col)),
+        ("row sum", row_sum),
+    ]
+
+
+def _time_passes(framework: str, fn: Callable[..., None], operands: list[Any]) -> float:
+    """Seconds per pass of `fn`, PASSES passes per timed call."""
+    if framework == "torch":
+        def call() -> None:
+            for _ in range(PASSES):
+                fn(*operands)
+    else:
+        from minigrad.parallel import map_blocks
+
+        def kernel(*blocks: np.ndarray) -> None:
+            for _ in range(PASSES):
+                fn(*blocks)
+
+        def call() -> None:
+            map_blocks(kernel, *operands)
+    return median_time(call) / PASSES
+
+
 # ----- one framework, in a child process ----------------------------------------------------------
 def _load(framework: str, threads: int) -> SimpleNamespace:
     if framework == "torch":
@@ -260,6 +312,14 @@ def worker(framework: str, threads: int, only: str, blocks: str) -> dict[str, fl
         except (AttributeError, NotImplementedError, TypeError) as e:  # op missing in this build
             print(f"{framework}: {name} ({size}) skipped: {e}", file=sys.stderr)
             results[key] = None
+    x, y = _arrays(9, L, L)
+    operands = [x, y, x.max(axis=1, keepdims=True), np.empty_like(x), np.empty((L[0], 1), dtype=x.dtype)]
+    if framework == "torch":
+        operands = [lib.fw.from_numpy(a) for a in operands]
+    for name, fn in _passes(framework):
+        key = f"pass|{name}|L"
+        if only in key:
+            results[key] = _time_passes(framework, fn, operands)
     x, a, b = (np.full(16, v, dtype=np.float32) for v in (0.1, 0.9, 0.05))
     for name, n_ops, fn in _chains():
         if only not in f"overhead|{name}":
@@ -315,7 +375,8 @@ def main() -> None:
                      _figure(median_of(torch, key), scale) if torch else "-",
                      f"{ratios.median:.2f}" if ratios else "-", ratios.spread if ratios else "-"])
     print(table(rows, ["family", "op", "size", "minigrad", "torch", "ratio", "spread"]))
-    print("# ms per forward+backward call, except the overhead rows (µs per recorded op), medians over")
+    print(f"# ms per forward+backward call, except the pass rows (ms per pass, {PASSES} per call, no graph)")
+    print("# and the overhead rows (µs per recorded op), medians over")
     print("# the pairs; ratio = the median over the pairs of minigrad / torch within each pair (below 1:")
     print("# minigrad is faster); spread: the lowest-highest pair")
     peaks = "; ".join(f"{f} {max(r['peak_mb'] for r in runs[f]):.0f} MB" for f in frameworks)

@@ -3,7 +3,7 @@ side in minigrad and PyTorch eager: ms/step, GFLOP/s, the ratio and peak memory.
 
     python benchmarks/bench_train_step.py                    # all sizes, 5 alternating pairs
     python benchmarks/bench_train_step.py --malloc both      # minigrad with and without mallopt
-    python benchmarks/bench_train_step.py --breakdown small  # where minigrad's step spends time
+    python benchmarks/bench_train_step.py --breakdown small  # where the time goes: by op, by part
 
 Every (side, size) runs in a fresh child process that imports only its framework, so each
 one's peak memory is its own (`ru_maxrss` of the child) and neither one's allocator settings or
@@ -88,6 +88,17 @@ def _minigrad_step(size: tuple[int, ...], threads: int) -> tuple[Any, int]:
 
 
 def _torch_step(size: tuple[int, ...], threads: int) -> tuple[Any, int]:
+    forward_backward, optimizer, n_params = _torch_parts(size, threads)
+
+    def step() -> None:
+        forward_backward()
+        optimizer.step()
+
+    return step, n_params
+
+
+def _torch_parts(size: tuple[int, ...], threads: int) -> tuple[Any, Any, int]:
+    """PyTorch's side of a step: (zero_grad + forward + backward, the optimizer, parameters)."""
     import torch
     from torch import nn
 
@@ -118,12 +129,11 @@ def _torch_step(size: tuple[int, ...], threads: int) -> tuple[Any, int]:
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     ids, targets = (torch.from_numpy(a) for a in _batch(vocab, T, B))
 
-    def step() -> None:
+    def forward_backward() -> None:
         optimizer.zero_grad()
         model(ids, targets).backward()
-        optimizer.step()
 
-    return step, sum(p.numel() for p in model.parameters())
+    return forward_backward, optimizer, sum(p.numel() for p in model.parameters())
 
 
 def worker(framework: str, size_name: str, steps: int, threads: int) -> dict[str, Any]:
@@ -152,18 +162,39 @@ def worker(framework: str, size_name: str, steps: int, threads: int) -> dict[str
     }
 
 
-# ----- where minigrad's time goes -----------------------------------------------------------------
-def breakdown(size_name: str, steps: int, threads: int) -> None:
-    """Time every op's forward and backward (by Function class), the optimizer step, and the
-    rest (graph bookkeeping, module calls, Python) over `steps` steps of minigrad."""
+# ----- where each framework's step spends its time ---------------------------------------------
+# The parts of a step both frameworks have, by what computes them: minigrad's Function classes
+# (and its optimizer), PyTorch's aten ops by the profiler's self time. Whatever no part names
+# (embeddings, cross-entropy, adds, reshapes, copies, the graph, Python) is "everything else".
+PARTS = {
+    "linear layers (products, bias)": (("Linear",), ("aten::mm", "aten::addmm", "aten::sum")),
+    "attention (fused)": (("ScaledDotProductAttention",), ("scaled_dot_product",)),
+    "GELU": (("Gelu",), ("aten::gelu",)),
+    "LayerNorm": (("LayerNorm",), ("layer_norm",)),
+    "optimizer step (AdamW)": (("AdamW",), ()),
+}
+OPTIMIZER = "optimizer step (AdamW)"
+
+
+def _part_of(name: str, framework: str) -> str | None:
+    """The part a minigrad Function class (exact name) or an aten op (name contains) belongs to."""
+    for part, (classes, aten) in PARTS.items():
+        if (name in classes) if framework == "minigrad" else any(a in name for a in aten):
+            return part
+    return None
+
+
+def _minigrad_breakdown(size_name: str, steps: int, threads: int) -> dict[str, Any]:
+    """`steps` steps, each timed whole and with every op's forward and backward (by Function
+    class) and the optimizer step timed inside it by wrappers: ms per step, per key."""
     import minigrad
     from minigrad.autograd import Function
 
     step, _ = _minigrad_step(SIZES[size_name], threads)
     step()
-    totals: dict[tuple[str, str], float] = {}
+    totals: dict[str, float] = {}
 
-    def timed(key: tuple[str, str], fn: Any) -> Any:
+    def timed(key: str, fn: Any) -> Any:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             start = time.perf_counter()
             try:
@@ -181,33 +212,103 @@ def breakdown(size_name: str, steps: int, threads: int) -> None:
     for cls in classes:
         for kind in ("forward", "backward"):
             if kind in vars(cls):
-                setattr(cls, kind, staticmethod(timed((cls.__name__, kind), vars(cls)[kind].__func__)))
-    minigrad.optim.AdamW.step = timed(("AdamW", "step"), minigrad.optim.AdamW.step)
-
-    per_step: list[dict[tuple[str, str], float]] = []
-    step_times = []
+                setattr(cls, kind, staticmethod(timed(f"{cls.__name__}.{kind}", vars(cls)[kind].__func__)))
+    minigrad.optim.AdamW.step = timed("AdamW.step", minigrad.optim.AdamW.step)
+    result: dict[str, list[Any]] = {"step_ms": [], "ms": []}
     for _ in range(steps):
         totals.clear()
         start = time.perf_counter()
         step()
-        step_times.append(time.perf_counter() - start)
-        per_step.append(dict(totals))
-    # medians over the steps, so that one step slowed by another process does not skew a row
-    medians = {k: statistics.median(t.get(k, 0.0) for t in per_step) for k in per_step[0]}
-    total = statistics.median(step_times) * 1e3
-    rows = sorted(((v * 1e3, k) for k, v in medians.items()), reverse=True)
-    accounted = sum(ms for ms, _ in rows)
-    print(f"# minigrad step, size {size_name}: {total:.1f} ms per step (with timing wrappers), "
-          f"medians of {steps} steps")
-    out = [[f"{name}.{kind}", f"{ms:.2f}", f"{100 * ms / total:.1f}%"] for ms,
-           (name, kind) in rows if ms >= 0.05]
-    rest = total - accounted
-    out.append(["rest: graph bookkeeping, modules, Python", f"{rest:.2f}", f"{100 * rest / total:.1f}%"])
-    print(table(out, ["op", "ms/step", "share"]))
-    fwd = sum(ms for ms, (_, kind) in rows if kind == "forward")
-    bwd = sum(ms for ms, (_, kind) in rows if kind == "backward")
-    optimizer = medians.get(("AdamW", "step"), 0.0) * 1e3
-    print(f"# op forwards {fwd:.1f} ms, op backwards {bwd:.1f} ms, optimizer {optimizer:.1f} ms")
+        result["step_ms"].append(1e3 * (time.perf_counter() - start))
+        result["ms"].append({k: 1e3 * v for k, v in totals.items()})
+    return result
+
+
+def _torch_breakdown(size_name: str, steps: int, threads: int) -> dict[str, Any]:
+    """`steps` rounds of: one step timed whole (and its optimizer step), then one forward +
+    backward under torch.profiler for the aten ops' self times: ms per round, per key. The
+    step is timed without the profiler, so that its cost counts against no part of PyTorch's."""
+    from torch.profiler import ProfilerActivity, profile
+
+    forward_backward, optimizer, _ = _torch_parts(SIZES[size_name], threads)
+    forward_backward()
+    optimizer.step()
+    result: dict[str, list[Any]] = {"step_ms": [], "ms": []}
+    for _ in range(steps):
+        start = time.perf_counter()
+        forward_backward()
+        middle = time.perf_counter()
+        optimizer.step()
+        end = time.perf_counter()
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            forward_backward()
+        ms = {event.key: event.self_cpu_time_total / 1e3 for event in prof.key_averages()}
+        ms["AdamW.step"] = 1e3 * (end - middle)
+        result["step_ms"].append(1e3 * (end - start))
+        result["ms"].append(ms)
+    return result
+
+
+def _parts(step_ms: float, ms: dict[str, float], framework: str) -> dict[str, float]:
+    """One step's ms by part, and "everything else": the step minus the parts."""
+    parts = dict.fromkeys(PARTS, 0.0)
+    for key, value in ms.items():
+        name = key.split(".")[0] if framework == "minigrad" else key
+        part = OPTIMIZER if key == "AdamW.step" else _part_of(name, framework)
+        if part is not None:
+            parts[part] += value
+    parts["everything else"] = step_ms - sum(parts.values())
+    parts["whole step"] = step_ms
+    return parts
+
+
+def _median_parts(run: dict[str, Any], framework: str) -> dict[str, float]:
+    """A child's parts: medians over its steps."""
+    steps = [_parts(t, ms, framework) for t, ms in zip(run["step_ms"], run["ms"])]
+    return {part: statistics.median(s[part] for s in steps) for part in steps[0]}
+
+
+def breakdown(size_name: str, steps: int, threads: int, pairs: int, with_torch: bool) -> None:
+    """minigrad's step by op, and both frameworks' steps by part, from alternating children."""
+    def child(framework: str) -> dict[str, Any]:
+        arguments = [framework, "--sizes", size_name, "--steps", str(steps), "--breakdown", size_name]
+        return run_worker(__file__, arguments, threads)
+
+    sides = {"minigrad": lambda: child("minigrad")}
+    if with_torch:
+        sides["torch"] = lambda: child("torch")
+    runs = alternate(sides, pairs)
+    ours = runs["minigrad"]
+    # medians over each child's steps, then over the children
+    step_ms = statistics.median(statistics.median(r["step_ms"]) for r in ours)
+    keys = {k for r in ours for ms in r["ms"] for k in ms}
+    ops = sorted(((statistics.median(statistics.median(ms.get(k, 0.0) for ms in r["ms"]) for r in ours), k)
+                  for k in keys), reverse=True)
+    print(f"# minigrad, size {size_name}: {step_ms:.1f} ms per step (with the timing wrappers); "
+          f"medians of {steps} steps in each of {pairs} processes, then over the processes")
+    rows = [[key, f"{ms:.2f}", f"{100 * ms / step_ms:.1f}%"] for ms, key in ops if ms >= 0.05]
+    rest = step_ms - sum(ms for ms, _ in ops)
+    rows.append(["rest: graph bookkeeping, modules, Python", f"{rest:.2f}", f"{100 * rest / step_ms:.1f}%"])
+    print(table(rows, ["op", "ms/step", "share"]))
+    if not with_torch:
+        return
+    mine = [_median_parts(r, "minigrad") for r in ours]
+    theirs = [_median_parts(r, "torch") for r in runs["torch"]]
+    print(f"\n# by part, side by side: ms per step, medians over {pairs} alternating pairs")
+    rows = []
+    for part in mine[0]:
+        a = statistics.median(m[part] for m in mine)
+        b = statistics.median(t[part] for t in theirs)
+        ratio = statistics.median(m[part] / t[part] for m, t in zip(mine, theirs)) if b > 0 else None
+        excess = statistics.median(m[part] - t[part] for m, t in zip(mine, theirs))
+        shown_ratio = "-" if ratio is None else f"{ratio:.2f}"
+        rows.append([part, f"{a:.1f}", f"{b:.1f}", shown_ratio, f"{excess:+.1f}"])
+    print(table(rows, ["part", "minigrad", "torch", "ratio", "minigrad - torch"]))
+    print("# minigrad: its ops timed by wrappers inside each step; torch: aten ops' self time by")
+    print("# torch.profiler in a forward + backward after each step, which is timed without it (linear")
+    print("# layers: mm, addmm and sum, the bias gradients' sums among them); everything else: the step")
+    print("# minus the named parts: each side's other ops and its framework (embeddings, cross-entropy,")
+    print("# adds, copies, the graph, Python); ratio and difference: medians of the per-pair values")
 
 
 # ----- the parent: run the children side by side, print the table --------------------------------
@@ -219,16 +320,23 @@ def main() -> None:
     parser.add_argument("--malloc", choices=("on", "off", "both"), default="on",
                         help="minigrad's glibc malloc tuning (both: two minigrad sides)")
     parser.add_argument("--breakdown", metavar="SIZE", choices=tuple(SIZES),
-                        help="time minigrad's ops at one size instead, in this process")
+                        help="instead: where a step at one size spends its time, minigrad by op and "
+                             "both frameworks by part (--pairs alternating child processes each)")
     add_side_by_side_options(parser)
     args = parser.parse_args()
     sizes = args.sizes.split(",")
+    if args.worker and args.breakdown:
+        run = _torch_breakdown if args.worker == "torch" else _minigrad_breakdown
+        print(json.dumps(run(args.breakdown, args.steps, args.threads)))
+        return
     if args.worker:
         print(json.dumps(worker(args.worker, sizes[0], args.steps, args.threads)))
         return
     if args.breakdown:
-        print(header("where a minigrad training step spends its time", args.threads))
-        breakdown(args.breakdown, args.steps, args.threads)
+        print(header("where a training step spends its time, op by op and side by side", args.threads))
+        breakdown(args.breakdown, args.steps, args.threads, args.pairs,
+                  torch_available() and not args.no_torch)
+        print(f"# load average at the end: {load_average()}")
         return
 
     mallopt_modes = {"on": [True], "off": [False], "both": [True, False]}[args.malloc]

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..parallel import matmul
+from .rows import dots, sums
 
 
 def _grouped(x: np.ndarray, groups: int) -> np.ndarray:
@@ -96,7 +97,7 @@ class ScaledDotProductAttention(Function):
         row_max[np.isneginf(row_max)] = 0
         probs = np.subtract(scores, row_max, out=scores)
         np.exp(probs, out=probs)
-        total = probs.sum(axis=-1, keepdims=True)
+        total = sums(probs, probs.ndim - 1)
         total[total == 0] = 1  # the all-hidden rows: 0 / 1 = 0
         probs /= total  # P (..., L, S)
 
@@ -132,7 +133,7 @@ class ScaledDotProductAttention(Function):
             if keep is not None:
                 ds *= keep
                 ds *= 1 / (1 - dropout_p)
-            ds -= np.einsum("...j,...j->...", ds, probs)[..., None]
+            ds -= dots(ds, probs)
             ds *= probs  # dS = P * (dP - rowsum(dP * P))
             if needs[0]:
                 dq = matmul(ds, k)  # dq = dS k s
