@@ -29,42 +29,58 @@ when the budget changes. A kernel called from inside a block (erf inside gelu's)
 from __future__ import annotations
 
 import math
+import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
 from .threads import get_num_threads, products_share_the_pool
 
-min_elements = 1 << 17  # arrays smaller than this (128 Ki elements, 512 KB of float32) run inline
-min_products = 1 << 21  # products of fewer multiply-adds (2 Mi, ~0.1 ms on one core) run inline
+min_elements = 1 << 18  # arrays smaller than this (256 Ki elements, 1 MB of float32) run inline
+min_products = 1 << 23  # products of fewer multiply-adds (8 Mi, ~0.2 ms on one core) run inline
 blocks_per_thread = 1  # blocks per thread: more of them cost more GIL hand-offs under load (measured)
 
-_pool: ThreadPoolExecutor | None = None
-_pool_workers = 0
-_pool_lock = threading.Lock()
+_tasks: queue.SimpleQueue | None = None  # what the workers take calls from
+_task_workers = 0  # how many workers take from it
+_start_lock = threading.Lock()
 _inside = threading.local()  # .active: this thread is running a block now
 
 
-def _workers(n: int) -> ThreadPoolExecutor:
-    """The pool of `n` worker threads (the calling thread works too)."""
-    global _pool, _pool_workers
-    with _pool_lock:
-        if _pool is None or _pool_workers != n:
-            if _pool is not None:
-                _pool.shutdown(wait=False)
-            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="minigrad-block")
-            _pool_workers = n
-        return _pool
+def _work_loop(tasks: queue.SimpleQueue) -> None:
+    """A worker: run each call put on `tasks` until a None says the budget changed."""
+    while True:
+        work = tasks.get()
+        if work is None:
+            return
+        work.run()
+
+
+def _workers(n: int) -> queue.SimpleQueue:
+    """The queue of `n` worker threads (the calling thread works too), started on first use and
+    replaced when the budget changes. Daemon threads: idle, they wait on the queue, and they
+    must not keep the interpreter from exiting. (A plain queue rather than a
+    ThreadPoolExecutor: its futures and bookkeeping cost ~5 µs a call, its hand-off more.)"""
+    global _tasks, _task_workers
+    with _start_lock:
+        if _tasks is None or _task_workers != n:
+            if _tasks is not None:
+                for _ in range(_task_workers):
+                    _tasks.put(None)
+            _tasks, _task_workers = queue.SimpleQueue(), n
+            for i in range(n):
+                threading.Thread(target=_work_loop, args=(_tasks,), name=f"minigrad-block-{i}",
+                                 daemon=True).start()
+        return _tasks
 
 
 class _Work:
     """The blocks of one call, taken one at a time by whichever thread is free: the caller
     and the workers. A worker that starts after the caller took the last block finds nothing
     to do, so the call never waits for a worker to get a core (it still pays for waking the
-    worker and for the GIL changing hands: 3-25% at a load of 8 on 2 cores, measured)."""
+    worker and for the GIL changing hands: 3-25% at a load of 8 on 2 cores, measured). The
+    thread that finishes the last block releases `done`, which the caller waits on."""
 
     def __init__(self, kernel: Callable[..., None], blocks: list[tuple[np.ndarray, ...]],
                  options: dict[str, Any]) -> None:
@@ -72,7 +88,8 @@ class _Work:
         self.lock = threading.Lock()
         self.taken = self.finished = 0
         self.errors: list[BaseException] = []
-        self.all_finished = threading.Event()
+        self.done = threading.Lock()
+        self.done.acquire()
 
     def run(self) -> None:
         _inside.active = True
@@ -89,8 +106,9 @@ class _Work:
                     self.errors.append(error)
                 with self.lock:
                     self.finished += 1
-                    if self.finished == len(self.blocks):
-                        self.all_finished.set()
+                    last = self.finished == len(self.blocks)
+                if last:
+                    self.done.release()
         finally:
             _inside.active = False
 
@@ -120,19 +138,20 @@ def _run_blocks(kernel: Callable[..., None], arrays: tuple[np.ndarray, ...], axi
     threads = get_num_threads()
     # Blocks of at least two slices: a block of one slice would drop the axis, and numpy could
     # then sum the block's elements in another order (pairwise instead of one by one).
-    count = min(threads * blocks_per_thread, first.shape[axis] // 2) if axis < first.ndim else 0
+    length = first.shape[axis] if axis < first.ndim else 0
+    count = min(threads * blocks_per_thread, length // 2)
     if threads == 1 or count < 2 or getattr(_inside, "active", False):
         kernel(*arrays, **options)
         return
-    bounds = np.linspace(0, first.shape[axis], count + 1).astype(int)
+    bounds = [length * i // count for i in range(count + 1)]
     index = (slice(None),) * axis
-    work = _Work(kernel, [tuple(a[index + (slice(start, stop),)] for a in arrays)
-                          for start, stop in zip(bounds[:-1], bounds[1:])], options)
-    pool = _workers(threads - 1)
+    work = _Work(kernel, [tuple(a[index + (slice(bounds[i], bounds[i + 1]),)] for a in arrays)
+                          for i in range(count)], options)
+    tasks = _workers(threads - 1)
     for _ in range(threads - 1):
-        pool.submit(work.run)
+        tasks.put(work)
     work.run()
-    work.all_finished.wait()  # the blocks a worker took (those the caller took are done)
+    work.done.acquire()  # the blocks a worker took (those the caller took are done)
     if work.errors:
         raise work.errors[0]
 

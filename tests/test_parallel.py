@@ -222,3 +222,40 @@ def test_import_starts_no_thread():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=str(minigrad.__file__).rsplit("/minigrad/", 1)[0]).stdout
     assert out.strip() == "['MainThread']"
+
+
+def test_callers_in_several_threads_get_their_own_results_while_the_budget_changes(budget):
+    # Several user threads share the one pool; the budget changes under them (the old workers
+    # leave and new ones start). Every call still returns its own, correct result, and none hangs.
+    budget(3, blocked=True)
+    rng = np.random.default_rng(5)
+    inputs = [rng.standard_normal((40, 7)) for _ in range(4)]
+    expected = [np.exp(x) / np.exp(x).sum(axis=1, keepdims=True) for x in inputs]
+    failures = []
+
+    def caller(i: int) -> None:
+        for _ in range(50):
+            got = F.softmax(minigrad.tensor(inputs[i]), dim=-1).data
+            if not np.allclose(got, expected[i], rtol=1e-12, atol=0):
+                failures.append(i)
+
+    threads = [threading.Thread(target=caller, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for n in (2, 4, 3):
+        set_num_threads(n)
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads) and failures == []
+
+
+def test_the_workers_are_named_daemon_threads_that_leave_when_the_budget_changes(budget):
+    budget(3, blocked=True)
+    parallel.map_blocks(np.negative, np.arange(10.0), np.empty(10))
+    workers = [t for t in threading.enumerate() if t.name.startswith("minigrad-block")]
+    assert len(workers) >= 2 and all(t.daemon for t in workers)
+    budget(2, blocked=True)
+    parallel.map_blocks(np.negative, np.arange(10.0), np.empty(10))
+    for t in workers:
+        t.join(timeout=10)  # the workers of the old budget were told to stop
+    assert not any(t.is_alive() for t in workers)
