@@ -305,13 +305,13 @@ def _gelu_tanh(x: np.ndarray, y: np.ndarray, *derivative: np.ndarray) -> None:
 
 def _gelu_erf(x: np.ndarray, y: np.ndarray, *derivative: np.ndarray) -> None:
     """y = GELU(x) with Phi through erf; with an output for it, GELU'(x) too."""
-    cdf = normal_cdf(x)
+    squares = x * x
+    cdf = normal_cdf(x, squares)
     np.multiply(x, cdf, out=y)
     if derivative:
         # d/dx = Phi(x) + x phi(x),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
         d = derivative[0]
-        np.multiply(x, x, out=d)
-        d *= -0.5
+        np.multiply(squares, -0.5, out=d)
         np.exp(d, out=d)
         d *= _INV_SQRT_2PI
         d *= x
