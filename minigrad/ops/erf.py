@@ -12,9 +12,10 @@ CALERF), accurate to float64 rounding (|error| <= 2.3e-16 against math.erf). Wit
 
 and erf(x) = sign(x) (1 - erfc(y)) outside the first interval.
 
-float32 (and narrower): erf(x) = tanh(x P(x^2)) with x clipped to [-4, 4]. float32 erf rounds to
-+-1 from |x| = 3.92 on, but numpy's float32 tanh returns 1 - 2^-24, one step short of 1, for
-arguments up to about 10; at the clip the argument x P(x^2) is 10.6, so erf reaches +-1 exactly
+float32 (and narrower): erf(x) = tanh(x P(min(x^2, 16))), P's argument clipped at |x| = 4. float32
+erf rounds to +-1 from |x| = 3.92 on, but numpy's float32 tanh returns 1 - 2^-24, one step short
+of 1, for arguments up to about 10; at the clip the argument x P(16) is 10.6 (and beyond it
+larger), so erf reaches +-1 exactly
 and the exact GELU of a large negative x is 0, not -3e-8 |x|. P is a degree-7 polynomial fitted
 for this module (a near-minimax fit of atanh(erf(x)) / x in powers of x^2, relative error 7e-8 in
 exact arithmetic, about 2e-7, i.e. 2 ulp, when evaluated in float32; the tests check it against
