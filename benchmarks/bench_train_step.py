@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import time
 from typing import Any
@@ -148,14 +149,17 @@ def worker(framework: str, size_name: str, steps: int, threads: int) -> dict[str
     for _ in range(2):  # warm-up: optimizer state, caches, the allocator's first faults
         step()
     wall, cpu = [], []
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     for _ in range(steps):
         start, start_cpu = time.perf_counter(), time.process_time()
         step()
         wall.append(time.perf_counter() - start)
         cpu.append(time.process_time() - start_cpu)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
     return {
         "ms": 1e3 * statistics.median(wall),
         "cpu_ms": 1e3 * statistics.median(cpu),
+        "faults": faults / steps,
         "baseline_mb": baseline,
         "peak_mb": maxrss_mb(),
         "params": n_params,
@@ -355,10 +359,11 @@ def main() -> None:
 
         runs = alternate({name: lambda f=f, m=m: child(f, m) for name, (f, m) in sides.items()}, args.pairs)
         rows += [_row(size, name, results, runs.get("torch")) for name, results in runs.items()]
-    head = ["size", "side", "ms/step", "cpu ms", "GFLOP/s", "vs torch", "spread", "peak MB", "+step MB",
-            "mem vs torch", "params"]
+    head = ["size", "side", "ms/step", "cpu ms", "GFLOP/s", "faults", "vs torch", "spread", "peak MB",
+            "+step MB", "mem vs torch", "params"]
     print(table(rows, head))
     print("# ms/step, cpu ms: medians over the pairs (cpu ms: CPU time per step, all the child's threads);")
+    print("# faults: page faults per step (minor: memory the kernel hands out again, zeroed), median;")
     print("# vs torch: the median over the pairs of the ratio within each pair; spread: lowest-highest pair;")
     print("# peak MB: the highest ru_maxrss of the side's children, +step MB: that above the child's")
     print("# ru_maxrss right after its imports; mem vs torch: the median per-pair ratio of peak MB")
@@ -379,7 +384,7 @@ def _row(size: str, name: str, results: Results, torch: Results | None) -> list[
     memory = Ratios.of(results, torch, "peak_mb") if torch else None
     return [
         size, name, f"{ms:.2f}", f"{median_of(results, 'cpu_ms'):.2f}",
-        f"{step_flops(*SIZES[size]) / ms / 1e6:.1f}",
+        f"{step_flops(*SIZES[size]) / ms / 1e6:.1f}", f"{median_of(results, 'faults'):.0f}",
         "-" if speed is None else f"{speed.median:.2f}", "-" if speed is None else speed.spread,
         f"{max(r['peak_mb'] for r in results):.0f}",
         f"{max(r['peak_mb'] - r['baseline_mb'] for r in results):.0f}",
