@@ -29,6 +29,7 @@ when the budget changes. A kernel called from inside a block (erf inside gelu's)
 from __future__ import annotations
 
 import math
+import os
 import queue
 import threading
 from collections.abc import Callable
@@ -44,6 +45,7 @@ blocks_per_thread = 1  # blocks per thread: more of them cost more GIL hand-offs
 
 _tasks: queue.SimpleQueue | None = None  # what the workers take calls from
 _task_workers = 0  # how many workers take from it
+_task_process = 0  # the process that started them: a forked child has the queue but no workers
 _start_lock = threading.Lock()
 _inside = threading.local()  # .active: this thread is running a block now
 
@@ -59,16 +61,17 @@ def _work_loop(tasks: queue.SimpleQueue) -> None:
 
 def _workers(n: int) -> queue.SimpleQueue:
     """The queue of `n` worker threads (the calling thread works too), started on first use and
-    replaced when the budget changes. Daemon threads: idle, they wait on the queue, and they
-    must not keep the interpreter from exiting. (A plain queue rather than a
+    replaced when the budget changes, or in a forked child (which inherits the queue but not
+    the threads). Daemon threads: idle, they wait on the queue, and they must not keep the
+    interpreter from exiting. (A plain queue rather than a
     ThreadPoolExecutor: its futures and bookkeeping cost ~5 µs a call, its hand-off more.)"""
-    global _tasks, _task_workers
+    global _tasks, _task_workers, _task_process
     with _start_lock:
-        if _tasks is None or _task_workers != n:
-            if _tasks is not None:
+        if _tasks is None or _task_workers != n or _task_process != os.getpid():
+            if _tasks is not None and _task_process == os.getpid():
                 for _ in range(_task_workers):
                     _tasks.put(None)
-            _tasks, _task_workers = queue.SimpleQueue(), n
+            _tasks, _task_workers, _task_process = queue.SimpleQueue(), n, os.getpid()
             for i in range(n):
                 threading.Thread(target=_work_loop, args=(_tasks,), name=f"minigrad-block-{i}",
                                  daemon=True).start()

@@ -259,3 +259,27 @@ def test_the_workers_are_named_daemon_threads_that_leave_when_the_budget_changes
     for t in workers:
         t.join(timeout=10)  # the workers of the old budget were told to stop
     assert not any(t.is_alive() for t in workers)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_forked_child_starts_its_own_workers(budget):
+    import os
+
+    budget(2, blocked=True)
+    parallel.map_blocks(np.negative, np.arange(10.0), np.empty(10))  # the parent's workers exist
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its blocked calls must not queue work for the parent's threads
+        try:
+            out = np.empty(10)
+            parallel.map_blocks(np.negative, np.arange(10.0), out)
+            workers = [t for t in threading.enumerate() if t.name.startswith("minigrad-block")]
+            ok = (np.array_equal(out, -np.arange(10.0)) and len(workers) == 1
+                  and parallel._task_process == os.getpid())
+            os.write(write, b"1" if ok else b"0")
+        finally:
+            os._exit(0)
+    os.close(write)
+    answer = os.read(read, 1)
+    os.waitpid(pid, 0)
+    assert answer == b"1"
