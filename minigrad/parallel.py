@@ -63,8 +63,8 @@ def _workers(n: int) -> queue.SimpleQueue:
     """The queue of `n` worker threads (the calling thread works too), started on first use and
     replaced when the budget changes, or in a forked child (which inherits the queue but not
     the threads). Daemon threads: idle, they wait on the queue, and they must not keep the
-    interpreter from exiting. (A plain queue rather than a
-    ThreadPoolExecutor: its futures and bookkeeping cost ~5 µs a call, its hand-off more.)"""
+    interpreter from exiting. (A plain queue rather than a ThreadPoolExecutor: its futures and
+    bookkeeping cost ~5 µs a call, its hand-off more.)"""
     global _tasks, _task_workers, _task_process
     with _start_lock:
         if _tasks is None or _task_workers != n or _task_process != os.getpid():

@@ -33,15 +33,15 @@ def _count(shape: tuple[int, ...], dim: tuple[int, ...] | None) -> int:
 
 
 class Sum(Function):
-    """Over the last axis alone, the row sums are one BLAS dot per row (`rows.sums`: numpy's
-    reduction pays a fixed cost per row)."""
+    """Over one axis, `rows.sums`: along the last one that is one BLAS dot per row (numpy's
+    reduction pays a fixed cost per row), along any other numpy's own sum."""
 
     @staticmethod
     def forward(ctx, x, dim, keepdim):
         ctx.args = (x.shape, dim, keepdim)
-        if dim == (x.ndim - 1,):
-            total = sums(x, x.ndim - 1)
-            return total if keepdim else total[..., 0]
+        if dim is not None and len(dim) == 1:  # one axis: rows.sums picks the way
+            total = sums(x, dim[0])
+            return total if keepdim else total.squeeze(axis=dim[0])
         return np.asarray(x.sum(axis=dim, keepdims=keepdim))
 
     @staticmethod
